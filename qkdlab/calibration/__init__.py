@@ -1,0 +1,1 @@
+"""HDF5 runs -> SourceModel parts with conservative statistical bounds (issue 4)."""

@@ -1,0 +1,146 @@
+"""Bench configuration: YAML -> validated models.
+
+A bench config names each instrument once, with everything needed to open it and to keep it safe::
+
+    name: my transmitter bench
+    instruments:
+      awg:                                  # the name used everywhere (bench["awg"], scan files)
+        driver: keysight_33500b             # a key of qkdlab.drivers.DRIVERS
+        resource: USB0::0x0957::0x5707::MY00000001::INSTR   # VISA address, serial port/URL, or serial number
+        visa_library: "@py"                 # optional; pyvisa library spec ("" = system default)
+        settings: {timeout: 5}              # optional; transport settings (timeout s, baudrate, ...)
+        limits: {max_drive_voltage: 2 V}    # optional; bench safety limits, checked before sending
+        alias: modulator AWG                # optional; a human label
+        sim: {}                             # optional; options of the simulated instrument (--sim)
+    simulation:                             # optional; ground truth used with --sim
+      seed: 1
+      parameters: {im_extinction_ratio_db: 28}   # fields of qkdlab.sim.physics.SimParameters
+
+Errors point at the bad key and say what is expected (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .drivers import DRIVERS, driver_class
+from .errors import ConfigError
+
+__all__ = ["InstrumentConfig", "SimulationConfig", "BenchConfig", "load_config", "parse_config",
+           "builtin_sim_config", "BUILTIN_SIM_CONFIG"]
+
+#: The packaged simulated bench (``qkdlab bench check --sim``, ``qkdlab demo``).
+BUILTIN_SIM_CONFIG = "sim_bench.yaml"
+
+
+class InstrumentConfig(BaseModel):
+    """One instrument of the bench."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver: str
+    resource: str = Field(min_length=1)
+    visa_library: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    limits: dict[str, str | float] = Field(default_factory=dict)
+    alias: str | None = None
+    sim: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value not in DRIVERS:
+            raise ValueError(f"unknown driver {value!r}; expected one of {sorted(DRIVERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_limits(self) -> InstrumentConfig:
+        if self.limits:
+            known = driver_class(self.driver).safety_limit_units()
+            from .units import to_si
+
+            for key, value in self.limits.items():
+                if key not in known:
+                    raise ValueError(f"limits.{key}: driver {self.driver} has no safety limit {key!r}; "
+                                     f"expected one of {sorted(known) or 'none'}")
+                try:
+                    to_si(value, known[key])
+                except Exception:
+                    raise ValueError(f"limits.{key}: {value!r} is not a value in {known[key] or 'dimensionless'} "
+                                     f"(write e.g. '2 {known[key] or ''}'.strip())") from None
+        return self
+
+
+class SimulationConfig(BaseModel):
+    """Ground truth of the simulated bench."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from .sim.physics import SimParameters
+
+        SimParameters.from_dict(value)  # raises ValueError naming unknown keys
+        return value
+
+
+class BenchConfig(BaseModel):
+    """A whole bench: its instruments and, optionally, the simulation that stands in for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "bench"
+    instruments: dict[str, InstrumentConfig] = Field(min_length=1)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling against the documented config keys)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{location or '<top level>'}: {message}"
+
+
+def parse_config(data: Any, source: str = "<config>") -> BenchConfig:
+    """Validate a mapping (e.g. parsed YAML) into a ``BenchConfig``; ``ConfigError`` names each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with an 'instruments' key, got {type(data).__name__}")
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: invalid bench config: {problems}") from None
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    """Read and validate a bench config YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: bench config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read bench config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_config(data, str(path))
+
+
+def builtin_sim_config() -> BenchConfig:
+    """The packaged simulated bench config."""
+    text = resources.files("qkdlab.configs").joinpath(BUILTIN_SIM_CONFIG).read_text(encoding="utf-8")
+    return parse_config(yaml.safe_load(text), f"qkdlab/configs/{BUILTIN_SIM_CONFIG}")

@@ -1,0 +1,1 @@
+"""Packaged bench configurations (read with importlib.resources)."""

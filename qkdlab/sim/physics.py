@@ -1,0 +1,449 @@
+"""Ground-truth physics of the simulated QKD transmitter bench.
+
+Optical layout (one fixed topology, every parameter settable in the sim config)::
+
+    source laser (CW) ─► IM (Mach–Zehnder; DC bias from the bias controller, RF from AWG ch1)
+        ─► [bias-controller tap: port "im_tap"]
+        ─► PM (phase modulator; RF from AWG ch2)  [optional Faraday-mirror double pass]
+        ─► [1 % output tap: port "monitor"]
+        ─► isolator/circulator (back-reflection isolation γ; probe light returns at "backreflection")
+        ─► fixed attenuator ─► VOA ─► port "attenuated" ─► 50:50 ─► single-photon detectors 1, 2
+    characterization Mach–Zehnder around the PM (reference arm tapped before it): port "interferometer"
+
+Pulses. Pulses are carved by the IM at the pulse rate (the AWG's arbitrary-waveform sample rate
+when ch1 or ch2 plays an ARB pattern, else ``pulse_rate_hz``): during the pulse window (duty
+cycle ``pulse_duty_cycle``) the IM sees bias + the RF value of that slot, between pulses the bias
+alone — so with the bias near null, the inter-pulse *leakage light* is set by the finite extinction
+ratio. One pattern period of the AWG is one sequence of pulse slots.
+
+Models used (all documented so tests can check them independently):
+
+- IM transfer: ``T(V) = T_max [(1 - 1/ER) cos²(π/2 ((V_bias - V_peak(t))/Vπ_DC + V_rf/Vπ_RF)) + 1/ER]``
+  with ``V_peak(t) = V_peak0 + drift·t`` (slow bias drift on the virtual clock).
+- PM phase: ``φ(V) = π V / Vπ_RF + a V² + φ0`` (``a``: nonlinearity, ``φ0``: offset); this is
+  what turns nominal BB84 levels into flawed encoded phases (modulation-flaw angles).
+- Finite bandwidth (pulse correlations): the drive a slot really sees is
+  ``V_eff,k = (1 - Σ c_l) V_k + Σ_l c_l V_{k-l}`` (cyclic within the pattern), for the IM and PM
+  with their own memory coefficients ``c_l``.
+- Faraday-mirror double pass: the PM acts twice (phase doubled for the pulse); inter-pulse leakage
+  light passing while the drive pulse is in the electrode picks up the fraction
+  ``f(t) = overlap([t, t+L], [0, w]) / L`` of the pulse phase (electrode transit L, drive width w).
+- Detectors: gated; efficiency versus trigger delay ``η_i(d) = η_set·s_i·[Φ((d+g-c_i)/σ) - Φ((d-c_i)/σ)]``
+  (gate width g, pulse arrival c_i, pulse/jitter width σ) — the spatio-temporal mode dependence;
+  click probability ``1 - (1 - p_dark)·exp(-η μ)``; non-paralysable dead time in whole gates.
+- Power meters: Gaussian noise, relative plus an absolute floor (NEP), shrinking as 1/√(averaging).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from scipy.special import ndtr
+
+__all__ = ["SimParameters", "TransmitterModel", "LaserState", "AwgChannel", "DetectorState", "PulseTrain",
+           "PORTS", "PLANCK", "LIGHT_SPEED"]
+
+PLANCK = 6.62607015e-34
+LIGHT_SPEED = 299792458.0
+PORTS = ("im_tap", "monitor", "interferometer", "backreflection", "attenuated")
+
+
+@dataclass
+class SimParameters:
+    """Ground truth of the simulated bench (what characterization must recover)."""
+
+    # intensity modulator
+    im_vpi_dc_v: float = 5.2
+    im_vpi_rf_v: float = 3.6
+    im_extinction_ratio_db: float = 28.0
+    im_insertion_loss_db: float = 4.0
+    im_peak_bias_v: float = 1.3          # DC bias of maximum transmission at t = 0
+    im_drift_v_per_s: float = 2e-4       # slow bias drift
+    im_memory: tuple[float, ...] = (0.01,)
+    im_tap_ratio: float = 0.01
+    # phase modulator
+    pm_vpi_rf_v: float = 4.0
+    pm_phase_offset_rad: float = 0.03
+    pm_nonlinearity_rad_per_v2: float = 0.012
+    pm_insertion_loss_db: float = 3.0
+    pm_memory: tuple[float, ...] = (0.03, 0.008)
+    faraday_mirror: bool = False
+    pm_electrode_transit_s: float = 150e-12
+    pm_drive_pulse_width_s: float = 200e-12
+    # pulses
+    pulse_rate_hz: float = 100e6
+    pulse_duty_cycle: float = 0.1
+    pulse_sigma_s: float = 0.35e-9       # pulse + detector jitter width used by the gate-overlap model
+    # output
+    monitor_tap_ratio: float = 0.01
+    isolation_db: float = 62.0           # back-reflection isolation γ = 10^(-isolation/10)
+    output_attenuation_db: float = 65.0  # fixed attenuator before the VOA
+    # characterization interferometer around the PM
+    interferometer_visibility: float = 0.97
+    interferometer_phase_rad: float = 0.4
+    interferometer_loss_db: float = 1.0
+    # detectors (index 0 -> detector 1)
+    detector_efficiency_scale: tuple[float, ...] = (1.0, 0.9)
+    detector_arrival_s: tuple[float, ...] = (5.0e-9, 5.3e-9)
+    dark_count_probability: tuple[float, ...] = (2e-5, 3e-5)   # per 2.5 ns gate
+    detector_jitter_s: float = 60e-12
+    # power meters
+    power_meter_relative_noise: float = 2e-3
+    power_meter_noise_floor_w: float = 2e-11
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SimParameters:
+        """Build from a config mapping; unknown keys raise ValueError naming them and the known keys."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown simulation parameter(s) {unknown}; known: {sorted(known)}")
+        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)
+
+
+@dataclass
+class LaserState:
+    enabled: bool = False
+    power_w: float = 1e-3
+    wavelength_m: float = 1550e-9
+
+
+@dataclass
+class AwgChannel:
+    output: bool = False
+    function: str = "SIN"
+    frequency_hz: float = 1e3
+    amplitude_vpp: float = 0.1
+    offset_v: float = 0.0
+    load_ohm: float = 50.0
+    arb_waveform: np.ndarray | None = None
+    arb_sample_rate: float = 40e3
+
+
+@dataclass
+class DetectorState:
+    enabled: bool = True
+    efficiency_setting: float = 0.10
+    gate_width_s: float = 2e-9
+    trigger_delay_s: float = 0.0
+    dead_time_s: float = 10e-6
+    gate_frequency_hz: float = 1e6
+
+
+@dataclass
+class PulseTrain:
+    """One pattern period of emitted pulses at the transmitter output (before the fixed attenuator).
+
+    ``photons``: mean photon number per pulse; ``phase``: encoded phase (rad);
+    ``leakage_photons``: mean photon number of the inter-pulse light following each pulse;
+    ``period_s``: time between pulses.
+    """
+
+    photons: np.ndarray
+    phase: np.ndarray
+    leakage_photons: np.ndarray
+    period_s: float
+
+
+def _memory(values: np.ndarray, coefficients: Sequence[float]) -> np.ndarray:
+    """Apply finite-bandwidth memory: V_eff,k = (1 - Σc) V_k + Σ c_l V_{k-l} (cyclic)."""
+    out = (1.0 - sum(coefficients)) * values
+    for lag, c in enumerate(coefficients, start=1):
+        out = out + c * np.roll(values, lag)
+    return out
+
+
+_SHAPES = {
+    "SIN": lambda x: np.sin(2 * np.pi * x),
+    "SQU": lambda x: np.where((x % 1.0) < 0.5, 1.0, -1.0),
+    "RAMP": lambda x: 2.0 * (x % 1.0) - 1.0,
+    "PULS": lambda x: np.where((x % 1.0) < 0.1, 1.0, -1.0),
+}
+
+
+class TransmitterModel:
+    """The shared state and physics of the simulated bench; emulators hold ``lock`` while using it."""
+
+    def __init__(self, params: SimParameters | None = None, seed: int = 0) -> None:
+        self.params = params if params is not None else SimParameters()
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.lock = threading.RLock()
+        self.clock_s = 0.0
+        self.source = LaserState()
+        self.probe = LaserState()
+        self.awg = {1: AwgChannel(), 2: AwgChannel()}
+        self.im_bias_v = 0.0
+        self.voa_attenuation_db = 0.0
+        self.voa_enabled = True
+        self.detectors = {1: DetectorState(), 2: DetectorState()}
+
+    # -- time ----------------------------------------------------------------------------------
+    def advance(self, seconds: float) -> None:
+        """Move the virtual clock forward (integration times, settling, drift) without sleeping."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        with self.lock:
+            self.clock_s += seconds
+
+    # -- intensity modulator ---------------------------------------------------------------
+    def im_peak_bias(self) -> float:
+        """Bias of maximum transmission now (drifts on the virtual clock)."""
+        return self.params.im_peak_bias_v + self.params.im_drift_v_per_s * self.clock_s
+
+    def im_transmission(self, bias_v: float | np.ndarray, rf_v: float | np.ndarray = 0.0) -> Any:
+        """Power transmission of the IM for a DC bias and an RF drive voltage (includes insertion loss)."""
+        p = self.params
+        arg = 0.5 * np.pi * ((np.asarray(bias_v) - self.im_peak_bias()) / p.im_vpi_dc_v + np.asarray(rf_v) / p.im_vpi_rf_v)
+        inv_er = 10.0 ** (-p.im_extinction_ratio_db / 10.0)
+        t_max = 10.0 ** (-p.im_insertion_loss_db / 10.0)
+        return t_max * ((1.0 - inv_er) * np.cos(arg) ** 2 + inv_er)
+
+    def im_bias_for(self, point: str) -> float:
+        """The bias a perfect lock would choose now for 'peak', 'null', 'quad+' or 'quad-' (within ±10 V)."""
+        offsets = {"peak": 0.0, "null": 1.0, "quad+": -0.5, "quad-": 0.5}
+        if point not in offsets:
+            raise ValueError(f"unknown bias point {point!r}; use one of {sorted(offsets)}")
+        vpi = self.params.im_vpi_dc_v
+        bias = self.im_peak_bias() + offsets[point] * vpi
+        period = 2.0 * vpi  # T(V) repeats every 2 Vπ
+        while bias > 10.0:
+            bias -= period
+        while bias < -10.0:
+            bias += period
+        return bias
+
+    # -- phase modulator -------------------------------------------------------------------
+    def pm_phase(self, drive_v: float | np.ndarray) -> Any:
+        """Encoded phase for a PM drive voltage (single pass): π V/Vπ + a V² + φ0."""
+        p = self.params
+        v = np.asarray(drive_v, dtype=float)
+        return np.pi * v / p.pm_vpi_rf_v + p.pm_nonlinearity_rad_per_v2 * v**2 + p.pm_phase_offset_rad
+
+    def leakage_phase_fraction(self, t_s: float | np.ndarray) -> Any:
+        """Fraction of the pulse's phase picked up by leakage light at time t after the drive pulse starts.
+
+        Double pass through a travelling-wave electrode of transit time L driven by a rectangular
+        pulse of width w: light entering at t overlaps the drive for ``|[t, t+L] ∩ [0, w]|``; the
+        fraction is that overlap over L, capped at 1 (0 without a Faraday mirror, where the leakage
+        passes the PM once, outside the drive window).
+        """
+        p = self.params
+        t = np.asarray(t_s, dtype=float)
+        length, width = p.pm_electrode_transit_s, p.pm_drive_pulse_width_s
+        overlap = np.clip(np.minimum(t + length, width) - np.maximum(t, 0.0), 0.0, None)
+        return np.minimum(overlap / length, 1.0) if p.faraday_mirror else np.zeros_like(t)
+
+    # -- the pulse pattern -----------------------------------------------------------------
+    def _drive_volts(self, channel: int) -> tuple[np.ndarray, float | None]:
+        """Voltage of AWG ``channel`` at the modulator per pulse slot, and the ARB rate if it sets one."""
+        ch = self.awg[channel]
+        if not ch.output:
+            return np.zeros(1), None
+        # Volts across the 50 Ω modulator input given the load the AWG was told to assume.
+        scale = (50.0 + ch.load_ohm) / (2.0 * ch.load_ohm) if math.isfinite(ch.load_ohm) else 0.5
+        if ch.function == "DC":
+            return np.array([ch.offset_v * scale]), None
+        if ch.function == "ARB" and ch.arb_waveform is not None and len(ch.arb_waveform):
+            wave = np.asarray(ch.arb_waveform, dtype=float)
+            return (ch.offset_v + 0.5 * ch.amplitude_vpp * wave) * scale, ch.arb_sample_rate
+        shape = _SHAPES.get(ch.function)
+        if shape is None:  # NOIS, PRBS: broadband, averages to the offset over many pulses
+            return np.array([ch.offset_v * scale]), None
+        slots = max(1, int(round(self.params.pulse_rate_hz / max(ch.frequency_hz, 1e-9))))
+        slots = min(slots, 4096)
+        x = np.arange(slots) / slots
+        return (ch.offset_v + 0.5 * ch.amplitude_vpp * shape(x)) * scale, None
+
+    def pulse_period_s(self) -> float:
+        """Time between pulses: set by an ARB pattern's sample rate (ch1 first), else the pulse clock."""
+        with self.lock:
+            for channel in (1, 2):
+                _, rate = self._drive_volts(channel)
+                if rate:
+                    return 1.0 / rate
+            return 1.0 / self.params.pulse_rate_hz
+
+    def photon_energy_j(self) -> float:
+        return PLANCK * LIGHT_SPEED / self.source.wavelength_m
+
+    def pulse_train(self) -> PulseTrain:
+        """Emitted pulses over one pattern period, at the transmitter output before the fixed attenuator."""
+        p = self.params
+        with self.lock:
+            period = self.pulse_period_s()
+            im_v, _ = self._drive_volts(1)
+            pm_v, _ = self._drive_volts(2)
+            n = int(np.lcm(len(im_v), len(pm_v)))
+            im_v = _memory(np.resize(im_v, n), p.im_memory)
+            pm_v = _memory(np.resize(pm_v, n), p.pm_memory)
+            power = self.source.power_w if self.source.enabled else 0.0
+            after_pm = power * 10.0 ** (-p.pm_insertion_loss_db / 10.0) * (1.0 - p.im_tap_ratio) * (1.0 - p.monitor_tap_ratio)
+            energy = self.photon_energy_j()
+            on_time = p.pulse_duty_cycle * period
+            photons = after_pm * self.im_transmission(self.im_bias_v, im_v) * on_time / energy
+            leak = after_pm * float(self.im_transmission(self.im_bias_v, 0.0)) * (period - on_time) / energy
+            passes = 2.0 if p.faraday_mirror else 1.0
+            return PulseTrain(photons=np.asarray(photons, dtype=float),
+                              phase=np.asarray(passes * self.pm_phase(pm_v), dtype=float),
+                              leakage_photons=np.full(n, leak), period_s=period)
+
+    # -- average optical powers ----------------------------------------------------------------
+    def _average_output_power(self, train: PulseTrain) -> float:
+        """Mean power at the transmitter output (pulses plus leakage), before the fixed attenuator."""
+        return float(np.mean(train.photons + train.leakage_photons)) * self.photon_energy_j() / train.period_s
+
+    def optical_power(self, port: str) -> float:
+        """Noise-free mean optical power in W at ``port`` (see the module docstring for the layout)."""
+        p = self.params
+        with self.lock:
+            if port == "backreflection":
+                return (self.probe.power_w if self.probe.enabled else 0.0) * 10.0 ** (-p.isolation_db / 10.0)
+            if port not in PORTS:
+                raise ValueError(f"unknown optical port {port!r}; ports: {PORTS}")
+            if not self.source.enabled:
+                return 0.0
+            train = self.pulse_train()
+            if port == "im_tap":
+                duty = p.pulse_duty_cycle
+                im_v, _ = self._drive_volts(1)
+                pulses = float(np.mean(self.im_transmission(self.im_bias_v, _memory(im_v, p.im_memory))))
+                between = float(self.im_transmission(self.im_bias_v, 0.0))
+                return self.source.power_w * p.im_tap_ratio * (duty * pulses + (1.0 - duty) * between)
+            output = self._average_output_power(train)
+            if port == "monitor":
+                return output * p.monitor_tap_ratio / (1.0 - p.monitor_tap_ratio)
+            if port == "interferometer":
+                return self._interferometer_power(train)
+            return output * 10.0 ** (-(p.output_attenuation_db + self.voa_attenuation_db) / 10.0) * self.voa_enabled
+
+    def _interferometer_power(self, train: PulseTrain) -> float:
+        """Mach–Zehnder around the PM: signal arm (after the PM) beats with an equal reference arm."""
+        p = self.params
+        energy = self.photon_energy_j()
+        signal = train.photons * energy / train.period_s
+        fringe = 0.5 * (1.0 + p.interferometer_visibility * np.cos(train.phase + p.interferometer_phase_rad))
+        leak = train.leakage_photons * energy / train.period_s * 0.5
+        return float(np.mean(signal * fringe + leak)) * 10.0 ** (-p.interferometer_loss_db / 10.0)
+
+    def measure_power(self, port: str, averaging_time_s: float) -> float:
+        """A power-meter reading in W: the mean power plus noise; advances the virtual clock."""
+        p = self.params
+        with self.lock:
+            mean = self.optical_power(port)
+            averaging = max(averaging_time_s, 1e-4)
+            sigma = math.hypot(p.power_meter_relative_noise * mean, p.power_meter_noise_floor_w) / math.sqrt(averaging / 1e-3)
+            reading = mean + float(self.rng.normal(0.0, sigma))
+            self.advance(averaging)
+            return reading
+
+    # -- detectors -----------------------------------------------------------------------------
+    def detector_efficiency(self, detector: int, trigger_delay_s: float | None = None) -> float:
+        """True detection efficiency of a gated detector at a trigger delay (mode dependence in time)."""
+        p = self.params
+        state = self.detectors[detector]
+        delay = state.trigger_delay_s if trigger_delay_s is None else trigger_delay_s
+        i = detector - 1
+        arrival = p.detector_arrival_s[i]
+        sigma = math.hypot(p.pulse_sigma_s, p.detector_jitter_s)
+        inside = float(ndtr((delay + state.gate_width_s - arrival) / sigma) - ndtr((delay - arrival) / sigma))
+        return state.efficiency_setting * p.detector_efficiency_scale[i] * inside
+
+    def _detector_photons(self, train: PulseTrain) -> np.ndarray:
+        """Mean photons per pulse reaching each detector (after fixed attenuator, VOA and the 50:50)."""
+        loss = 10.0 ** (-(self.params.output_attenuation_db + self.voa_attenuation_db) / 10.0)
+        return train.photons * loss * 0.5 * self.voa_enabled
+
+    def click_probability(self, detector: int) -> np.ndarray:
+        """Click probability per gate for each pulse slot of the pattern (before dead time)."""
+        p = self.params
+        with self.lock:
+            state = self.detectors[detector]
+            if not state.enabled:
+                return np.zeros(1)
+            train = self.pulse_train()
+            eta = self.detector_efficiency(detector)
+            i = detector - 1
+            dark = 1.0 - (1.0 - p.dark_count_probability[i]) ** (state.gate_width_s / 2.5e-9)
+            leak_loss = 10.0 ** (-(p.output_attenuation_db + self.voa_attenuation_db) / 10.0) * 0.5 * self.voa_enabled
+            leak_rate = train.leakage_photons * leak_loss / (train.period_s * (1.0 - p.pulse_duty_cycle))
+            leak_in_gate = leak_rate * max(state.gate_width_s - p.pulse_duty_cycle * train.period_s, 0.0)
+            mean_photons = eta * self._detector_photons(train) + state.efficiency_setting * p.detector_efficiency_scale[i] * leak_in_gate
+            return 1.0 - (1.0 - dark) * np.exp(-mean_photons)
+
+    def detector_counts(self, detector: int, integration_s: float) -> tuple[int, int]:
+        """(detections, gates) in ``integration_s``: gates at min(gate frequency, pulse rate), dead time in whole gates."""
+        with self.lock:
+            state = self.detectors[detector]
+            gate_rate = min(state.gate_frequency_hz, 1.0 / self.pulse_period_s())
+            gates = int(round(gate_rate * integration_s))
+            click = float(np.mean(self.click_probability(detector)))
+            blocked = math.floor(state.dead_time_s * gate_rate)
+            effective = click / (1.0 + click * blocked)  # non-paralysable dead time, per gate
+            detections = int(self.rng.binomial(gates, min(effective, 1.0))) if gates > 0 else 0
+            self.advance(integration_s)
+            return detections, gates
+
+    def time_tags(self, channels: Sequence[int], duration_s: float) -> dict[int, np.ndarray]:
+        """Time tags (int64 ps from now) per channel: 1, 2 detectors; 3 the pattern-start clock.
+
+        Each detector sees every pulse (gated at the pulse rate at its trigger delay); clicks are
+        sampled per pattern slot (binomial), placed at the pulse's arrival plus jitter, and thinned
+        by the dead time. Vectorised: cost grows with the number of clicks, not of pulses.
+        """
+        p = self.params
+        with self.lock:
+            period = self.pulse_period_s()
+            train = self.pulse_train()
+            n_slots = len(train.photons)
+            pattern_s = period * n_slots
+            repeats = int(duration_s / pattern_s)
+            out: dict[int, np.ndarray] = {}
+            for channel in channels:
+                if channel == 3:
+                    out[3] = np.round(np.arange(repeats) * pattern_s * 1e12).astype(np.int64)
+                    continue
+                if channel not in self.detectors:
+                    raise ValueError(f"unknown time-tagger channel {channel}; 1, 2 are detectors, 3 the clock")
+                probs = self.click_probability(channel)
+                probs = np.resize(probs, n_slots)
+                clicks = self.rng.binomial(repeats, probs)
+                slot_index = np.repeat(np.arange(n_slots), clicks)
+                rep_index = self.rng.integers(0, max(repeats, 1), size=slot_index.size)
+                t = (rep_index * n_slots + slot_index) * period + p.detector_arrival_s[channel - 1]
+                t = t + self.rng.normal(0.0, p.detector_jitter_s, size=t.size)
+                tags = np.sort(np.round(t * 1e12).astype(np.int64))
+                out[channel] = _apply_dead_time(tags, int(round(self.detectors[channel].dead_time_s * 1e12)))
+            self.advance(duration_s)
+            return out
+
+
+def _apply_dead_time(tags: np.ndarray, dead_ps: int) -> np.ndarray:
+    """Drop tags within ``dead_ps`` of the previous *kept* tag (non-paralysable dead time).
+
+    A tag at least ``dead_ps`` after its predecessor is always kept (the last kept tag is no later
+    than the predecessor), so only the runs of close tags need the sequential pass.
+    """
+    if tags.size < 2 or dead_ps <= 0:
+        return tags
+    close = np.diff(tags) < dead_ps
+    conflicts = np.flatnonzero(close) + 1
+    if conflicts.size == 0:
+        return tags
+    keep = np.ones(tags.size, dtype=bool)
+    last = int(tags[0])
+    for i in conflicts.tolist():
+        predecessor_kept_unconditionally = i == 1 or not close[i - 2]
+        if predecessor_kept_unconditionally:
+            last = int(tags[i - 1])
+        if int(tags[i]) - last < dead_ps:
+            keep[i] = False
+        else:
+            last = int(tags[i])
+    return tags[keep]
