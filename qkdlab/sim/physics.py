@@ -324,13 +324,16 @@ class TransmitterModel:
             return output * 10.0 ** (-(p.output_attenuation_db + self.voa_attenuation_db) / 10.0) * self.voa_enabled
 
     def _interferometer_power(self, train: PulseTrain) -> float:
-        """Mach–Zehnder around the PM: signal arm (after the PM) beats with an equal reference arm."""
+        """Mach–Zehnder around the PM: the PM arm beats with an equal reference arm.
+
+        The PM drive is held for the whole slot (NRZ), so inter-pulse light in slot k carries the
+        slot's phase too; the read-out averages pulses and leakage.
+        """
         p = self.params
         energy = self.photon_energy_j()
-        signal = train.photons * energy / train.period_s
+        light = (train.photons + train.leakage_photons) * energy / train.period_s
         fringe = 0.5 * (1.0 + p.interferometer_visibility * np.cos(train.phase + p.interferometer_phase_rad))
-        leak = train.leakage_photons * energy / train.period_s * 0.5
-        return float(np.mean(signal * fringe + leak)) * 10.0 ** (-p.interferometer_loss_db / 10.0)
+        return float(np.mean(light * fringe)) * 10.0 ** (-p.interferometer_loss_db / 10.0)
 
     def measure_power(self, port: str, averaging_time_s: float) -> float:
         """A power-meter reading in W: the mean power plus noise; advances the virtual clock."""
