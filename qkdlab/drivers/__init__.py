@@ -6,8 +6,7 @@ so a missing optional vendor library only matters for the driver that needs it).
 
 from __future__ import annotations
 
-import importlib
-
+from ..plugins import resolve
 from .base import Channel, Control, Identity, Instrument, SCPIInstrument, control, measurement, setting
 from .transport import SerialTransport, Transport, VisaTransport
 
@@ -31,9 +30,4 @@ DRIVERS: dict[str, str] = {
 
 def driver_class(name: str) -> type:
     """The driver class for a config driver name; ``KeyError`` naming the known ones otherwise."""
-    try:
-        target = DRIVERS[name]
-    except KeyError:
-        raise KeyError(f"unknown driver {name!r}; known drivers: {sorted(DRIVERS)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return resolve(DRIVERS, name, __name__, "driver")

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-import importlib
-
+from ...plugins import resolve
 from .base import Emulator, FaultInjector, LinkDown, ScpiEmulator, scpi
 
 __all__ = ["EMULATORS", "emulator_class", "Emulator", "ScpiEmulator", "FaultInjector", "LinkDown", "scpi"]
@@ -25,9 +24,4 @@ EMULATORS: dict[str, str] = {
 
 def emulator_class(driver: str) -> type:
     """The emulator class that simulates instruments of config driver ``driver``."""
-    try:
-        target = EMULATORS[driver]
-    except KeyError:
-        raise KeyError(f"no simulator for driver {driver!r}; simulated drivers: {sorted(EMULATORS)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return resolve(EMULATORS, driver, __name__, "simulated driver")
