@@ -163,6 +163,7 @@ _SHAPES = {
     "SIN": lambda x: np.sin(2 * np.pi * x),
     "SQU": lambda x: np.where((x % 1.0) < 0.5, 1.0, -1.0),
     "RAMP": lambda x: 2.0 * (x % 1.0) - 1.0,
+    "TRI": lambda x: 1.0 - 4.0 * np.abs((x % 1.0) - 0.5),
     "PULS": lambda x: np.where((x % 1.0) < 0.1, 1.0, -1.0),
 }
 
