@@ -25,6 +25,11 @@ def to_si(value: Any, unit: str) -> float:
     (the SI-float convention at the driver edge). A quantity of the wrong dimension raises
     ``pint.DimensionalityError``, which callers turn into a clear error.
     """
+    if unit == "dB":
+        # pint's dB is logarithmic and does not combine like a linear unit; attenuations and
+        # ratios in qkdlab are plain floats in dB, written "30" or "30 dB".
+        text = str(value.magnitude if isinstance(value, pint.Quantity) else value).strip()
+        return float(text[:-2] if text.lower().endswith("db") else text)
     if isinstance(value, str):
         value = Q_(value)
     if isinstance(value, pint.Quantity):

@@ -253,12 +253,16 @@ class _PropertyOwner:
 
     name: str
     _cache: dict[str, CachedValue]
+    _setpoints: dict[str, CachedValue]
 
     def format_command(self, template: str, **fields: Any) -> str:
         return template.format(**fields)
 
     def cache_value(self, name: str, value: Any, source: str) -> None:
-        self._cache[name] = CachedValue(value, time.time(), source)
+        entry = CachedValue(value, time.time(), source)
+        self._cache[name] = entry
+        if source == "set":
+            self._setpoints[name] = entry
 
     @property
     def cache(self) -> Mapping[str, CachedValue]:
@@ -297,11 +301,15 @@ class _PropertyOwner:
         return []
 
     def reapply_setpoints(self) -> list[str]:
-        """Set again every property whose cached value came from a set (after a reconnect)."""
+        """Set again every property the user set, with the last value set (after a reconnect).
+
+        Setpoints are kept apart from the read cache, so reading a property back does not make a
+        reconnect forget that it was set.
+        """
         restored = []
         for ctl in _controls(type(self)):
-            cached = self._cache.get(ctl.name)
-            if cached is not None and cached.source == "set" and ctl.set_cmd is not None:
+            cached = self._setpoints.get(ctl.name)
+            if cached is not None and ctl.set_cmd is not None:
                 setattr(self, ctl.name, cached.value)
                 restored.append(f"{self.name}.{ctl.name}")
         for channel in self.channels:
@@ -334,6 +342,7 @@ class Instrument(_PropertyOwner):
                  reconnect_retries: int = 3, **settings: Any) -> None:
         self.name = name or type(self).__name__.lower()
         self._cache = {}
+        self._setpoints = {}
         self.check_errors_on_set = check_errors
         self.reconnect_retries = reconnect_retries
         self.log = logging.getLogger(f"qkdlab.instrument.{self.name}")
@@ -469,8 +478,12 @@ class Instrument(_PropertyOwner):
         else:
             ok = actual == expected
         if not ok:
-            shown = f"{actual:~P}" if isinstance(actual, pint.Quantity) else actual
-            raise InstrumentReportedError(None, f"read back {shown} after setting {ctl.name} to {expected}",
+            def show(value: Any) -> Any:
+                if isinstance(value, pint.Quantity):
+                    return f"{value:~P}"
+                return value.name if isinstance(value, enum.Enum) else value
+
+            raise InstrumentReportedError(None, f"read back {show(actual)} after setting {ctl.name} to {show(expected)}",
                                           command, self.name)
 
     # -- identity and life cycle --------------------------------------------------------------
@@ -511,9 +524,9 @@ class SCPIInstrument(Instrument):
     def reset(self) -> None:
         """Reset the instrument to its power-on settings (``*RST``) and forget cached setpoints."""
         self.write("*RST")
-        self._cache.clear()
-        for channel in self.channels:
-            channel._cache.clear()
+        for owner in (self, *self.channels):
+            owner._cache.clear()
+            owner._setpoints.clear()
 
     def wait_complete(self) -> None:
         """Block until pending operations finish (``*OPC?`` answers 1)."""
@@ -553,6 +566,7 @@ class Channel(_PropertyOwner):
         self.id = id
         self.name = f"{parent.name}.ch{id}"
         self._cache = {}
+        self._setpoints = {}
 
     def format_command(self, template: str, **fields: Any) -> str:
         return template.format(ch=self.id, **fields)

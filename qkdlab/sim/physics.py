@@ -407,7 +407,7 @@ class TransmitterModel:
             train = self.pulse_train()
             n_slots = len(train.photons)
             pattern_s = period * n_slots
-            repeats = int(duration_s / pattern_s)
+            repeats = int(duration_s / pattern_s + 1e-9)  # tolerate rounding of whole patterns
             out: dict[int, np.ndarray] = {}
             for channel in channels:
                 if channel == 3:
