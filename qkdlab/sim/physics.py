@@ -397,9 +397,11 @@ class TransmitterModel:
     def time_tags(self, channels: Sequence[int], duration_s: float) -> dict[int, np.ndarray]:
         """Time tags (int64 ps from now) per channel: 1, 2 detectors; 3 the pattern-start clock.
 
-        Each detector sees every pulse (gated at the pulse rate at its trigger delay); clicks are
-        sampled per pattern slot (binomial), placed at the pulse's arrival plus jitter, and thinned
-        by the dead time. Vectorised: cost grows with the number of clicks, not of pulses.
+        Each detector is gated at min(gate frequency, pulse rate) at its trigger delay, as in
+        ``detector_counts``; a gate every m-th pulse is modelled by thinning each pulse's click
+        probability by 1/m. Clicks are sampled per pattern slot (binomial), placed at the pulse's
+        arrival plus jitter, and thinned by the dead time. Vectorised: cost grows with the number
+        of clicks, not of pulses.
         """
         p = self.params
         with self.lock:
@@ -415,8 +417,8 @@ class TransmitterModel:
                     continue
                 if channel not in self.detectors:
                     raise ValueError(f"unknown time-tagger channel {channel}; 1, 2 are detectors, 3 the clock")
-                probs = self.click_probability(channel)
-                probs = np.resize(probs, n_slots)
+                gate_every = max(1.0, (1.0 / period) / self.detectors[channel].gate_frequency_hz)
+                probs = np.resize(self.click_probability(channel), n_slots) / gate_every
                 clicks = self.rng.binomial(repeats, probs)
                 slot_index = np.repeat(np.arange(n_slots), clicks)
                 rep_index = self.rng.integers(0, max(repeats, 1), size=slot_index.size)
@@ -431,8 +433,10 @@ class TransmitterModel:
 def _apply_dead_time(tags: np.ndarray, dead_ps: int) -> np.ndarray:
     """Drop tags within ``dead_ps`` of the previous *kept* tag (non-paralysable dead time).
 
-    A tag at least ``dead_ps`` after its predecessor is always kept (the last kept tag is no later
-    than the predecessor), so only the runs of close tags need the sequential pass.
+    Two exact strategies, whichever loops less: (a) a tag at least ``dead_ps`` after its
+    predecessor is always kept (the last kept tag is no later than the predecessor), so only the
+    runs of close tags need a sequential pass; (b) jump from kept tag to kept tag with
+    ``searchsorted`` — one step per kept tag, at most span/dead of them.
     """
     if tags.size < 2 or dead_ps <= 0:
         return tags
@@ -440,6 +444,15 @@ def _apply_dead_time(tags: np.ndarray, dead_ps: int) -> np.ndarray:
     conflicts = np.flatnonzero(close) + 1
     if conflicts.size == 0:
         return tags
+    max_kept = int((tags[-1] - tags[0]) // dead_ps) + 1
+    if max_kept < conflicts.size:
+        kept_index = [0]
+        i = 0
+        while True:
+            i = int(np.searchsorted(tags, tags[i] + dead_ps, side="left"))
+            if i >= tags.size:
+                return tags[kept_index]
+            kept_index.append(i)
     keep = np.ones(tags.size, dtype=bool)
     last = int(tags[0])
     for i in conflicts.tolist():
