@@ -42,7 +42,7 @@ from ..errors import (
     SettingRangeError,
     Timeout,
 )
-from ..units import Q_, as_quantity, to_si
+from ..units import as_quantity, to_si
 from .transport import SerialTransport, Transport, VisaTransport
 
 __all__ = [

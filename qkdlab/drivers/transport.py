@@ -77,10 +77,10 @@ class Transport(ABC):
     def _read_message(self) -> bytes:
         """Return one complete reply without its read termination; raise Timeout if none comes."""
 
-    def _apply_timeout(self) -> None:
+    def _apply_timeout(self) -> None:  # noqa: B027 - optional hook, most transports need it
         """Push ``self._timeout`` to the underlying library (no-op where it is read on each call)."""
 
-    def clear(self) -> None:
+    def clear(self) -> None:  # noqa: B027 - optional hook: not every link has an input buffer
         """Discard anything pending in the input buffer (after a timeout, before a retry)."""
 
     # -- public API --------------------------------------------------------------------------
