@@ -106,10 +106,10 @@ class Bench:
                 instrument = self.instruments[name]
                 try:
                     status.identity = str(instrument.identify())
+                    status.ok = True  # it answers; a settings problem below is reported, not fatal
                     status.state = instrument.snapshot(update=True)
-                    status.ok = True
                 except QkdlabError as exc:
-                    status.error = str(exc)
+                    status.error = str(exc) if not status.ok else f"settings snapshot failed: {exc}"
             report.append(status)
         return report
 

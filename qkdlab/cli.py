@@ -75,7 +75,8 @@ def print_bench_report(statuses: list[Any]) -> None:
         table.add_column(column, overflow="fold")
     for status in statuses:
         identity = status.identity if status.ok else f"[red]NOT ANSWERING: {status.error}[/]"
-        table.add_row(status.name, status.driver, status.resource, identity, _format_state(status.state))
+        state = _format_state(status.state) or (f"[yellow]{status.error}[/]" if status.ok and status.error else "")
+        table.add_row(status.name, status.driver, status.resource, identity, state)
     console.print(table)
 
 

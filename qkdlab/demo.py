@@ -20,7 +20,7 @@ def bias_sweep(bench: Bench, points: int = 17, span_v: float = 8.0) -> list[tupl
 
     laser, bias, meter = bench["laser"], bench["bias"], bench["pm_monitor"]
     laser.power = 1e-3
-    laser.output_enabled = True
+    laser.output = True
     bias.mode = MzmMode.MANUAL
     rows = []
     for volts in np.linspace(-span_v, span_v, points):

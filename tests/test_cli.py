@@ -31,8 +31,9 @@ def test_bench_check_names_the_instrument_that_does_not_answer(tmp_path: Path) -
         "name: partly missing\n"
         "instruments:\n"
         "  here:\n"
-        "    driver: keysight_81577a\n"
+        "    driver: keysight_33500b\n"
         "    resource: GPIB0::22::INSTR\n"
+        "    settings: {model: 33522B}\n"
         f"    visa_library: '{PLUMBING}@sim'\n"
         "  gone:\n"
         "    driver: thorlabs_pm100\n"
@@ -67,3 +68,21 @@ def test_demo_prints_identities_and_a_bias_sweep_with_a_deep_null(points: str) -
     assert result.output.count("+") >= 4  # signed bias values in the table
     line = [row for row in result.output.splitlines() if "max/min power over the sweep" in row][0]
     assert float(line.split(":")[1].split("dB")[0]) > 10.0
+
+
+def test_bias_sweep_traces_the_modulator_transfer_curve() -> None:
+    from qkdlab.bench import Bench
+    from qkdlab.config import builtin_sim_config
+    from qkdlab.demo import bias_sweep
+
+    with Bench(builtin_sim_config(), simulate=True).open() as bench:
+        rows = bias_sweep(bench, points=33)
+        model = bench.sim.model
+        truth = []
+        for bias_v, _, _ in rows:
+            model.im_bias_v = bias_v
+            truth.append(model.optical_power("monitor"))
+    powers = [power for _, power, _ in rows]
+    assert max(powers) > 1e-7  # the laser really was switched on
+    for measured, true in zip(powers, truth):
+        assert measured == pytest.approx(true, rel=0.05, abs=5e-11)

@@ -194,7 +194,7 @@ class Control:
                 raise OverrangeError(
                     f"{obj.name}.{self.name}: instrument reports over-range ({reply.strip()}) for {command!r}; "
                     "reduce the input or select a higher range")
-            value = native / self.scale
+            value = native / self.scale if self.scale != 1.0 else native
             return as_quantity(value, self.unit) if self.unit else value
         return native
 
@@ -282,7 +282,7 @@ class _PropertyOwner:
         out: dict[str, Any] = {}
         for ctl in _controls(type(self)):
             cached = self._cache.get(ctl.name)
-            if cached is None:
+            if cached is None or ctl.set_cmd is None:
                 continue
             value = cached.value
             if isinstance(value, pint.Quantity):
