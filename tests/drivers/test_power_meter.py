@@ -86,3 +86,20 @@ def test_8163b_heads_use_slot_and_channel_addressing() -> None:
         meter.head(1).wavelength = 1310e-9
         with pytest.raises(KeyError, match="no head at slot 3"):
             meter.head(3)
+
+
+def test_8163b_auto_range_identity_and_snapshot() -> None:
+    pairs = HEADS_INIT + [("SENS1:CHAN1:POW:RANG:AUTO 0", None), OK, ("SENS1:CHAN1:POW:RANG:AUTO?", "1"),
+                          ("*IDN?", "Keysight Technologies,8163B,MY123,V5.25")]
+    with expected_protocol(Keysight8163B, pairs) as meter:
+        meter.head(1).auto_range = False
+        assert meter.head(1).auto_range is True
+        assert meter.identify().model == "8163B"
+        snapshot = meter.snapshot()
+    assert snapshot["channel 1,1"]["auto_range"]["value"] is True
+    assert "power" not in snapshot["channel 1,1"]  # readings are not settings
+
+
+def test_pm100_identity() -> None:
+    with expected_protocol(ThorlabsPM100, PM_INIT + [("*IDN?", "Thorlabs,PM100D,P0012345,2.8.0")]) as pm:
+        assert pm.identify().serial == "P0012345"
