@@ -215,11 +215,15 @@ class Control:
         cached, native = self.to_native(obj, value)
         command = obj.format_command(self.set_cmd, value=native)
         with obj.transaction():
-            obj.write(command)
+            self.send(obj, command)
             if self.check and obj.check_errors_on_set:
                 obj.check_set(self, command, cached)
         obj.cache_value(self.name, as_quantity(cached, self.unit) if self.unit and self.values is None
                         and self.cast is not str else cached, "set")
+
+    def send(self, obj: Any, command: str) -> None:
+        """Write a set command (override for instruments that acknowledge settings)."""
+        obj.write(command)
 
 
 def control(get_cmd: str, set_cmd: str, doc: str, **kwargs: Any) -> Control:

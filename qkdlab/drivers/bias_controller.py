@@ -80,18 +80,10 @@ class _EchoedControl(Control):
     """A setting the MBX acknowledges with ``1`` (``VOA:MODE: <n>``): written with a query, so the
     acknowledgement is consumed and checked instead of being left to confuse the next read."""
 
-    def __set__(self, obj: Any, value: Any) -> None:
-        if self.set_cmd is None:
-            raise AttributeError(f"{self.name} is read-only")
-        cached, native = self.to_native(obj, value)
-        command = obj.format_command(self.set_cmd, value=native)
-        with obj.transaction():
-            reply = obj.ask(command).strip()
-            if reply != "1":
-                raise ProtocolError(f"{obj.name}: {command!r} was acknowledged with {reply!r}, expected '1'")
-            if self.check and obj.check_errors_on_set:
-                obj.check_set(self, command, cached)
-        obj.cache_value(self.name, cached, "set")
+    def send(self, obj: Any, command: str) -> None:
+        reply = obj.ask(command).strip()
+        if reply != "1":
+            raise ProtocolError(f"{obj.name}: {command!r} was acknowledged with {reply!r}, expected '1'")
 
 
 class _ModeControl(Control):
