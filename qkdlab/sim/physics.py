@@ -26,8 +26,8 @@ Models used (all documented so tests can check them independently):
   ``V_eff,k = (1 - Σ c_l) V_k + Σ_l c_l V_{k-l}`` (cyclic within the pattern), for the IM and PM
   with their own memory coefficients ``c_l``.
 - Faraday-mirror double pass: the PM acts twice (phase doubled for the pulse); inter-pulse leakage
-  light passing while the drive pulse is in the electrode picks up the fraction
-  ``f(t) = overlap([t, t+L], [0, w]) / L`` of the pulse phase (electrode transit L, drive width w).
+  light counter-propagating against a drive pulse picks up the fraction f(t) of the pulse phase of
+  Bourassa et al. (PRA 106, 062618), App. D, Eq. (D3) (electrode transit L, drive width w).
 - Detectors: gated; efficiency versus trigger delay ``η_i(d) = η_set·s_i·[Φ((d+g-c_i)/σ) - Φ((d-c_i)/σ)]``
   (gate width g, pulse arrival c_i, pulse/jitter width σ) — the spatio-temporal mode dependence;
   click probability ``1 - (1 - p_dark)·exp(-η μ)``; non-paralysable dead time in whole gates.
@@ -228,18 +228,24 @@ class TransmitterModel:
         return np.pi * v / p.pm_vpi_rf_v + p.pm_nonlinearity_rad_per_v2 * v**2 + p.pm_phase_offset_rad
 
     def leakage_phase_fraction(self, t_s: float | np.ndarray) -> Any:
-        """Fraction of the pulse's phase picked up by leakage light at time t after the drive pulse starts.
+        """Fraction of the pulse's phase picked up by a slice of leakage light (Faraday-mirror double pass).
 
-        Double pass through a travelling-wave electrode of transit time L driven by a rectangular
-        pulse of width w: light entering at t overlaps the drive for ``|[t, t+L] ∩ [0, w]|``; the
-        fraction is that overlap over L, capped at 1 (0 without a Faraday mirror, where the leakage
-        passes the PM once, outside the drive window).
+        Bourassa et al., PRA 106, 062618 (2022), App. D, Eq. (D3): on its way back from the
+        mirror the leakage slice ``t`` counter-propagates against the square drive pulse
+        ``A(x) = H(x + 2L + w) - H(x + 2L)`` (width w, electrode transit L), so
+        ``f(t) = (1/L) ∫_t^{t+L} A(t - 2τ) dτ`` for ``t >= 0`` (the slice's crossing time of x = 0 in
+        the paper's Fig. 7 frame). ``A(t - 2τ) = 1`` for ``τ ∈ (t/2 + L, t/2 + L + w/2]``, so f is
+        the overlap of that interval with ``[t, t + L]`` over L; counter-propagation halves the
+        contact time, hence the maximum ``min(w/2, L)/L`` (2/3 for L = 150 ps, w = 200 ps).
+        Without a Faraday mirror the leakage passes the PM once, outside the drive: f = 0.
         """
         p = self.params
         t = np.asarray(t_s, dtype=float)
         length, width = p.pm_electrode_transit_s, p.pm_drive_pulse_width_s
-        overlap = np.clip(np.minimum(t + length, width) - np.maximum(t, 0.0), 0.0, None)
-        return np.minimum(overlap / length, 1.0) if p.faraday_mirror else np.zeros_like(t)
+        lo = np.maximum(t, t / 2.0 + length)
+        hi = np.minimum(t + length, t / 2.0 + length + width / 2.0)
+        fraction = np.where(t >= 0.0, np.clip(hi - lo, 0.0, None) / length, 0.0)
+        return fraction if p.faraday_mirror else np.zeros_like(t)
 
     # -- the pulse pattern -----------------------------------------------------------------
     def _drive_volts(self, channel: int) -> tuple[np.ndarray, float | None]:

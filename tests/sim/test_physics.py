@@ -200,9 +200,18 @@ def test_faraday_mirror_doubles_the_phase_and_shapes_the_leakage_phase() -> None
         ch = model.awg[2]
         ch.output, ch.function, ch.offset_v = True, "DC", 1.0
     assert double.pulse_train().phase[0] == pytest.approx(2 * single.pulse_train().phase[0])
-    t = np.array([-100e-12, 0.0, 50e-12, 100e-12, 200e-12, 300e-12])
-    # overlap of [t, t+L] with [0, w] over L, capped at 1
-    assert double.leakage_phase_fraction(t) == pytest.approx([1 / 3, 1.0, 1.0, 2 / 3, 0.0, 0.0])
+    t = np.linspace(-50e-12, 600e-12, 651)
+    fraction = double.leakage_phase_fraction(t)
+    # Bourassa et al. App. D: for L = 150 ps and w = 200 ps the maximal fractional phase is 2/3
+    assert fraction.max() == pytest.approx(2 / 3, abs=1e-9)
+    # brute force: integrate Eq. (D2), A(t - 2τ) over τ in [t, t + L], numerically
+    length, width = 150e-12, 200e-12
+    for ti, fi in zip(t[::25], fraction[::25]):
+        tau = np.linspace(ti, ti + length, 200001)
+        x = ti - 2 * tau
+        inside = ((x >= -2 * length - width) & (x < -2 * length)).astype(float)
+        expected = np.trapezoid(inside, tau) / length if ti >= 0 else 0.0
+        assert fi == pytest.approx(expected, abs=1e-4)
     assert np.all(single.leakage_phase_fraction(t) == 0)
 
 
