@@ -22,6 +22,7 @@ native value, e.g. ``"SOUR{ch}:VOLT {value:.6g}"`` or ``"MZM:HOLD:VOLTAGE: {valu
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import re
 import time
@@ -253,11 +254,41 @@ def _controls(cls: type) -> list[Control]:
 
 
 class _PropertyOwner:
-    """What instruments and channels share: command formatting, caches, snapshots, limits."""
+    """What instruments and channels share: command formatting, caches, snapshots, limits.
+
+    Once constructed, an instrument refuses to grow new public attributes: on a bench, a typo such
+    as ``laser.output_enabld = True`` must fail loudly instead of silently setting nothing.
+    """
 
     name: str
     _cache: dict[str, CachedValue]
     _setpoints: dict[str, CachedValue]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def guarded_init(self: Any, *args: Any, **kw: Any) -> None:
+            depth = self.__dict__.get("_init_depth", 0)
+            object.__setattr__(self, "_init_depth", depth + 1)
+            try:
+                init(self, *args, **kw)
+            finally:
+                object.__setattr__(self, "_init_depth", depth)
+            if depth == 0:
+                object.__setattr__(self, "_frozen", True)
+
+        cls.__init__ = guarded_init  # type: ignore[method-assign]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (self.__dict__.get("_frozen") and not name.startswith("_") and name not in self.__dict__
+                and not hasattr(type(self), name)):
+            known = sorted(c.name for c in _controls(type(self)))
+            raise AttributeError(f"{type(self).__name__} has no property {name!r}; its properties are {known}")
+        object.__setattr__(self, name, value)
 
     def format_command(self, template: str, **fields: Any) -> str:
         return template.format(**fields)

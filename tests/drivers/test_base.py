@@ -238,3 +238,15 @@ def test_instrument_without_error_queue_verifies_by_readback() -> None:
         inst.level = 0.1
         with pytest.raises(InstrumentReportedError, match="read back 0.15 V after setting level to 0.2"):
             inst.level = 0.2
+
+
+def test_a_misspelt_property_is_refused_instead_of_silently_ignored() -> None:
+    transport = ProtocolTransport([])
+    src = DemoSource(transport)
+    with pytest.raises(AttributeError, match="has no property 'frequencey'"):
+        src.frequencey = 10
+    with pytest.raises(AttributeError, match="has no property 'voltag'"):
+        src.ch1.voltag = 1
+    assert transport.sent == []
+    src.name = "renamed"  # existing attributes stay assignable
+    assert src.name == "renamed"
