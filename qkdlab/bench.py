@@ -9,6 +9,7 @@ drivers themselves run unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,19 @@ class Bench:
         """Identity and settings of every open instrument (what scans store with their data)."""
         return {name: {"identity": str(inst.identify()), "settings": inst.snapshot()}
                 for name, inst in self.instruments.items()}
+
+    def wait(self, seconds: float) -> None:
+        """Let the bench settle for ``seconds``: real time on hardware, the virtual clock in simulation.
+
+        Why the difference: the simulated instruments integrate on the model's clock, so a
+        settling time only has to move that clock; sleeping would just make simulated scans slow.
+        """
+        if seconds <= 0:
+            return
+        if self.sim is not None:
+            self.sim.model.advance(seconds)
+        else:
+            time.sleep(seconds)
 
     def close(self) -> None:
         """Close every instrument, then the simulated bench; never raises for one that will not close."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -27,7 +28,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except QkdlabError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(2)
 
 
@@ -95,6 +96,135 @@ def bench_check(config: str | None, sim: bool) -> None:
         err_console.print(f"[bold red]not answering:[/] {', '.join(failed)}")
         sys.exit(1)
     console.print(f"[green]all {len(statuses)} instruments answered[/]")
+
+
+# -- data files ----------------------------------------------------------------------------------------
+@main.command("runs")
+@click.argument("file", type=click.Path(dir_okay=False))
+def runs_command(file: str) -> None:
+    """List the runs in an HDF5 FILE: kind, start time, status and points."""
+    from .store import Store
+
+    runs = Store(file).runs()
+    table = Table(title=f"runs in {file}")
+    for column in ("run", "kind", "started", "status", "points", "reason"):
+        table.add_column(column, overflow="fold")
+    colours = {"completed": "green", "running": "cyan", "aborted": "yellow", "failed": "red"}
+    for run in runs:
+        colour = colours.get(run.status, "white")
+        started = run.start_time[:19].replace("T", " ")
+        table.add_row(run.name, escape(run.kind), started, f"[{colour}]{run.status}[/]", str(run.points),
+                      escape(run.reason))
+    console.print(table if runs else f"{file}: no runs yet")
+
+
+@main.command("plot")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Image file (default FILE-RUN.png).")
+def plot_command(file: str, run: str, output: str | None) -> None:
+    """Draw the standard figure of RUN (its name, e.g. run_0002, or number) in FILE."""
+    from pathlib import Path
+
+    from .scans import plot_run
+    from .store import Store
+
+    data = Store(file).read(run)
+    target = output or str(Path(file).with_suffix("")) + f"-{data.name}.png"
+    plot_run(data, target)
+    console.print(f"{data.kind} {data.name} ({data.status}, {data.summary.points} points) -> {target}")
+
+
+class _RichProgress:
+    """Points done, rate and time left of a scan, on the terminal."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def start(self, total: int, description: str) -> None:
+        self.task = self.progress.add_task(description, total=total)
+
+    def advance(self, points: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, points)
+
+
+def _scan_command(kind: str) -> click.Command:
+    """A ``qkdlab scan <kind>`` command with one option per scan parameter."""
+    from .scans import scan_module
+
+    module = scan_module(kind)
+
+    def callback(bench_config: str | None, sim: bool, out: str, **values: Any) -> None:
+        import signal
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from .bench import Bench
+        from .scans import run_scan
+        from .store import Store
+
+        if bench_config is None and not sim:
+            raise click.UsageError("give --bench CONFIG, or --sim for the built-in simulated bench")
+        given = {key: value for key, value in values.items() if value is not None}
+
+        def terminate(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt  # `kill` ends the run as aborted, like Ctrl-C
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
+                   TimeRemainingColumn())
+        store = Store(out)
+        try:
+            with Bench(_load(bench_config, sim), simulate=sim).open() as the_bench, \
+                    Progress(*columns, console=err_console, transient=False) as bar:
+                summary = run_scan(kind, the_bench, store, progress=_RichProgress(bar), **given)
+        except KeyboardInterrupt:
+            last = store.runs()[-1] if store.path.exists() else None
+            kept = f"; {last.name} in {out} keeps its {last.points} points (status {last.status})" if last else ""
+            err_console.print(f"[yellow]scan interrupted{escape(kept)}[/]")
+            sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        colour = "green" if summary.status == "completed" else "red"
+        console.print(f"[{colour}]{kind}: {summary.name} {summary.status}[/], {summary.points} points -> "
+                      + escape(out + (f" ({summary.reason})" if summary.reason else "")))
+        for key, value in module.quicklook(store.read(summary.name)).items():
+            console.print(f"  {key}: {value}")
+        console.print(f"  figure: qkdlab plot {out} {summary.name} -o {summary.name}.png")
+
+    params: list[click.Parameter] = [
+        click.Option(["--bench", "bench_config"], type=click.Path(dir_okay=False), help="Bench config YAML."),
+        click.Option(["--sim"], is_flag=True, help="Use the simulated bench (the built-in one without --bench)."),
+        click.Option(["--out"], required=True, type=click.Path(dir_okay=False),
+                     help="HDF5 file to add the run to (created if missing)."),
+    ]
+    for spec in module.PARAMETERS:
+        params.append(click.Option([f"--{spec.name.replace('_', '-')}", spec.name], default=None,
+                                   help=spec.describe()))
+    return click.Command(kind, callback=callback, params=params, help=module.TITLE + ".\n\n"
+                         + (module.__doc__ or "").split("\n\n", 1)[-1].strip().split("\n\n")[0],
+                         short_help=module.TITLE)
+
+
+class _ScanGroup(_Group):
+    """``qkdlab scan <kind>``: one subcommand per characterization scan, built from its parameters."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .scans import SCANS
+
+        return list(SCANS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .scans import SCANS
+
+        return _scan_command(name) if name in SCANS else None
+
+
+@main.group(cls=_ScanGroup)
+def scan() -> None:
+    """Run a characterization scan into an HDF5 file (see `qkdlab scan KIND --help`)."""
 
 
 @main.command()

@@ -15,6 +15,8 @@ A bench config names each instrument once, with everything needed to open it and
     simulation:                             # optional; ground truth used with --sim
       seed: 1
       parameters: {im_extinction_ratio_db: 28}   # fields of qkdlab.sim.physics.SimParameters
+    scans:                                  # optional; per-scan default parameters of this bench
+      detector-efficiency: {monitor_to_detector_loss: 48.05, detectors: "spd1, spd2"}
 
 Errors point at the bad key and say what is expected (``ConfigError``).
 """
@@ -101,6 +103,16 @@ class BenchConfig(BaseModel):
     name: str = "bench"
     instruments: dict[str, InstrumentConfig] = Field(min_length=1)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    scans: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("scans")
+    @classmethod
+    def _known_scans(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from .scans import check_scan_defaults
+
+        for kind, defaults in value.items():
+            check_scan_defaults(kind, defaults)  # raises ValueError naming the kind or parameter
+        return value
 
 
 def _describe(error: dict[str, Any]) -> str:

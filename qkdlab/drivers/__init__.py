@@ -25,6 +25,7 @@ DRIVERS: dict[str, str] = {
     "keysight_816x_laser": "laser:Keysight816xLaser",
     "idq_id210": "detector:IDQID210",
     "swabian_time_tagger": "time_tagger:SwabianTimeTagger",
+    "keysight_infiniivision": "oscilloscope:KeysightInfiniiVision",
 }
 
 

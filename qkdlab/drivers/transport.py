@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InstrumentConnectionError, Timeout
+from ..interrupts import delayed_keyboard_interrupt
 
 __all__ = ["Transport", "VisaTransport", "SerialTransport", "ieee_block"]
 
@@ -112,19 +113,19 @@ class Transport(ABC):
 
     @contextmanager
     def transaction(self) -> Iterator[Transport]:
-        """Hold the lock for a sequence of exchanges that must not be interleaved with others."""
-        with self.lock:
+        """Hold the lock (and any Ctrl-C) for a sequence of exchanges that must not be interleaved."""
+        with self.lock, delayed_keyboard_interrupt():
             yield self
 
     def write(self, message: str) -> None:
         """Send one text message (the write termination is appended)."""
-        with self.lock:
+        with self.lock, delayed_keyboard_interrupt():
             self.log.debug("WRITE %r", message)
             self._write_bytes((message + self.write_termination).encode(self.encoding))
 
     def write_block(self, header: str, block: bytes) -> None:
         """Send ``header`` followed by a binary block (already encoded) and the write termination."""
-        with self.lock:
+        with self.lock, delayed_keyboard_interrupt():
             self.log.debug("WRITE %r + binary block of %d bytes", header, len(block))
             self._write_bytes(header.encode(self.encoding) + block + self.write_termination.encode())
 
@@ -141,8 +142,8 @@ class Transport(ABC):
             return text
 
     def query(self, message: str) -> str:
-        """Write a message and read its reply as one locked transaction."""
-        with self.lock:
+        """Write a message and read its reply as one locked transaction; a Ctrl-C waits for the reply."""
+        with self.lock, delayed_keyboard_interrupt():
             self.write(message)
             return self.read()
 

@@ -6,9 +6,14 @@ Optical layout (one fixed topology, every parameter settable in the sim config):
         ─► [bias-controller tap: port "im_tap"]
         ─► PM (phase modulator; RF from AWG ch2)  [optional Faraday-mirror double pass]
         ─► [1 % output tap: port "monitor"]
-        ─► isolator/circulator (back-reflection isolation γ; probe light returns at "backreflection")
+        ─► isolator ─► circulator port 2 (the transmitter output)
+    probe laser ─► probe VOA ─► [calibrated injection monitor: port "injected"] ─► circulator port 1
+        → port 2 into the transmitter; what comes back out of the transmitter output (probe × γ,
+        plus the transmitter's own forward light when the source is on) leaves circulator port 3:
+        port "backreflection"
         ─► fixed attenuator ─► VOA ─► port "attenuated" ─► 50:50 ─► single-photon detectors 1, 2
-    characterization Mach–Zehnder around the PM (reference arm tapped before it): port "interferometer"
+    characterization Mach–Zehnder around the PM (reference arm tapped before it): ports
+        "interferometer" and "interferometer_b" (its two outputs, fringes in antiphase)
 
 Pulses. Pulses are carved by the IM at the pulse rate (the AWG's arbitrary-waveform sample rate
 when ch1 or ch2 plays an ARB pattern, else ``pulse_rate_hz``): during the pulse window (duty
@@ -32,6 +37,14 @@ Models used (all documented so tests can check them independently):
   (gate width g, pulse arrival c_i, pulse/jitter width σ) — the spatio-temporal mode dependence;
   click probability ``1 - (1 - p_dark)·exp(-η μ)``; non-paralysable dead time in whole gates.
 - Power meters: Gaussian noise, relative plus an absolute floor (NEP), shrinking as 1/√(averaging).
+- Instantaneous optical power (``optical_waveform``, what a fast photodiode on a sampling scope
+  sees; t = 0 is the start of slot 0, times wrap modulo the pattern length): slot k's pulse window
+  is ``[kT, kT + dT)``; pulse level ``P_k`` (IM at bias + V_rf,k after memory), leakage level ``L``
+  (bias alone) outside, joined by Gaussian edges of 10–90 % rise time ``t_r`` (σ = t_r / 2.563):
+  ``P(t) = L + Σ_k (P_k - L)[Φ((t - kT)/σ) - Φ((t - kT - dT)/σ)]``, with the powers of
+  ``pulse_train`` (each slot integrates to its pulses plus leakage). The interferometer port
+  weights slot k's pulse and the leakage after it (NRZ drive) by
+  ``0.5(1 + V cos(φ_k + φ_int))`` times the interferometer loss, as ``_interferometer_power``.
 """
 
 from __future__ import annotations
@@ -43,14 +56,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 __all__ = ["SimParameters", "TransmitterModel", "LaserState", "AwgChannel", "DetectorState", "PulseTrain",
            "PORTS", "PLANCK", "LIGHT_SPEED"]
 
 PLANCK = 6.62607015e-34
 LIGHT_SPEED = 299792458.0
-PORTS = ("im_tap", "monitor", "interferometer", "backreflection", "attenuated")
+PORTS = ("im_tap", "monitor", "interferometer", "interferometer_b", "injected", "backreflection", "attenuated")
 
 
 @dataclass
@@ -79,6 +92,7 @@ class SimParameters:
     pulse_rate_hz: float = 100e6
     pulse_duty_cycle: float = 0.1
     pulse_sigma_s: float = 0.35e-9       # pulse + detector jitter width used by the gate-overlap model
+    pulse_rise_time_s: float = 40e-12    # 10-90 % rise/fall of the carved pulses (optical_waveform)
     # output
     monitor_tap_ratio: float = 0.01
     isolation_db: float = 62.0           # back-reflection isolation γ = 10^(-isolation/10)
@@ -183,6 +197,8 @@ class TransmitterModel:
         self.im_bias_v = 0.0
         self.voa_attenuation_db = 0.0
         self.voa_enabled = True
+        self.probe_attenuation_db = 0.0
+        self.probe_voa_enabled = True
         self.detectors = {1: DetectorState(), 2: DetectorState()}
 
     # -- time ----------------------------------------------------------------------------------
@@ -310,8 +326,12 @@ class TransmitterModel:
         """Noise-free mean optical power in W at ``port`` (see the module docstring for the layout)."""
         p = self.params
         with self.lock:
-            if port == "backreflection":
-                return (self.probe.power_w if self.probe.enabled else 0.0) * 10.0 ** (-p.isolation_db / 10.0)
+            if port in ("injected", "backreflection"):
+                injected = self.injected_power()
+                if port == "injected":
+                    return injected
+                forward = self._average_output_power(self.pulse_train()) if self.source.enabled else 0.0
+                return injected * 10.0 ** (-p.isolation_db / 10.0) + forward
             if port not in PORTS:
                 raise ValueError(f"unknown optical port {port!r}; ports: {PORTS}")
             if not self.source.enabled:
@@ -326,21 +346,88 @@ class TransmitterModel:
             output = self._average_output_power(train)
             if port == "monitor":
                 return output * p.monitor_tap_ratio / (1.0 - p.monitor_tap_ratio)
-            if port == "interferometer":
-                return self._interferometer_power(train)
+            if port in ("interferometer", "interferometer_b"):
+                return self._interferometer_power(train, sign=1.0 if port == "interferometer" else -1.0)
             return output * 10.0 ** (-(p.output_attenuation_db + self.voa_attenuation_db) / 10.0) * self.voa_enabled
 
-    def _interferometer_power(self, train: PulseTrain) -> float:
+    def injected_power(self) -> float:
+        """Probe power entering the transmitter output (after the probe VOA), in W."""
+        if not (self.probe.enabled and self.probe_voa_enabled):
+            return 0.0
+        return self.probe.power_w * 10.0 ** (-self.probe_attenuation_db / 10.0)
+
+    def _interferometer_power(self, train: PulseTrain, sign: float = 1.0) -> float:
         """Mach–Zehnder around the PM: the PM arm beats with an equal reference arm.
 
         The PM drive is held for the whole slot (NRZ), so inter-pulse light in slot k carries the
-        slot's phase too; the read-out averages pulses and leakage.
+        slot's phase too; the read-out averages pulses and leakage. ``sign`` -1 is the second
+        output port, whose fringe is in antiphase (energy conservation of a lossless coupler).
         """
         p = self.params
         energy = self.photon_energy_j()
         light = (train.photons + train.leakage_photons) * energy / train.period_s
-        fringe = 0.5 * (1.0 + p.interferometer_visibility * np.cos(train.phase + p.interferometer_phase_rad))
+        fringe = 0.5 * (1.0 + sign * p.interferometer_visibility * np.cos(train.phase + p.interferometer_phase_rad))
         return float(np.mean(light * fringe)) * 10.0 ** (-p.interferometer_loss_db / 10.0)
+
+    def optical_waveform(self, port: str, times_s: np.ndarray) -> np.ndarray:
+        """Noise-free instantaneous optical power (W) at ``port`` ("monitor" or "interferometer").
+
+        What a fast photodiode on a sampling scope resolves: the pulses, their edges and the
+        leakage light between them, pulse by pulse. ``times_s`` are measured from the start of the
+        pattern (slot 0's pulse window starts at t = 0; the scope triggers on the pattern clock)
+        and wrap modulo the pattern length ``n_slots · T``.
+
+        Model: slot k has the pulse window ``[kT, kT + dT)`` (d = ``pulse_duty_cycle``), where the
+        IM transmits ``P_k`` (bias + slot k's RF drive after memory); outside it the IM sees the
+        bias alone and transmits the leakage level ``L``. Edges are Gaussian with 10–90 % rise
+        time ``pulse_rise_time_s`` (σ = t_r / (2 Φ⁻¹(0.9)) ≈ t_r / 2.563)::
+
+            P(t) = L_k(t) + Σ_k (P_k - L_k) [Φ((t - kT)/σ) - Φ((t - kT - dT)/σ)]
+
+        with ``P_k dT = photons_k · hν`` and ``L_k (1 - d) T = leakage_photons_k · hν`` of
+        ``pulse_train()``, so each pulse plus the leakage that follows it integrates to exactly
+        that slot's pulse_train energy (the edges only move energy across the window borders).
+        "monitor" is the output power times ``tap/(1 - tap)``, as ``optical_power("monitor")``.
+        "interferometer" weights slot k's light (its pulse, and the leakage in ``[kT, (k+1)T)``:
+        the PM drive is NRZ) by ``0.5 (1 + V cos(φ_k + φ_int))`` times the interferometer loss, so
+        its pattern average equals ``optical_power("interferometer")``.
+        """
+        p = self.params
+        if port not in ("monitor", "interferometer"):
+            raise ValueError(f"optical_waveform covers ports 'monitor' and 'interferometer', not {port!r}")
+        t = np.asarray(times_s, dtype=float)
+        with self.lock:
+            if not self.source.enabled:
+                return np.zeros_like(t)
+            train = self.pulse_train()
+            energy = self.photon_energy_j()
+        period = train.period_s
+        n = len(train.photons)
+        on_time = p.pulse_duty_cycle * period
+        off_time = period - on_time
+        pulse_w = train.photons * energy / on_time if on_time > 0 else np.zeros(n)
+        leak_w = train.leakage_photons * energy / off_time if off_time > 0 else np.zeros(n)
+        if port == "monitor":
+            weight = np.full(n, p.monitor_tap_ratio / (1.0 - p.monitor_tap_ratio))
+        else:
+            weight = (0.5 * (1.0 + p.interferometer_visibility * np.cos(train.phase + p.interferometer_phase_rad))
+                      * 10.0 ** (-p.interferometer_loss_db / 10.0))
+        sigma = p.pulse_rise_time_s / (2.0 * float(ndtri(0.9)))
+        tau = np.mod(t, n * period)
+        k = np.minimum(np.floor(tau / period).astype(np.int64), n - 1)
+        u = tau - k * period  # time since the start of the slot holding t
+        out = leak_w[k] * weight[k]
+        # pulses of neighbouring slots (periodic images included) whose edges reach into this slot
+        reach = 1 + int(math.ceil(6.0 * sigma / period))
+        for j in range(-reach, reach + 1):
+            idx = (k + j) % n
+            s = u - j * period  # time since the start of pulse k + j
+            if sigma > 0:
+                window = ndtr(s / sigma) - ndtr((s - on_time) / sigma)
+            else:
+                window = ((s >= 0.0) & (s < on_time)).astype(float)
+            out = out + (pulse_w[idx] - leak_w[idx]) * weight[idx] * window
+        return out
 
     def measure_power(self, port: str, averaging_time_s: float) -> float:
         """A power-meter reading in W: the mean power plus noise; advances the virtual clock."""

@@ -94,11 +94,35 @@ def test_leakage_between_pulses_is_set_by_the_extinction_ratio() -> None:
     assert ratio == pytest.approx(1e-3 * 0.9 / 0.1, rel=1e-6)  # 1/ER × (inter-pulse time / pulse time)
 
 
-def test_back_reflection_is_probe_power_times_isolation() -> None:
+def test_back_reflection_is_injected_probe_power_times_isolation() -> None:
     model = make(isolation_db=55.0)
+    model.source.enabled = False
     assert model.optical_power("backreflection") == 0.0
     model.probe.enabled, model.probe.power_w = True, 2e-3
+    assert model.optical_power("injected") == pytest.approx(2e-3)
     assert model.optical_power("backreflection") == pytest.approx(2e-3 * 10 ** -5.5)
+    model.probe_attenuation_db = 10.0  # the probe VOA sets what is injected
+    assert model.optical_power("injected") == pytest.approx(2e-4)
+    assert model.optical_power("backreflection") == pytest.approx(2e-4 * 10 ** -5.5)
+
+
+def test_the_transmitters_own_light_also_leaves_circulator_port_3() -> None:
+    model = make(isolation_db=55.0)
+    model.source.enabled = True
+    forward = model.optical_power("monitor") * (1 - model.params.monitor_tap_ratio) / model.params.monitor_tap_ratio
+    assert forward > 0
+    assert model.optical_power("backreflection") == pytest.approx(forward)
+
+
+def test_the_two_interferometer_outputs_share_the_light() -> None:
+    model = make(interferometer_visibility=1.0, interferometer_loss_db=0.0)
+    model.source.enabled = True
+    model.im_bias_v = model.im_bias_for("peak")
+    for drive in (-2.0, 0.0, 1.3):
+        ch = model.awg[2]
+        ch.output, ch.function, ch.offset_v = True, "DC", drive
+        total = model.optical_power("interferometer") + model.optical_power("interferometer_b")
+        assert total == pytest.approx(model.optical_power("monitor") * 99)  # lossless coupler: nothing lost
 
 
 def test_interferometer_fringe_visibility() -> None:
@@ -219,3 +243,83 @@ def test_unknown_simulation_parameter_is_named() -> None:
     with pytest.raises(ValueError, match="unknown simulation parameter.*im_vpi_typo"):
         SimParameters.from_dict({"im_vpi_typo": 3})
     assert SimParameters.from_dict({"pm_memory": [0.1]}).pm_memory == (0.1,)
+
+
+# -- instantaneous optical power (what a fast photodiode on a sampling scope sees) --------------
+
+IM_WAVE = np.array([1.0, 0.3, 1.0, -1.0, 0.6, 1.0, 0.0, 0.8])
+PM_WAVE = np.array([0.0, 0.5, 1.0, -0.5, 0.0, 1.0, 0.5, -1.0])
+
+
+def patterned(**overrides) -> TransmitterModel:
+    """An 8-slot pattern at 100 MSa/s: IM from null (-1) to peak (+1), PM over ±2 V; bias at the null."""
+    model = make(im_drift_v_per_s=0.0, **overrides)
+    model.im_bias_v = model.im_bias_for("null")
+    vpi = model.params.im_vpi_rf_v
+    im, pm = model.awg[1], model.awg[2]
+    im.output, im.function, im.arb_waveform, im.arb_sample_rate = True, "ARB", IM_WAVE, 100e6
+    im.amplitude_vpp, im.offset_v = vpi, vpi / 2
+    pm.output, pm.function, pm.arb_waveform, pm.arb_sample_rate = True, "ARB", PM_WAVE, 100e6
+    pm.amplitude_vpp, pm.offset_v = 4.0, 0.0
+    return model
+
+
+def test_optical_waveform_levels_edges_and_slot_energies() -> None:
+    model = patterned(pulse_rise_time_s=40e-12, pulse_duty_cycle=0.1)
+    p = model.params
+    period, duty, n = 1e-8, 0.1, len(IM_WAVE)
+    tap = p.monitor_tap_ratio / (1 - p.monitor_tap_ratio)
+    after_pm = 1e-3 * 10 ** (-p.pm_insertion_loss_db / 10) * (1 - p.im_tap_ratio) * (1 - p.monitor_tap_ratio)
+    v_eff = _memory(p.im_vpi_rf_v / 2 * IM_WAVE + p.im_vpi_rf_v / 2, p.im_memory)
+    pulse_level = after_pm * model.im_transmission(model.im_bias_v, v_eff) * tap
+    leak_level = after_pm * float(model.im_transmission(model.im_bias_v, 0.0)) * tap
+    slots = np.arange(n)
+    # flat tops and the inter-pulse floor, far from any edge
+    mid_pulse = model.optical_waveform("monitor", slots * period + duty * period / 2)
+    mid_gap = model.optical_waveform("monitor", slots * period + 0.6 * period)
+    assert mid_pulse == pytest.approx(pulse_level, rel=1e-9)
+    assert mid_gap == pytest.approx(np.full(n, leak_level), rel=1e-9)
+    # 10-90 % rise time of the first pulse's leading edge, found numerically
+    t = np.arange(-200e-12, 200e-12, 0.01e-12)
+    edge = (model.optical_waveform("monitor", t) - leak_level) / (pulse_level[0] - leak_level)
+    rise = t[np.argmax(edge >= 0.9)] - t[np.argmax(edge >= 0.1)]
+    assert rise == pytest.approx(40e-12, abs=0.05e-12)
+    # each pulse plus the leakage after it carries that slot's pulse_train energy
+    train = model.pulse_train()
+    energy = PLANCK * LIGHT_SPEED / 1550e-9
+    dt = 0.5e-12
+    for k in slots:
+        grid = (k - 0.45) * period + (np.arange(round(period / dt)) + 0.5) * dt
+        integral = float(np.sum(model.optical_waveform("monitor", grid))) * dt
+        assert integral == pytest.approx((train.photons[k] + train.leakage_photons[k]) * energy * tap, rel=1e-6)
+    # the pattern repeats: times wrap modulo n T, also before the trigger
+    probe = np.linspace(-3e-9, 12e-9, 301)
+    assert np.allclose(model.optical_waveform("monitor", probe + 3 * n * period),
+                       model.optical_waveform("monitor", probe), rtol=1e-9, atol=0)
+
+
+def test_optical_waveform_interferometer_follows_the_pm_and_averages_to_the_power_meter() -> None:
+    model = patterned()
+    p = model.params
+    period, n = 1e-8, len(PM_WAVE)
+    dt = 1e-12
+    grid = (np.arange(round(n * period / dt)) + 0.5) * dt
+    for port in ("monitor", "interferometer"):
+        mean = float(np.mean(model.optical_waveform(port, grid)))
+        assert mean == pytest.approx(model.optical_power(port), rel=1e-6)
+    # fringe per slot from the PM drive after memory, and the same slot phase on the leakage that follows
+    phase = model.pm_phase(_memory(2.0 * PM_WAVE, p.pm_memory))
+    fringe = 0.5 * (1 + p.interferometer_visibility * np.cos(phase + p.interferometer_phase_rad))
+    expected = fringe * 10 ** (-p.interferometer_loss_db / 10) * (1 - p.monitor_tap_ratio) / p.monitor_tap_ratio
+    for at in (0.05, 0.6):  # middle of the pulse, middle of the gap after it
+        t = (np.arange(n) + at) * period
+        ratio = model.optical_waveform("interferometer", t) / model.optical_waveform("monitor", t)
+        assert ratio == pytest.approx(expected, rel=1e-9)
+
+
+def test_optical_waveform_is_dark_without_the_source_and_names_its_ports() -> None:
+    model = patterned()
+    model.source.enabled = False
+    assert np.all(model.optical_waveform("monitor", np.linspace(0, 1e-7, 11)) == 0)
+    with pytest.raises(ValueError, match="monitor"):
+        model.optical_waveform("attenuated", np.zeros(3))

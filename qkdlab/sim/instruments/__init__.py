@@ -19,6 +19,7 @@ EMULATORS: dict[str, str] = {
     "keysight_816x_laser": "laser:Keysight816xLaserEmulator",
     "idq_id210": "detector:IDQID210Emulator",
     "swabian_time_tagger": "time_tagger:SimulatedTimeTagger",
+    "keysight_infiniivision": "oscilloscope:KeysightInfiniiVisionEmulator",
 }
 
 

@@ -3,7 +3,8 @@
 It speaks the SCPI subset ``qkdlab.drivers.attenuator`` uses (long and short forms, with or
 without the ``:CHANnel<n>`` node) and writes the physical state into the shared model:
 ``model.voa_attenuation_db`` is the filter attenuation (displayed attenuation minus offset) and
-``model.voa_enabled`` the shutter. See the driver's docstring for where the command set comes
+``model.voa_enabled`` the shutter (``probe_attenuation_db``/``probe_voa_enabled`` for a VOA on the
+probe path, option ``path="probe"``). See the driver's docstring for where the command set comes
 from; all of it is [unverified].
 
 Emulator policies where the real instrument's reaction is unknown [unverified]:
@@ -37,12 +38,17 @@ def _fmt(value: float) -> str:
 
 
 class Keysight81577AEmulator(ScpiEmulator):
-    """A simulated 81577A in an 8163B; options ``slot`` (default 1), ``serial``, ``mainframe``."""
+    """A simulated 81577A in an 8163B; options ``slot`` (default 1), ``serial``, ``mainframe``, and
+    ``path``: "detectors" (default, the VOA before the single-photon detectors) or "probe" (the VOA
+    that sets the probe power injected into the transmitter output)."""
 
     idn: ClassVar[str] = "Keysight Technologies,8163B,MY00000001,V5.25(72637)"
 
     def __init__(self, model: Any, name: str, **options: Any) -> None:
         self.slot = int(options.get("slot", 1))
+        self.path = str(options.get("path", "detectors"))
+        if self.path not in ("detectors", "probe"):
+            raise ValueError(f"{name}: path {self.path!r} must be 'detectors' or 'probe'")
         serial = str(options.get("serial", "DE00000001"))
         self.idn = f"Keysight Technologies,{options.get('mainframe', '8163B')},MY00000001,V5.25(72637)"
         self.module_idn = f"Keysight Technologies,81577A,{serial},V1.0"
@@ -64,8 +70,12 @@ class Keysight81577AEmulator(ScpiEmulator):
 
     def _publish(self) -> None:
         with self.model.lock:
-            self.model.voa_attenuation_db = self.filter_db
-            self.model.voa_enabled = self.shutter_open
+            if self.path == "probe":
+                self.model.probe_attenuation_db = self.filter_db
+                self.model.probe_voa_enabled = self.shutter_open
+            else:
+                self.model.voa_attenuation_db = self.filter_db
+                self.model.voa_enabled = self.shutter_open
 
     def _address(self, slot: int, ch: int = 1) -> bool:
         """True if the header addresses this module; queue the mainframe's error otherwise."""

@@ -16,6 +16,8 @@ from .base import ScpiArgumentError, ScpiEmulator, parse_bool, parse_number, scp
 __all__ = ["ThorlabsPM100Emulator", "Keysight8163BEmulator"]
 
 OVERRANGE_REPLY = "9.9E37"
+#: Ports that carry the probe laser's light (its wavelength sets the responsivity correction).
+PROBE_PORTS = ("injected", "backreflection")
 
 
 def _responsivity_ratio(set_wavelength_m: float, light_wavelength_m: float) -> float:
@@ -43,7 +45,7 @@ class ThorlabsPM100Emulator(ScpiEmulator):
     def _reading(self) -> str:
         with self.model.lock:
             power = self.model.measure_power(self.port, 3e-3 * self.averaging)
-            light = self.model.source.wavelength_m if self.port != "backreflection" else self.model.probe.wavelength_m
+            light = self.model.probe.wavelength_m if self.port in PROBE_PORTS else self.model.source.wavelength_m
         power = power * _responsivity_ratio(self.wavelength_nm * 1e-9, light) - self.dark_offset_w
         if not self.auto_range and power > self.range_upper_w:
             return OVERRANGE_REPLY
@@ -136,7 +138,7 @@ class Keysight8163BEmulator(ScpiEmulator):
         port = self.ports[(slot, chan)]
         with self.model.lock:
             power = self.model.measure_power(port, head["atime_s"])
-            light = self.model.probe.wavelength_m if port == "backreflection" else self.model.source.wavelength_m
+            light = self.model.probe.wavelength_m if port in PROBE_PORTS else self.model.source.wavelength_m
         power *= _responsivity_ratio(head["wavelength_m"], light)
         if head["unit_w"]:
             return f"{power:+.6E}"
