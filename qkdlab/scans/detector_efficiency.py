@@ -34,24 +34,18 @@ import numpy as np
 from scipy.constants import c as LIGHT_SPEED
 from scipy.constants import h as PLANCK
 
-from ..drivers.bias_controller import MzmMode
 from ..errors import ConfigError
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
 from .base import Parameter, PowerReader, Progress, ScanSession, instrument, resolve_parameters
-from .drive import play_levels
+from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "detector-efficiency"
 TITLE = "Detection efficiency versus gate delay, per detector"
 
 PARAMETERS = (
     Parameter("detectors", "spd1, spd2", "detectors to scan", type=str, multiple=True),
-    Parameter("laser", "laser", "transmitter laser", type=str),
-    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
-    Parameter("bias_controller", "bias", "bias controller of the intensity modulator (locked at null)", type=str),
-    Parameter("awg", "awg", "AWG driving the modulators", type=str),
-    Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
-    Parameter("carving_voltage", 3.6, "RF drive that carves a pulse", unit="V"),
-    Parameter("pulse_rate", 100e6, "pulse repetition rate", unit="Hz"),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+                            "pulse_rate"),
     Parameter("monitor", "pm_monitor", "power meter at the output tap", type=str),
     Parameter("monitor_to_detector_loss", None,
               "calibrated loss from the monitor reading to a detector input, VOA at 0 dB", unit="dB"),
@@ -100,9 +94,7 @@ def run_detector_efficiency(bench: Any, store: Store, *, progress: Progress | No
     if p["delay_step"] <= 0 or p["delay_stop"] < p["delay_start"] or not p["detectors"]:
         raise ValueError("detector-efficiency: need delay_step > 0, delay_stop >= delay_start and a detector")
     detectors = {name: instrument(bench, name, "single-photon detector", "detectors") for name in p["detectors"]}
-    laser = instrument(bench, p["laser"], "laser", "laser")
-    bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller")
-    awg = instrument(bench, p["awg"], "AWG", "awg")
+    tx = Transmitter(bench, p)
     voa = instrument(bench, p["voa"], "attenuator", "voa")
     monitor = PowerReader(bench, p["monitor"], "monitor")
     delays = np.arange(p["delay_start"], p["delay_stop"] + 0.5 * p["delay_step"], p["delay_step"])
@@ -113,14 +105,10 @@ def run_detector_efficiency(bench: Any, store: Store, *, progress: Progress | No
         monitor.set_averaging(p["averaging"])
         voa.shutter_open = False
         scan.on_exit("close the VOA shutter", lambda: setattr(voa, "shutter_open", False))
-        laser.power = p["laser_power"]
-        laser.output = True
-        scan.on_exit("switch the laser off", lambda: setattr(laser, "output", False))
-        wavelength = float(laser.wavelength.to("m").magnitude)
-        bias.mode = MzmMode.AUTONULL
-        play_levels(awg, p["im_channel"], np.full(16, p["carving_voltage"]), p["pulse_rate"], "CARVE")
-        im = awg.channel(p["im_channel"])
-        scan.on_exit("switch the IM drive off", lambda: setattr(im, "output", False))
+        tx.leave_dark(scan)
+        tx.light()
+        wavelength = float(tx.laser.wavelength.to("m").magnitude)
+        tx.carve()
 
         def calibrate(when: str, attenuation: float | None) -> float:
             """Read the monitor; return μ at VOA 0 dB (the mean of the readings)."""

@@ -25,19 +25,17 @@ import numpy as np
 from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
 from ..units import linear_to_db
-from .base import Parameter, PowerReader, Progress, ScanSession, instrument, resolve_parameters
+from .base import Parameter, PowerReader, Progress, ScanSession, resolve_parameters
 from .drive import play_levels
+from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "extinction-ratio"
 TITLE = "Intensity-modulator extinction ratio (bias transfer curve and on/off powers)"
 
 PARAMETERS = (
-    Parameter("bias_controller", "bias", "bias controller of the intensity modulator", type=str),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+                            "pulse_rate", "pulse_duty_cycle"),
     Parameter("power_meter", "pm_monitor", "power meter at the transmitter output (name or name:slot,chan)", type=str),
-    Parameter("laser", "laser", "transmitter laser", type=str),
-    Parameter("awg", "awg", "AWG driving the modulators", type=str),
-    Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
-    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
     Parameter("bias_start", -9.0, "first bias of the coarse sweep", unit="V"),
     Parameter("bias_stop", 9.0, "last bias of the coarse sweep", unit="V"),
     Parameter("points", 181, "bias points of the coarse sweep", type=int),
@@ -45,9 +43,6 @@ PARAMETERS = (
     Parameter("fine_points", 41, "points of the fine sweep", type=int),
     Parameter("averaging", 0.03, "power-meter averaging per reading", unit="s"),
     Parameter("settle", 0.01, "settling time after each bias step", unit="s"),
-    Parameter("carving_voltage", 3.6, "RF drive that carves a pulse (about Vπ of the RF port)", unit="V"),
-    Parameter("pulse_rate", 100e6, "pulse repetition rate of the carving pattern", unit="Hz"),
-    Parameter("pulse_duty_cycle", 0.1, "pulse width / pulse period of the carved pulses", unit=""),
     Parameter("repeats", 10, "readings per operating state", type=int),
 )
 
@@ -67,21 +62,17 @@ def run_extinction_ratio(bench: Any, store: Store, *, progress: Progress | None 
     p = resolve_parameters(KIND, PARAMETERS, bench.config.scans.get(KIND), params)
     if p["points"] < 3 or p["fine_points"] < 3 or p["repeats"] < 1:
         raise ValueError("extinction-ratio: points and fine_points must be >= 3 and repeats >= 1")
-    bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller")
-    laser = instrument(bench, p["laser"], "laser", "laser")
-    awg = instrument(bench, p["awg"], "AWG", "awg")
+    tx = Transmitter(bench, p)
+    bias = tx.bias
     meter = PowerReader(bench, p["power_meter"], "power_meter")
-    im = awg.channel(p["im_channel"])
     total = p["points"] + p["fine_points"] + 3 * p["repeats"]
     with ScanSession(bench, store, KIND, p, PARAMETERS, GROUPS, default="sweep", progress=progress,
                      title=TITLE) as scan:
         scan.progress.start(total, "extinction ratio")
         meter.set_averaging(p["averaging"])
-        im.output = False
-        scan.on_exit("switch the IM drive off", lambda: setattr(im, "output", False))
-        laser.power = p["laser_power"]
-        laser.output = True
-        scan.on_exit("switch the laser off", lambda: setattr(laser, "output", False))
+        tx.leave_dark(scan)
+        tx.channel("im").output = False
+        tx.light()
 
         def reading_at(volts: float) -> float | None:
             def take() -> float:
@@ -113,8 +104,8 @@ def run_extinction_ratio(bench: Any, store: Store, *, progress: Progress | None 
         peak_v = float(coarse_v[np.argmax(coarse_p)])
 
         for state, volts, pulsed in (("peak", peak_v, False), ("null", null_v, False), ("null_pulsed", null_v, True)):
-            if pulsed:
-                play_levels(awg, p["im_channel"], np.full(16, p["carving_voltage"]), p["pulse_rate"], "CARVE")
+            if pulsed:  # at the bias the scan found, not a lock: the drive alone changes
+                play_levels(tx.awg, p["im_channel"], np.full(16, p["carving_voltage"]), p["pulse_rate"], "CARVE")
             for _ in range(p["repeats"]):
                 power = reading_at(volts)
                 if power is not None:

@@ -25,25 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
 from ..units import linear_to_db
 from .base import Parameter, Progress, ScanSession, instrument, resolve_parameters
-from .drive import play_levels
+from .transmitter import Transmitter, transmitter_parameters
 from .traces import fit_vertical
 
 KIND = "leakage-light"
 TITLE = "Leakage light between pulses (time-resolved, two vertical ranges)"
 
 PARAMETERS = (
-    Parameter("laser", "laser", "transmitter laser", type=str),
-    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
-    Parameter("bias_controller", "bias", "bias controller of the intensity modulator (locked at null)", type=str),
-    Parameter("awg", "awg", "AWG driving the modulators", type=str),
-    Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
-    Parameter("carving_voltage", 3.6, "RF drive that carves a pulse", unit="V"),
-    Parameter("pulse_rate", 100e6, "pulse repetition rate", unit="Hz"),
-    Parameter("pulse_duty_cycle", 0.1, "pulse width / period of the carved pulses", unit=""),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+                            "pulse_rate", "pulse_duty_cycle"),
     Parameter("scope", "scope", "sampling oscilloscope", type=str),
     Parameter("input", 1, "scope channel of the output photodiode", type=int),
     Parameter("trigger_delay", 0.0, "time of the first pulse window after the scope trigger", unit="s"),
@@ -62,9 +55,7 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
     p = resolve_parameters(KIND, PARAMETERS, bench.config.scans.get(KIND), params)
     if p["periods"] < 1 or p["acquisitions"] < 1 or p["samples_per_period"] < 10:
         raise ValueError("leakage-light: need periods >= 1, acquisitions >= 1, samples_per_period >= 10")
-    laser = instrument(bench, p["laser"], "laser", "laser")
-    bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller")
-    awg = instrument(bench, p["awg"], "AWG", "awg")
+    tx = Transmitter(bench, p)
     scope = instrument(bench, p["scope"], "oscilloscope", "scope")
     channel = scope.channel(p["input"])
     period = 1.0 / p["pulse_rate"]
@@ -73,11 +64,9 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
     inputs = (p["input"],)
 
     # Set up before the run opens: the lock, the carving, the two vertical ranges, the time axis.
-    laser.power = p["laser_power"]
-    laser.output = True
+    tx.light()
     try:
-        bias.mode = MzmMode.AUTONULL
-        play_levels(awg, p["im_channel"], np.full(16, p["carving_voltage"]), p["pulse_rate"], "CARVE")
+        tx.carve()
         channel.scale = 0.5
         channel.offset = 1.5
         probe = scope.acquire(inputs, averages=p["averages"], **window)[p["input"]]
@@ -89,7 +78,7 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
                   "zoom": _zoom_range(floor)}
         times = full.times
     except BaseException:
-        laser.output = False
+        tx.light(False)
         raise
     n = times.size
     groups = (
@@ -107,12 +96,10 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
     total = 2 * (p["acquisitions"] + 1)
     with ScanSession(bench, store, KIND, p, PARAMETERS, groups, default="traces", progress=progress,
                      title=TITLE) as scan:
-        scan.on_exit("switch the laser off", lambda: setattr(laser, "output", False))
-        im = awg.channel(p["im_channel"])
-        scan.on_exit("switch the IM drive off", lambda: setattr(im, "output", False))
+        tx.leave_dark(scan)
         scan.progress.start(total, "leakage light")
         for light in ("dark", "signal"):
-            laser.output = light == "signal"
+            tx.light(light == "signal")
             scan.wait(0.1)
             for name, (scale, offset) in ranges.items():
                 channel.scale = scale

@@ -27,19 +27,15 @@ import numpy as np
 from ..drivers.awg import Function
 from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
-from .base import Parameter, PowerReader, Progress, ScanSession, instrument, resolve_parameters
+from .base import Parameter, PowerReader, Progress, ScanSession, resolve_parameters
 from .drive import drive_levels, nominal_phases
+from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "phase-modulation"
 TITLE = "Phase-modulator fringe and encoded phases of the settings"
 
 PARAMETERS = (
-    Parameter("awg", "awg", "AWG driving the modulators", type=str),
-    Parameter("pm_channel", 2, "AWG channel of the phase modulator", type=int),
-    Parameter("im_channel", 1, "AWG channel of the intensity modulator (off: CW light)", type=int),
-    Parameter("bias_controller", "bias", "bias controller of the intensity modulator (locked at peak)", type=str),
-    Parameter("laser", "laser", "transmitter laser", type=str),
-    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "pm_channel"),
     Parameter("meter", "pm_lab:1,1", "power meter at interferometer output 1", type=str),
     Parameter("complement_meter", "pm_lab:1,2", "power meter at interferometer output 2 ('' if none)", type=str),
     Parameter("drive_start", -3.9, "first PM drive of the sweep", unit="V"),
@@ -72,14 +68,12 @@ def run_phase_modulation(bench: Any, store: Store, *, progress: Progress | None 
     p = resolve_parameters(KIND, PARAMETERS, bench.config.scans.get(KIND), params)
     if p["points"] < 3 or p["repeats"] < 1:
         raise ValueError("phase-modulation: points must be >= 3 and repeats >= 1")
-    awg = instrument(bench, p["awg"], "AWG", "awg")
-    bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller")
-    laser = instrument(bench, p["laser"], "laser", "laser")
+    tx = Transmitter(bench, p)
     meter = PowerReader(bench, p["meter"], "meter")
     complement = PowerReader(bench, p["complement_meter"], "complement_meter") if p["complement_meter"] else None
     labels, phases = nominal_phases(p["protocol"])
     levels = drive_levels(phases, p["vpi_nominal"])
-    pm, im = awg.channel(p["pm_channel"]), awg.channel(p["im_channel"])
+    pm = tx.channel("pm")
     total = p["points"] + p["repeats"] * len(labels)
     with ScanSession(bench, store, KIND, p, PARAMETERS, GROUPS, default="sweep", progress=progress,
                      title=TITLE) as scan:
@@ -87,15 +81,13 @@ def run_phase_modulation(bench: Any, store: Store, *, progress: Progress | None 
         for reader in (meter, complement):
             if reader is not None:
                 reader.set_averaging(p["averaging"])
-        im.output = False
-        laser.power = p["laser_power"]
-        laser.output = True
-        scan.on_exit("switch the laser off", lambda: setattr(laser, "output", False))
-        bias.mode = MzmMode.AUTOPEAK
+        tx.leave_dark(scan)
+        tx.channel("im").output = False  # CW light through the IM held at its peak
+        tx.light()
+        tx.bias.mode = MzmMode.AUTOPEAK
         pm.function = Function.DC
         pm.offset = 0.0
         pm.output = True
-        scan.on_exit("switch the PM drive off", lambda: setattr(pm, "output", False))
 
         def readings_at(volts: float) -> tuple[float, float] | None:
             def take() -> tuple[float, float]:

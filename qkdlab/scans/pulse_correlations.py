@@ -26,22 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
 from .base import Parameter, Progress, ScanSession, instrument, resolve_parameters
 from .drive import de_bruijn, drive_levels, nominal_phases, play_levels
 from .traces import fit_vertical, slot_integrals
+from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "pulse-correlations"
 TITLE = "Pulse correlations: intensity and phase of a pulse versus the previous settings"
 
 PARAMETERS = (
-    Parameter("awg", "awg", "AWG driving the modulators", type=str),
-    Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
-    Parameter("pm_channel", 2, "AWG channel of the phase modulator", type=int),
-    Parameter("bias_controller", "bias", "bias controller of the intensity modulator (locked at null)", type=str),
-    Parameter("laser", "laser", "transmitter laser", type=str),
-    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "pm_channel",
+                            "carving_voltage", "pulse_rate", "pulse_duty_cycle"),
     Parameter("scope", "scope", "sampling oscilloscope", type=str),
     Parameter("intensity_input", 1, "scope channel of the output photodiode", type=int),
     Parameter("phase_input", 2, "scope channel of the interferometer photodiode", type=int),
@@ -49,10 +45,7 @@ PARAMETERS = (
     Parameter("vpi_nominal", 4.0, "Vπ assumed for the PM levels", unit="V"),
     Parameter("intensity_levels", "1.0", "carving drives as fractions of carving_voltage (decoys)", unit="",
               multiple=True),
-    Parameter("carving_voltage", 3.6, "RF drive that carves a full pulse", unit="V"),
     Parameter("correlation_length", 2, "previous settings covered by the pattern (l_c)", type=int),
-    Parameter("pulse_rate", 100e6, "pulse repetition rate", unit="Hz"),
-    Parameter("pulse_duty_cycle", 0.1, "pulse width / period (the integration window)", unit=""),
     Parameter("trigger_delay", 0.0, "time of the first pulse window after the scope trigger", unit="s"),
     Parameter("samples_per_pulse", 20, "scope samples per pulse period", type=int),
     Parameter("averages", 64, "scope averages per acquisition", type=int),
@@ -76,9 +69,7 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
     p = resolve_parameters(KIND, PARAMETERS, bench.config.scans.get(KIND), params)
     if p["correlation_length"] < 1 or p["acquisitions"] < 1 or p["samples_per_pulse"] < 4:
         raise ValueError("pulse-correlations: need correlation_length >= 1, acquisitions >= 1, samples_per_pulse >= 4")
-    awg = instrument(bench, p["awg"], "AWG", "awg")
-    bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller")
-    laser = instrument(bench, p["laser"], "laser", "laser")
+    tx = Transmitter(bench, p)
     scope = instrument(bench, p["scope"], "oscilloscope", "scope")
     symbols, im_drive, pm_drive, n_symbols = _pattern(p)
     n_slots = symbols.size
@@ -90,12 +81,10 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
     history = np.stack([np.roll(symbols, lag) for lag in range(1, lc + 1)], axis=1)
 
     # Set up before the run opens: the pattern, the lock, the vertical scales, the time axis.
-    laser.power = p["laser_power"]
-    laser.output = True
+    tx.light()
     try:
-        bias.mode = MzmMode.AUTONULL
-        play_levels(awg, p["im_channel"], im_drive, p["pulse_rate"], "CORR_IM")
-        play_levels(awg, p["pm_channel"], pm_drive, p["pulse_rate"], "CORR_PM")
+        tx.carve(im_drive, "CORR_IM")
+        play_levels(tx.awg, p["pm_channel"], pm_drive, p["pulse_rate"], "CORR_PM")
         for channel in inputs:
             scope.channel(channel).scale = 0.5
             scope.channel(channel).offset = 1.5
@@ -105,7 +94,7 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
             fit_vertical(scope.channel(channel), min(0.0, float(volts.min())), float(volts.max()))
         times = scope.acquire(inputs, averages=1, **window)[inputs[0]].times
     except BaseException:
-        laser.output = False
+        tx.light(False)
         raise
     n = times.size
     groups = (
@@ -128,10 +117,7 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
     total = (p["acquisitions"] + 1) * (1 + n_slots)
     with ScanSession(bench, store, KIND, {**p, "pattern": symbols, "symbols": n_symbols}, PARAMETERS, groups,
                      default="pulses", progress=progress, title=TITLE) as scan:
-        scan.on_exit("switch the laser off", lambda: setattr(laser, "output", False))
-        for channel in (p["im_channel"], p["pm_channel"]):
-            ch = awg.channel(channel)
-            scan.on_exit(f"switch AWG channel {channel} off", lambda ch=ch: setattr(ch, "output", False))
+        tx.leave_dark(scan)
         scan.progress.start(total, "pulse correlations")
 
         def acquire(light: str, index: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -148,9 +134,9 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
                         clipped=clipped)
             return a.volts, b.volts
 
-        laser.output = False
+        tx.light(False)
         dark = acquire("dark", 0)
-        laser.output = True
+        tx.light()
         scan.wait(0.1)
         if dark is None:
             dark = (np.zeros(n), np.zeros(n))

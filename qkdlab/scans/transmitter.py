@@ -1,0 +1,70 @@
+"""The transmitter as the scans drive it: laser, intensity-modulator bias controller, AWG.
+
+Most scans switch the laser on, lock or hold the IM bias, carve pulses with the AWG's IM channel
+and drive the PM channel; they share these parameters (:func:`transmitter_parameters`) and this
+helper, which also registers the clean-up that leaves the transmitter dark whatever happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..drivers.bias_controller import MzmMode
+from .base import Parameter, ScanSession, instrument
+from .drive import play_levels
+
+__all__ = ["transmitter_parameters", "Transmitter"]
+
+_SHARED = {p.name: p for p in (
+    Parameter("laser", "laser", "transmitter laser", type=str),
+    Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
+    Parameter("bias_controller", "bias", "bias controller of the intensity modulator", type=str),
+    Parameter("awg", "awg", "AWG driving the modulators", type=str),
+    Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
+    Parameter("pm_channel", 2, "AWG channel of the phase modulator", type=int),
+    Parameter("carving_voltage", 3.6, "RF drive that carves a full pulse (about Vπ of the IM's RF port)", unit="V"),
+    Parameter("pulse_rate", 100e6, "pulse repetition rate", unit="Hz"),
+    Parameter("pulse_duty_cycle", 0.1, "pulse width / pulse period of the carved pulses", unit=""),
+)}
+
+
+def transmitter_parameters(*names: str) -> tuple[Parameter, ...]:
+    """The shared transmitter parameters a scan uses, by name."""
+    return tuple(_SHARED[name] for name in names)
+
+
+class Transmitter:
+    """The transmitter instruments named in a scan's parameters (only those the scan declares)."""
+
+    def __init__(self, bench: Any, p: dict[str, Any]) -> None:
+        self.p = p
+        self.laser = instrument(bench, p["laser"], "transmitter laser", "laser")
+        self.bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller") \
+            if "bias_controller" in p else None
+        self.awg = instrument(bench, p["awg"], "AWG", "awg") if "awg" in p else None
+
+    def channel(self, which: str) -> Any:
+        """The AWG channel of the IM ("im") or the PM ("pm")."""
+        return self.awg.channel(self.p[f"{which}_channel"])
+
+    def light(self, on: bool = True) -> None:
+        """Switch the laser on at the scan's power, or off."""
+        if on:
+            self.laser.power = self.p["laser_power"]
+        self.laser.output = on
+
+    def carve(self, levels: np.ndarray | None = None, name: str = "CARVE") -> None:
+        """Lock the IM bias at the null and carve pulses: one level per slot (default: full pulses)."""
+        self.bias.mode = MzmMode.AUTONULL
+        drive = np.full(16, self.p["carving_voltage"]) if levels is None else levels
+        play_levels(self.awg, self.p["im_channel"], drive, self.p["pulse_rate"], name)
+
+    def leave_dark(self, scan: ScanSession) -> None:
+        """When the scan ends, however it ends: laser off, then the modulator drives off."""
+        for which in ("im", "pm"):
+            if self.awg is not None and f"{which}_channel" in self.p:
+                ch = self.channel(which)
+                scan.on_exit(f"switch the {which.upper()} drive off", lambda ch=ch: setattr(ch, "output", False))
+        scan.on_exit("switch the laser off", lambda: self.light(False))
