@@ -160,6 +160,26 @@ def _h5_problem(path: Path, exc: OSError) -> str:
     return f"HDF5 cannot read it ({text})"
 
 
+def _h5open(path: Path, mode: str, **kwargs: Any) -> h5py.File:
+    """``h5py.File``, retried for a few seconds while another process holds the file's lock.
+
+    Why: a reader (``qkdlab runs``, a live follower) holds a shared lock for the moment it
+    reads; a writer that starts or finishes a run at that moment must wait, not fail.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            return h5py.File(path, mode, **kwargs)
+        except OSError as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+#: How long opening a file waits for another process's lock to go away.
+_LOCK_WAIT_S = 10.0
+
+
 def _open_read(path: Path) -> h5py.File:
     """Open for reading; in SWMR read mode when a writer is live or died while writing.
 
@@ -167,12 +187,12 @@ def _open_read(path: Path) -> h5py.File:
     copy); a file still flagged as open for writing is then opened in SWMR read mode.
     """
     try:
-        return h5py.File(path, "r")
+        return _h5open(path, "r")
     except OSError as exc:
         if "already open for write" not in str(exc):
             raise DataError(f"{path}: cannot open: {_h5_problem(path, exc)}") from None
     try:
-        return h5py.File(path, "r", swmr=True)
+        return _h5open(path, "r", swmr=True)
     except OSError as exc:
         raise DataError(f"{path}: cannot open: {_h5_problem(path, exc)}") from None
 
@@ -312,19 +332,19 @@ class Store:
             with _open_read(path) as handle:
                 _check_schema(path, handle)
             try:
-                return h5py.File(path, "a", libver="latest")
+                return _h5open(path, "a", libver="latest")
             except OSError as exc:
                 if "already open for write" not in str(exc):
                     _raise_write_problem(path, exc, "open for writing")
             self.recover()
             try:
-                return h5py.File(path, "a", libver="latest")
+                return _h5open(path, "a", libver="latest")
             except OSError as exc:
                 _raise_write_problem(path, exc, "open for writing after recovery")
         if not path.parent.exists():
             raise DataError(f"{path}: the directory {path.parent} does not exist; create it or choose another --out")
         try:
-            handle = h5py.File(path, "x", libver="latest")
+            handle = _h5open(path, "x", libver="latest")
             handle.attrs.update({"NX_class": "NXroot", "qkdlab_schema_version": SCHEMA_VERSION,
                                  "creator": f"qkdlab {__version__}", "file_time": now_iso()})
             return handle
@@ -359,10 +379,11 @@ class Store:
                     for name in src:
                         src.copy(src[name], dst, name=name)
                     for name in marked:
+                        _trim_to_committed(dst[name])
                         attrs = dst[name].attrs
+                        attrs["points"] = _count_points(dst[name])
                         attrs["status_reason"] = _interrupted_reason(attrs)
                         attrs["status"] = "failed"
-                        attrs["points"] = _count_points(dst[name])
                     dst.flush()
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
@@ -477,6 +498,16 @@ def _count_points(entry: h5py.Group) -> int:
     if default in entry and isinstance(entry[default], h5py.Group):
         return _whole_points(entry, str(default))
     return 0
+
+
+def _trim_to_committed(entry: h5py.Group) -> None:
+    """Cut every growing dataset of a dead run to its whole, committed points (recovery)."""
+    for key, group in entry.items():
+        if isinstance(group, h5py.Group) and (group.attrs.get("NX_class") == "NXdata" or key == "events"):
+            n = _whole_points(entry, key)
+            for ds in group.values():
+                if isinstance(ds, h5py.Dataset) and "qkdlab_fixed" not in ds.attrs and ds.shape[0] > n:
+                    ds.resize(n, axis=0)
 
 
 def _whole_points(entry: h5py.Group, group: str) -> int:
@@ -641,7 +672,7 @@ class RunWriter:
             self._handle = None
             self.status, self.reason = status, reason
             try:
-                with h5py.File(self.path, "r+", libver="latest") as handle:
+                with _h5open(self.path, "r+", libver="latest") as handle:
                     attrs = handle[self.name].attrs
                     attrs["stop_time"] = now_iso()
                     attrs["status_reason"] = reason
