@@ -325,6 +325,19 @@ class Store:
             raise
         return RunWriter(self, handle, name, groups, flush or FlushPolicy(), start)
 
+    @contextlib.contextmanager
+    def open_for_addition(self) -> Iterator[h5py.File]:
+        """The existing file opened to add a group beside the runs (e.g. a calibration)."""
+        if not self.path.exists():
+            raise DataError(f"{self.path}: no such file")
+        handle = self._open_for_new_run()
+        try:
+            yield handle
+        except OSError as exc:
+            _raise_write_problem(self.path, exc, "add to the file")
+        finally:
+            handle.close()
+
     def _open_for_new_run(self) -> h5py.File:
         """Open (creating if needed) for a new run; recover a file a dead writer left behind."""
         path = self.path

@@ -72,7 +72,7 @@ GROUPS = (
               signal="detections", axes=["delay"], title="counts versus gate delay"),
     DataGroup("calibration", [DatasetSpec("when", "", "before | after the delay scans", dtype=STRING),
                               DatasetSpec("monitor_power", "W", "output-tap power reading"),
-                              DatasetSpec("voa_attenuation", "dB", "VOA setting"),
+                              DatasetSpec("voa_attenuation", "dB", "VOA attenuation that mu refers to"),
                               DatasetSpec("mu", "", "mean photon number per pulse at a detector input")],
               signal="mu", title="mean photon number calibration"),
 )
@@ -119,7 +119,7 @@ def run_detector_efficiency(bench: Any, store: Store, *, progress: Progress | No
                     scan.progress.advance()
                     continue
                 mu0 = mean_photon_number(power, p["monitor_to_detector_loss"], p["pulse_rate"], wavelength)
-                att = attenuation if attenuation is not None else max(0.0, 10 * math.log10(mu0 / p["target_mu"]))
+                att = attenuation if attenuation is not None else 0.0  # before: μ referred to the VOA at 0 dB
                 scan.append("calibration", when=when, monitor_power=power, voa_attenuation=att,
                             mu=mu0 * 10 ** (-att / 10))
                 values.append(mu0)

@@ -1,0 +1,271 @@
+"""The contracts between layers: ``SourceModel`` (calibration -> analysis).
+
+A ``SourceModel`` holds what security proofs for imperfect sources need to know about a
+transmitter, each number with its bound, its failure probability and where it came from:
+
+- the characterized qubit states (phases of the encoding settings, with intervals) and the
+  modulation flaw δ of the loss-tolerant family θ_j = (1 + δ/π) φ_j / 2, with the fit residual
+  that says how well that one-parameter family describes the measured phases;
+- the side-channel bound ε and its parts (Trojan-horse back-reflection, leakage light, pulse
+  correlations, ...), each declaring whether it lives in its own optical mode or acts on the
+  qubit's degree of freedom, which fixes how the parts combine (Currás-Lorenzo et al. 2025,
+  App. A.2-A.3; see :meth:`EpsilonBudget.combine`);
+- richer side-channel descriptions (the coherent-state leakage model for the MDI analysis, the
+  correlation lags) and the receiver's detector-efficiency table;
+- the confidence bookkeeping: every bound has a failure probability, and they add up to
+  ``total_failure_probability``, which belongs in the protocol's security parameter.
+
+Conventions: fidelities are squared (F = |<φ|ψ>|², ε = 1 - F). Phases are in rad, relative to
+the first setting; the state of phase φ is (|e> + e^{iφ}|l>)/√2, which a fixed unitary maps to
+cos(φ/2)|0> + sin(φ/2)|1> (Bloch vector (sin φ, 0, cos φ)), the form the loss-tolerant papers use.
+
+The model is versioned (``schema_version``); ``load`` refuses versions it does not know. JSON is
+the primary form; the same JSON is stored in HDF5 calibration groups.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import DataError
+
+__all__ = ["MODEL_SCHEMA_VERSION", "Provenance", "Bound", "QubitState", "EpsilonPart", "EpsilonBudget",
+           "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model"]
+
+#: Version of the SourceModel JSON layout; bumped on incompatible changes.
+MODEL_SCHEMA_VERSION = 1
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(_Frozen):
+    """Where a number came from: the file and run, the run's kind, and the method applied."""
+
+    file: str
+    run: str
+    kind: str
+    method: str
+    status: str = "completed"
+
+
+class Bound(_Frozen):
+    """An estimate with its confidence bounds (``None``: that side is not bounded).
+
+    ``failure_probability`` is the probability that the true value lies outside the stated
+    bounds (one-sided bounds spend it all on one side).
+    """
+
+    value: float
+    lower: float | None = None
+    upper: float | None = None
+    unit: str = ""
+    failure_probability: float = 0.0
+    method: str = ""
+
+    def contains(self, truth: float) -> bool:
+        """Whether ``truth`` lies within the bounds (the coverage tests use this)."""
+        return (self.lower is None or truth >= self.lower) and (self.upper is None or truth <= self.upper)
+
+
+class QubitState(_Frozen):
+    """One encoding setting: its label, the phase it should encode, and the phase it does encode."""
+
+    label: str
+    nominal_phase: float
+    phase: Bound
+
+    @property
+    def bloch(self) -> tuple[float, float, float]:
+        """Bloch vector of the estimated state (x-z great circle, +z for phase 0)."""
+        return (math.sin(self.phase.value), 0.0, math.cos(self.phase.value))
+
+
+DegreeOfFreedom = Literal["own-mode", "qubit"]
+Inventory = Literal["measured", "bounded-by-design", "assumed-absent"]
+
+
+class EpsilonPart(_Frozen):
+    """One side channel's contribution to ε: an upper bound on 1 - F for every setting.
+
+    ``degree_of_freedom`` "own-mode": the leaked information sits in optical modes of its own
+    (back-reflected Trojan-horse light, inter-pulse leakage light, a polarization mode), so the
+    state is a tensor factor (App. A.2, Eq. A4) and the product rule applies. "qubit": the
+    imperfection acts on the same degree of freedom as the encoding (e.g. a pulse-correlation
+    phase shift), so the stricter angle-sum rule applies.
+    """
+
+    name: str
+    upper: float = Field(ge=0.0, le=1.0)
+    degree_of_freedom: DegreeOfFreedom
+    inventory: Inventory
+    failure_probability: float = 0.0
+    provenance: Provenance | None = None
+    method: str = ""
+    details: dict[str, float | str | bool | list[float]] = Field(default_factory=dict)
+
+
+class EpsilonBudget(_Frozen):
+    """ε and its parts, with the rule that combined them."""
+
+    parts: tuple[EpsilonPart, ...]
+    total: float
+    rule: str
+
+    @classmethod
+    def combine(cls, parts: Sequence[EpsilonPart]) -> EpsilonBudget:
+        """Combine the parts into ε.
+
+        Parts acting on the qubit's degree of freedom combine by the angle-sum rule: the
+        deviations are angles θ_i = arcsin √ε_i on the same Hilbert space, and by the triangle
+        inequality for the Fubini-Study angle the total deviation is at most Σθ_i, so
+        ε_qubit = sin²(min(Σθ_i, π/2)). Parts in distinct optical modes are tensor factors, so
+        fidelities multiply (App. A.2, Eq. A4; App. A.3, Eqs. A7-A8):
+        ε = 1 - (1 - ε_qubit) Π_i (1 - ε_i). Parts "assumed-absent" contribute their stated
+        value (usually 0) and stay in the inventory.
+        """
+        angle = sum(math.asin(math.sqrt(p.upper)) for p in parts if p.degree_of_freedom == "qubit")
+        qubit = math.sin(min(angle, math.pi / 2)) ** 2
+        fidelity = (1.0 - qubit) * float(np.prod([1.0 - p.upper for p in parts if p.degree_of_freedom == "own-mode"]))
+        total = 1.0 - fidelity
+        rule = ("ε = 1 - (1 - sin²(Σ_qubit arcsin √ε_i)) · Π_own-mode (1 - ε_i) "
+                "(angle-sum on the qubit's degree of freedom, product over distinct optical modes)")
+        return cls(parts=tuple(parts), total=min(max(total, 0.0), 1.0), rule=rule)
+
+    def part(self, name: str) -> EpsilonPart:
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise KeyError(f"no ε part {name!r}; parts: {[p.name for p in self.parts]}")
+
+
+class DetectorTable(_Frozen):
+    """Efficiencies per detector (rows) and temporal mode (columns, gate delays), with dark counts.
+
+    ``efficiency[i][t]`` bounds η of detector i for light in mode t (Clopper-Pearson on the
+    counts, propagated through η = -ln[(1 - p)/(1 - p_dark)]/μ). This is the η_{i,t} table of
+    the efficiency-mismatch analysis (Zhang et al., PRR 3, 013076 (2021), Tables I-II);
+    ``two_mode`` is its reduced Table-I form [[η1, η2], [η2, η1]] at the operating delay and the
+    most adverse delay, and ``mismatch_ratio`` is η_min/η_max at the operating delay.
+    """
+
+    detectors: tuple[str, ...]
+    delays_s: tuple[float, ...]
+    efficiency: tuple[tuple[Bound, ...], ...]
+    dark_probability: tuple[Bound, ...]
+    operating_delay_s: float
+    mismatch_ratio: Bound
+    two_mode: tuple[tuple[float, float], tuple[float, float]]
+    provenance: Provenance | None = None
+
+
+class LeakageModel(_Frozen):
+    """The inter-pulse leakage light as a coherent state (for ε_leak and the MDI Gram-matrix SDP).
+
+    ``mean_photons_per_slot``: μ_leak, the mean photon number of the light between two pulses,
+    bounded above; ``relative_energy``: leak energy per slot over pulse energy; ``times_s`` and
+    ``profile``: the intensity versus time within one period (relative to the pulse peak); the
+    phase-modulator geometry that shapes the leak's phase (Bourassa et al. 2022, App. D).
+    """
+
+    mean_photons_per_slot: Bound
+    relative_energy: Bound
+    extinction_ratio_db: Bound | None = None
+    times_s: tuple[float, ...] = ()
+    profile: tuple[float, ...] = ()
+    pm_electrode_transit_s: float | None = None
+    drive_pulse_width_s: float | None = None
+    faraday_mirror: bool = False
+    provenance: tuple[Provenance, ...] = ()
+
+
+class Correlations(_Frozen):
+    """Pulse correlations: ε_l per lag (upper bounds), the correlation length and the resolution.
+
+    ``length`` l_c is the largest lag whose effect exceeds ``resolution`` (the smallest deviation
+    the measurement could exclude); ε_l bounds 1 - F between the states of a pulse whose setting l
+    pulses back differs (App. A.3, Eq. A6). ``intensity_deviation`` is the largest relative change
+    of the pulse energy per lag (for decoy-state intensity-correlation analyses).
+    """
+
+    length: int
+    epsilon_per_lag: tuple[float, ...]
+    phase_deviation_per_lag: tuple[Bound, ...]
+    intensity_deviation: tuple[float, ...]
+    resolution: float
+    provenance: Provenance | None = None
+
+
+class SourceModel(_Frozen):
+    """Everything calibration found about the transmitter (and the receiver's detectors)."""
+
+    schema_version: int = MODEL_SCHEMA_VERSION
+    protocol: Literal["bb84", "three-state"]
+    states: tuple[QubitState, ...]
+    delta: Bound | None = None
+    delta_fit_residual_rad: float | None = None
+    epsilon: EpsilonBudget
+    leakage: LeakageModel | None = None
+    correlations: Correlations | None = None
+    detectors: DetectorTable | None = None
+    isolation: Bound | None = None
+    confidence: float
+    total_failure_probability: float
+    provenance: tuple[Provenance, ...] = ()
+    partial: bool = False
+    notes: tuple[str, ...] = ()
+    created: str = ""
+    qkdlab_version: str = ""
+
+    # -- persistence -------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def save(self, path: str | Path) -> None:
+        """Write the model as JSON (a clear ``DataError`` if the file cannot be written)."""
+        try:
+            Path(path).write_text(self.to_json(), encoding="utf-8")
+        except OSError as exc:
+            raise DataError(f"{path}: cannot write the source model ({exc.strerror or exc})") from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<json>") -> SourceModel:
+        """Parse a model, refusing unknown schema versions and invalid content with a clear message."""
+        import json
+
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}: not a source model (invalid JSON: {exc})") from None
+        if not isinstance(data, dict) or "schema_version" not in data:
+            raise DataError(f"{source}: not a qkdlab source model (no schema_version)")
+        version = data["schema_version"]
+        if version != MODEL_SCHEMA_VERSION:
+            raise DataError(f"{source}: source model schema version {version!r}; this qkdlab reads version "
+                            f"{MODEL_SCHEMA_VERSION} (upgrade qkdlab, or recalibrate with this version)")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            raise DataError(f"{source}: invalid source model: {problems}") from None
+
+
+def load_source_model(path: str | Path) -> SourceModel:
+    """Read a model from a JSON file, or from the newest calibration group of an HDF5 file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    if magic == b"\x89HDF\r\n\x1a\n":
+        from .calibration.persist import read_model_from_hdf5
+
+        return read_model_from_hdf5(path)
+    return SourceModel.from_json(path.read_text(encoding="utf-8"), str(path))
