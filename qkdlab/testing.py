@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from .drivers.transport import Transport
 from .errors import Timeout
 
-__all__ = ["ProtocolTransport", "expected_protocol"]
+__all__ = ["ProtocolTransport", "expected_protocol", "simulated_bench"]
 
 Pair = tuple[str | bytes | None, str | bytes | None]
 T = TypeVar("T")
@@ -96,3 +96,17 @@ def expected_protocol(instrument_cls: type[T], pairs: Sequence[Pair], **kwargs: 
     instrument = instrument_cls(transport, **kwargs)
     yield instrument
     transport.assert_done()
+
+
+def simulated_bench(seed: int = 2026, **parameters: Any) -> Any:
+    """The built-in simulated bench with its own seed and ground-truth overrides (not yet opened).
+
+    ``parameters`` are fields of ``qkdlab.sim.physics.SimParameters`` (e.g.
+    ``im_extinction_ratio_db=20``); use as ``with simulated_bench(seed=3, pm_memory=[]).open() as bench``.
+    """
+    from .bench import Bench
+    from .config import builtin_sim_config, parse_config
+
+    data = builtin_sim_config().model_dump(mode="json")
+    data["simulation"] = {"seed": seed, "parameters": parameters}
+    return Bench(parse_config(data), simulate=True)

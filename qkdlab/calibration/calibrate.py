@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import CalibrationError, DataError
+from ..errors import CalibrationError
 from ..model import EpsilonBudget, EpsilonPart, Provenance, SourceModel
 from ..store import RunData, Store, now_iso
 from .isolation import DAMAGE_PRESETS, calibrate_isolation
@@ -92,10 +92,20 @@ def select_runs(store: Store, names: Sequence[str] | None, allow_partial: bool) 
     return chosen, notes
 
 
+def _unfinished(store: Store, kind: str) -> str:
+    """Why a kind has no usable run: the runs of that kind that did not complete, if any."""
+    runs = [r for r in store.runs() if r.kind in kind.split(" or ") and r.status != "completed"]
+    if not runs:
+        return ""
+    listing = ", ".join(f"{r.name} is {r.status}" for r in runs)
+    return f" ({listing}; --allow-partial uses such runs, marked in the model)"
+
+
 def _missing(kind: str, store: Store, options: CalibrationOptions, partial: list[str]) -> None:
     if not options.allow_partial:
-        raise CalibrationError(f"{store.path}: no usable {kind} run; run `qkdlab scan {kind}` into this file, "
-                               "or use --allow-partial (the side channel then counts as assumed absent)")
+        raise CalibrationError(f"{store.path}: no usable {kind} run{_unfinished(store, kind)}; run `qkdlab scan "
+                               f"{kind.split(' or ')[0]}` into this file, or use --allow-partial (the side channel "
+                               "then counts as assumed absent)")
     partial.append(f"no {kind} run: its side channel is assumed absent")
 
 
@@ -119,13 +129,14 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
     extra: dict[str, Any] = {}
 
     if "phase-modulation" not in chosen:
-        raise CalibrationError(f"{store.path}: no completed phase-modulation run; the qubit states cannot be "
-                               "characterized without one (run `qkdlab scan phase-modulation`)")
+        raise CalibrationError(f"{store.path}: no completed phase-modulation run{_unfinished(store, 'phase-modulation')}; "
+                               "the qubit states cannot be characterized without one (run `qkdlab scan "
+                               "phase-modulation`)")
     phase: PhaseCalibration = calibrate_phase(chosen["phase-modulation"], failure_probability=kappa)
     spent.append(kappa)
 
-    rate = options.repetition_rate_hz or _repetition_rate(chosen)
     if "isolation" in chosen:
+        rate = options.repetition_rate_hz or _repetition_rate(chosen)
         gamma, tha = calibrate_isolation(chosen["isolation"], failure_probability=kappa, repetition_rate_hz=rate,
                                          damage_photons_per_s=options.damage_photons_per_s,
                                          damage_source=options.damage_source,
@@ -150,7 +161,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
 
     if "pulse-correlations" in chosen:
         correlations, corr_part = calibrate_correlations(
-            chosen["pulse-correlations"], visibility=phase.visibility.value, fringe_phases=phase.fringe_phases,
+            chosen["pulse-correlations"], visibility=phase.visibility.value, fringe_phase_at=phase.fringe_phase_at,
             failure_probability=kappa)
         parts.append(corr_part)
         extra["correlations"] = correlations
@@ -201,4 +212,4 @@ def _repetition_rate(chosen: dict[str, RunData]) -> float:
     for run in chosen.values():
         if "pulse_rate" in run.parameters:
             return float(run.parameter("pulse_rate").to("Hz").magnitude)
-    raise DataError("no run states the pulse rate; give the repetition rate explicitly")
+    raise CalibrationError("no run states the pulse rate; give the source's repetition rate (--rep-rate)")

@@ -60,11 +60,18 @@ class PhaseCalibration:
     vpi: Bound
     nonlinearity: Bound
     fringe_phases: tuple[float, ...]   # ψ_j: the fringe argument at each setting (for correlations)
+    fit_parameters: tuple[float, float, float, float]  # 𝒱, Vπ, a, c of the fringe fit
     states: tuple[QubitState, ...]
     delta: Bound
     delta_fit_residual_rad: float
     fit_residual_rms: float
     provenance: Provenance
+
+    def fringe_phase_at(self, volts: np.ndarray) -> np.ndarray:
+        """ψ(V) = π V/Vπ + a V² + c of the fitted fringe, at any drive voltage."""
+        _, vpi, a, c = self.fit_parameters
+        v = np.asarray(volts, dtype=float)
+        return np.pi * v / vpi + a * v**2 + c
 
 
 def _ratio(run: RunData, group: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +181,8 @@ def calibrate_phase(run: RunData, *, failure_probability: float, max_residual: f
                   upper=float(params[1] + t_fit * errors[1]), unit="V", method="least-squares fit ± z·σ"),
         nonlinearity=Bound(value=float(params[2]), lower=float(params[2] - t_fit * errors[2]),
                            upper=float(params[2] + t_fit * errors[2]), unit="rad/V^2", method="least-squares fit ± z·σ"),
-        fringe_phases=tuple(float(p) for p in psi_point), states=tuple(states), delta=delta,
+        fringe_phases=tuple(float(p) for p in psi_point), fit_parameters=tuple(float(x) for x in params),
+        states=tuple(states), delta=delta,
         delta_fit_residual_rad=residual, fit_residual_rms=rms, provenance=provenance)
 
 

@@ -15,8 +15,13 @@ Records (raw traces are kept, so the analysis can be redone):
   pulse window, the slot's setting and its history (the previous ``correlation_length``
   settings, most recent first).
 
-``qkdlab.calibration`` conditions the pulse energies and interferometer read-outs on the history
-(with the fringe of the phase-modulation run) to get the deviation each earlier setting causes.
+Two read-out quadratures: a single interferometer output cannot resolve a phase change of a
+setting that sits near a fringe extremum. The second half of the acquisitions therefore adds
+``quadrature_offset`` to every PM level, which shifts every setting's fringe phase (by π/4 for
+1 V at Vπ = 4 V) without changing the history-dependent part of the drive (the modulator's
+memory weights sum to one). ``qkdlab.calibration`` conditions the pulse energies and
+interferometer read-outs on the history (with the fringe of the phase-modulation run) in each
+quadrature and keeps the better-resolved bound for each setting.
 Settings are pairs (intensity level, phase setting): symbol ``s = i_intensity · n_phase + j_phase``.
 """
 
@@ -49,7 +54,9 @@ PARAMETERS = (
     Parameter("trigger_delay", 0.0, "time of the first pulse window after the scope trigger", unit="s"),
     Parameter("samples_per_pulse", 20, "scope samples per pulse period", type=int),
     Parameter("averages", 64, "scope averages per acquisition", type=int),
-    Parameter("acquisitions", 8, "acquisitions with the laser on", type=int),
+    Parameter("acquisitions", 8, "acquisitions with the laser on (half of them at the second quadrature)", type=int),
+    Parameter("quadrature_offset", 1.0, "PM drive added to every level for the second read-out quadrature (0: none)",
+              unit="V"),
 )
 
 
@@ -79,6 +86,7 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
     window = {"window_start": p["trigger_delay"], "window_duration": n_slots * period,
               "points": n_slots * p["samples_per_pulse"]}
     history = np.stack([np.roll(symbols, lag) for lag in range(1, lc + 1)], axis=1)
+    offsets = (0.0, p["quadrature_offset"]) if p["quadrature_offset"] else (0.0,)
 
     # Set up before the run opens: the pattern, the lock, the vertical scales, the time axis.
     tx.light()
@@ -88,10 +96,14 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
         for channel in inputs:
             scope.channel(channel).scale = 0.5
             scope.channel(channel).offset = 1.5
-        first = scope.acquire(inputs, averages=p["averages"], **window)
+        highs = {channel: 0.0 for channel in inputs}
+        for offset in offsets:  # the vertical range must hold both quadratures
+            play_levels(tx.awg, p["pm_channel"], pm_drive + offset, p["pulse_rate"], "CORR_PM")
+            first = scope.acquire(inputs, averages=p["averages"], **window)
+            for channel in inputs:
+                highs[channel] = max(highs[channel], float(first[channel].volts.max()))
         for channel in inputs:
-            volts = first[channel].volts
-            fit_vertical(scope.channel(channel), min(0.0, float(volts.min())), float(volts.max()))
+            fit_vertical(scope.channel(channel), 0.0, 1.1 * highs[channel])
         times = scope.acquire(inputs, averages=1, **window)[inputs[0]].times
     except BaseException:
         tx.light(False)
@@ -100,12 +112,14 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
     groups = (
         DataGroup("traces", [DatasetSpec("light", "", "signal (laser on) | dark (laser off)", dtype=STRING),
                              DatasetSpec("acquisition", "", "acquisition index", dtype="i8"),
+                             DatasetSpec("drive_offset", "V", "PM drive added to every level (read-out quadrature)"),
                              DatasetSpec("intensity", "V", "output photodiode, averaged", shape=(n,)),
                              DatasetSpec("interferometer", "V", "interferometer photodiode, averaged", shape=(n,)),
                              DatasetSpec("clipped", "", "fraction of samples at the ADC rails")],
                   signal="intensity", axes=[".", "time"], fixed={"time": (times, "s")},
                   title="averaged scope traces over one pattern period"),
         DataGroup("pulses", [DatasetSpec("acquisition", "", "acquisition index", dtype="i8"),
+                             DatasetSpec("drive_offset", "V", "PM drive added to every level (read-out quadrature)"),
                              DatasetSpec("slot", "", "pulse slot in the pattern", dtype="i8"),
                              DatasetSpec("setting", "", "setting symbol of the pulse", dtype="i8"),
                              DatasetSpec("history", "", "previous settings, most recent first", dtype="i8",
@@ -120,7 +134,7 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
         tx.leave_dark(scan)
         scan.progress.start(total, "pulse correlations")
 
-        def acquire(light: str, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        def acquire(light: str, index: int, offset: float) -> tuple[np.ndarray, np.ndarray] | None:
             traces = scan.measure(f"scope acquisition {light} {index}",
                                   lambda: scope.acquire(inputs, averages=p["averages"], **window))
             if traces is None:
@@ -130,19 +144,23 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
             clipped = float(np.mean(np.concatenate([a.clipped, b.clipped])))
             if clipped > 0:
                 scan.run.event(f"{light} acquisition {index}: {clipped:.1%} of the samples clipped", "WARNING")
-            scan.append("traces", light=light, acquisition=index, intensity=a.volts, interferometer=b.volts,
-                        clipped=clipped)
+            scan.append("traces", light=light, acquisition=index, drive_offset=offset, intensity=a.volts,
+                        interferometer=b.volts, clipped=clipped)
             return a.volts, b.volts
 
         tx.light(False)
-        dark = acquire("dark", 0)
+        dark = acquire("dark", 0, 0.0)
         tx.light()
         scan.wait(0.1)
         if dark is None:
             dark = (np.zeros(n), np.zeros(n))
         scan.progress.advance(n_slots)
         for index in range(p["acquisitions"]):
-            traces = acquire("signal", index)
+            offset = offsets[index * len(offsets) // p["acquisitions"]]  # first half, then second quadrature
+            if index == 0 or offset != offsets[(index - 1) * len(offsets) // p["acquisitions"]]:
+                play_levels(tx.awg, p["pm_channel"], pm_drive + offset, p["pulse_rate"], "CORR_PM")
+                scan.wait(0.01)
+            traces = acquire("signal", index, offset)
             if traces is None:
                 scan.progress.advance(n_slots)
                 continue
@@ -151,7 +169,8 @@ def run_pulse_correlations(bench: Any, store: Store, *, progress: Progress | Non
             energy = slot_integrals(times - p["trigger_delay"], traces[0] - dark[0], period, n_slots, start, width)
             interference = slot_integrals(times - p["trigger_delay"], traces[1] - dark[1], period, n_slots, start,
                                           width)
-            scan.run.extend("pulses", acquisition=np.full(n_slots, index), slot=np.arange(n_slots), setting=symbols,
+            scan.run.extend("pulses", acquisition=np.full(n_slots, index), drive_offset=np.full(n_slots, offset),
+                            slot=np.arange(n_slots), setting=symbols,
                             history=history, energy=energy, interference=interference)
             scan.progress.advance(n_slots)
     return scan.summary()
@@ -164,11 +183,13 @@ def conditional_means(run: RunData, quantity: str = "energy") -> dict[tuple[int,
     output integral, scaled so the largest setting mean is 1 — a fringe value that does not
     depend on the pulse energy, so it isolates the phase.
     """
-    setting = run.data("pulses", "setting").magnitude.astype(int)
-    previous = run.data("pulses", "history").magnitude.astype(int)[:, 0]
-    energy = run.data("pulses", "energy").magnitude
+    operating = (run.data("pulses", "drive_offset").to("V").magnitude == 0 if "drive_offset" in run.groups["pulses"]
+                 else np.ones(run.summary.points, dtype=bool))  # the first quadrature only
+    setting = run.data("pulses", "setting").magnitude.astype(int)[operating]
+    previous = run.data("pulses", "history").magnitude.astype(int)[operating, 0]
+    energy = run.data("pulses", "energy").magnitude[operating]
     if quantity == "readout":
-        values = run.data("pulses", "interference").magnitude / np.where(energy != 0, energy, np.nan)
+        values = run.data("pulses", "interference").magnitude[operating] / np.where(energy != 0, energy, np.nan)
         top = max(np.nanmean(values[setting == s]) for s in np.unique(setting))
         values = values / top
     else:

@@ -21,7 +21,7 @@ from qkdlab.scans.drive import drive_levels, nominal_phases
 from qkdlab.store import Store
 
 QUICK = {"detector-efficiency": {"delay_start": "3 ns", "delay_stop": "6 ns", "delay_step": "0.5 ns"},
-         "pulse-correlations": {"acquisitions": 2}, "leakage-light": {"acquisitions": 2}}
+         "pulse-correlations": {"acquisitions": 4}, "leakage-light": {"acquisitions": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,9 @@ def _digest(path: Path) -> dict[str, str]:
     with h5py.File(path, "r") as f:
         def visit(name, obj):
             if name.startswith("run_") and isinstance(obj, h5py.Dataset):
-                out[name] = hashlib.sha256(np.asarray(obj[()]).tobytes()).hexdigest()
+                data = np.asarray(obj[()])
+                raw = repr(data.tolist()).encode() if data.dtype.kind == "O" else data.tobytes()
+                out[name] = hashlib.sha256(raw).hexdigest()
         f.visititems(visit)
     return out
 
@@ -58,8 +60,7 @@ def test_calibrate_from_the_command_line_matches_the_simulation(scanned, tmp_pat
     result = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(out), "--passive-attenuation", "65",
                                        "--rep-rate", "100 MHz"])
     assert result.exit_code == 0, result.output
-    for words in ("Encoded states", "Side-channel budget", "trojan_horse", "leakage_light", "pulse_correlations",
-                  "mode_dependence", "assumed-absent", "run_0"):
+    for words in ("Encoded states", "Side-channel budget", "run_0001", "run_0006", "Notes"):
         assert words in result.output
     model = load_source_model(out)
     assert model == load_source_model(path)  # the same model in the HDF5 calibration group

@@ -7,20 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from qkdlab.bench import Bench
 from qkdlab.calibration.isolation import calibrate_isolation
 from qkdlab.calibration.phase import calibrate_phase
-from qkdlab.config import builtin_sim_config, parse_config
+from qkdlab.testing import simulated_bench as sim_bench
 from qkdlab.errors import CalibrationError
 from qkdlab.scans import run_scan
 from qkdlab.scans.drive import drive_levels, nominal_phases
 from qkdlab.store import Store
-
-
-def sim_bench(seed: int = 2026, **parameters):
-    data = builtin_sim_config().model_dump(mode="json")
-    data["simulation"] = {"seed": seed, "parameters": parameters}
-    return Bench(parse_config(data), simulate=True)
 
 
 def true_phases(model, protocol: str = "bb84", vpi_nominal: float = 4.0) -> np.ndarray:

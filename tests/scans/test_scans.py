@@ -180,11 +180,9 @@ def test_config_scan_defaults_are_validated_and_used(tmp_path) -> None:
 
 # -- time-resolved scans (oscilloscope) ---------------------------------------------------------------
 def _sim_bench(**parameters):
-    from qkdlab.config import parse_config
+    from qkdlab.testing import simulated_bench
 
-    data = builtin_sim_config().model_dump(mode="json")
-    data["simulation"]["parameters"] = parameters
-    return Bench(parse_config(data), simulate=True)
+    return simulated_bench(**parameters)
 
 
 def _expected_readout(model, run) -> dict[tuple[int, int], float]:
