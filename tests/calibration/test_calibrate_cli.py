@@ -36,7 +36,9 @@ def scanned(tmp_path_factory) -> tuple[Path, dict]:
         levels = drive_levels(nominal_phases("bb84")[1], 4.0)
         truth = {"phases": model.pm_phase(levels) - model.pm_phase(levels[0]),
                  "gamma": 10 ** (-model.params.isolation_db / 10), "er_db": model.params.im_extinction_ratio_db,
-                 "eta": [model.detector_efficiency(i, 4.0e-9) for i in (1, 2)]}
+                 "eta": {i: (lambda d, i=i: model.detector_efficiency(i, d)) for i in (1, 2)},
+                 "leak_ratio": 9 * float(model.im_transmission(model.im_bias_for("null"), 0.0)
+                                         / model.im_transmission(model.im_bias_for("null"), 3.6))}
     return path, truth
 
 
@@ -74,8 +76,16 @@ def test_calibrate_from_the_command_line_matches_the_simulation(scanned, tmp_pat
     assert names == {"trojan_horse", "leakage_light", "pulse_correlations", "mode_dependence"}
     assert model.total_failure_probability == pytest.approx(5 * 0.01, rel=0.5)
     assert {p.kind for p in model.provenance} == set(SCANS)
+    assert model.leakage.relative_energy.upper >= truth["leak_ratio"]
+    assert model.leakage.relative_energy.value == pytest.approx(truth["leak_ratio"], rel=0.1)
     det = model.detectors
     assert det is not None and det.detectors == ("spd1", "spd2")
+    for i, row in enumerate(det.efficiency, start=1):
+        for delay, bound in zip(det.delays_s, row):
+            eta = truth["eta"][i](delay)
+            if eta > 0.5 * 0.1:  # central delays (the tails carry inter-pulse light, see detectors.py)
+                assert bound.contains(eta), (i, delay, bound, eta)
+    assert model.correlations.length >= 1 and len(model.correlations.epsilon_per_lag) == 2
 
 
 def test_aborted_runs_are_refused_unless_partial(tmp_path) -> None:

@@ -124,3 +124,21 @@ def test_correlations_need_two_acquisitions_per_quadrature_and_the_right_kind(tm
                                "summary": Store(tmp_path / "f.h5").read(1).summary.__class__(
                                    **{**Store(tmp_path / "f.h5").read(1).summary.__dict__, "kind": "isolation"})}),
                                visibility=0.97, fringe_phase_at=lambda v: v, failure_probability=0.01)
+
+
+@pytest.mark.slow
+def test_coverage_of_the_correlation_bounds_over_100_seeds(tmp_path) -> None:
+    failure, reps = 0.1, 100
+    hits = np.zeros(2)
+    for seed in range(reps):
+        store = Store(tmp_path / f"s{seed}.h5")
+        with sim_bench(seed=seed).open() as bench:
+            run = store.read(run_scan("pulse-correlations", bench, store, acquisitions=4, averages=16).name)
+            model = bench.sim.model
+        p = model.params
+        corr, _ = calibrate_correlations(run, visibility=p.interferometer_visibility,
+                                         fringe_phase_at=lambda v: model.pm_phase(v) + p.interferometer_phase_rad,
+                                         failure_probability=failure)
+        truth = _truth_per_lag(model, np.asarray(run.parameter("pattern"), dtype=int), 2)
+        hits += [b.upper >= t for b, t in zip(corr.phase_deviation_per_lag, truth)]
+    assert np.all(hits / reps >= 1 - failure - 3 * math.sqrt(failure * (1 - failure) / reps))
