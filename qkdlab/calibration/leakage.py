@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CalibrationError
 from ..model import Bound, EpsilonPart, LeakageModel, Provenance
+from ..scans.leakage_light import between_pulses
 from ..store import RunData
 from .stats import mean_bounds
 
@@ -71,9 +72,8 @@ def _from_scope_run(run: RunData, failure: float) -> tuple[float, float, np.ndar
     lights = np.asarray(run.data("traces", "light")).astype(str)
     volts = run.data("traces", "volts").to("V").magnitude
     clipped = run.data("traces", "clipped").magnitude.astype(bool)
-    phase = np.mod(times, period) / period
-    in_pulse = phase < d
-    between = (phase > d + 0.1) & (phase < 0.9)
+    in_pulse = np.mod(times, period) / period < d
+    between = between_pulses(times, period, d)
 
     def dark(name: str) -> np.ndarray:
         mask = (ranges == name) & (lights == "dark")

@@ -72,7 +72,7 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
         probe = scope.acquire(inputs, averages=p["averages"], **window)[p["input"]]
         fit_vertical(channel, min(0.0, float(probe.volts.min())), float(probe.volts.max()))
         full = scope.acquire(inputs, averages=p["averages"], **window)[p["input"]]
-        between = _between_pulses(full.times - p["trigger_delay"], period, p["pulse_duty_cycle"])
+        between = between_pulses(full.times - p["trigger_delay"], period, p["pulse_duty_cycle"])
         floor = float(np.median(full.volts[between]))
         ranges = {"full": (float(channel.scale.to("V").magnitude), float(channel.offset.to("V").magnitude)),
                   "zoom": _zoom_range(floor)}
@@ -115,7 +115,7 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
     return scan.summary()
 
 
-def _between_pulses(times: np.ndarray, period: float, duty: float) -> np.ndarray:
+def between_pulses(times: np.ndarray, period: float, duty: float) -> np.ndarray:
     """Samples well away from the pulse windows (a guard of 10 % of the period on both sides)."""
     phase = np.mod(times, period) / period
     return (phase > duty + 0.1) & (phase < 0.9)
@@ -148,7 +148,7 @@ def leakage_ratio(run: RunData) -> float | None:
     zoom = zoom - (dark_zoom if dark_zoom is not None else 0.0)
     phase = np.mod(times, period) / period
     in_pulse = phase < duty
-    between = _between_pulses(times, period, duty)
+    between = between_pulses(times, period, duty)
     pulse_level = float(full[in_pulse].mean())
     return float(zoom[between].mean()) / pulse_level if pulse_level > 0 else None
 

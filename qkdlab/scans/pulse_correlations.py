@@ -229,6 +229,8 @@ def plot(run: RunData, fig: Any) -> None:
     intensity = run.data("traces", "intensity").to("V").magnitude
     interf = run.data("traces", "interferometer").to("V").magnitude
     signal = lights == "signal"
+    if "drive_offset" in run.groups["traces"]:
+        signal &= run.data("traces", "drive_offset").to("V").magnitude == 0  # the operating quadrature
     if signal.any():
         ax1.plot(times, intensity[signal].mean(axis=0), lw=0.8, label="output photodiode")
         ax1.plot(times, interf[signal].mean(axis=0), lw=0.8, label="interferometer photodiode")
