@@ -147,12 +147,13 @@ def plot_command(file: str, run: str, output: str | None) -> None:
               help="Photons/s Eve can inject before damage: a preset (lucamarini-lidt, softening-point), "
                    "a number of photons/s, or a power such as '2 W'.")
 @click.option("--mode-dependence", type=float, help="A bound on the mode-dependence part of ε, if known.")
-@click.option("--passive-attenuation", type=float, default=0.0, show_default=True,
-              help="dB of the output chain the isolation scan did not probe (passed twice by Trojan-horse light).")
+@click.option("--passive-attenuation", type=float,
+              help="dB of the output chain the isolation scan did not probe (passed twice by Trojan-horse light); "
+                   "default: the value the isolation run recorded (unprobed_attenuation).")
 @click.option("--allow-partial", is_flag=True, help="Use aborted/failed runs and missing side channels (marked).")
 def calibrate_command(file: str, runs: str | None, output: str | None, confidence: float, mean_photon_number: float,
                       rep_rate: str | None, damage_threshold: str, mode_dependence: float | None,
-                      passive_attenuation: float, allow_partial: bool) -> None:
+                      passive_attenuation: float | None, allow_partial: bool) -> None:
     """Turn the characterization runs in FILE into a SourceModel (JSON, and a calibration group in FILE)."""
     from pathlib import Path
 

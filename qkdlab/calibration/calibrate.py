@@ -50,7 +50,7 @@ class CalibrationOptions:
     damage_photons_per_s: float = DAMAGE_PRESETS["lucamarini-lidt"][0]
     damage_source: str = DAMAGE_PRESETS["lucamarini-lidt"][1]
     mode_dependence_bound: float | None = None
-    passive_attenuation_db: float = 0.0
+    passive_attenuation_db: float | None = None  # None: as the isolation run recorded it
     allow_partial: bool = False
     notes: list[str] = field(default_factory=list)
 

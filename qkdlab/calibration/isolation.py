@@ -56,8 +56,11 @@ def photon_rate(power_w: float, wavelength_m: float) -> float:
 def calibrate_isolation(run: RunData, *, failure_probability: float, repetition_rate_hz: float,
                         damage_photons_per_s: float = DAMAGE_PRESETS["lucamarini-lidt"][0],
                         damage_source: str = DAMAGE_PRESETS["lucamarini-lidt"][1],
-                        passive_attenuation_db: float = 0.0) -> tuple[Bound, EpsilonPart]:
-    """γ with its upper bound, and the Trojan-horse ε part (see the module docstring)."""
+                        passive_attenuation_db: float | None = None) -> tuple[Bound, EpsilonPart]:
+    """γ with its upper bound, and the Trojan-horse ε part (see the module docstring).
+
+    ``passive_attenuation_db`` None: the attenuation the run recorded as ``unprobed_attenuation``.
+    """
     if run.kind != "isolation":
         raise CalibrationError(f"{run.path} {run.name}: a {run.kind} run cannot give the isolation "
                                "(it needs an isolation run)")
@@ -78,6 +81,9 @@ def calibrate_isolation(run: RunData, *, failure_probability: float, repetition_
     upper = float(slope + t_quantile(failure_probability, dof, "upper") * se)
     gamma = Bound(value=float(slope), lower=None, upper=upper, unit="", failure_probability=failure_probability,
                   method="OLS slope of reflected vs injected power; one-sided Student-t upper bound")
+    if passive_attenuation_db is None:
+        recorded = run.parameters.get("unprobed_attenuation")
+        passive_attenuation_db = float(recorded) if recorded is not None else 0.0
     mu_in = damage_photons_per_s / repetition_rate_hz
     mu_out = upper * 10.0 ** (-2.0 * passive_attenuation_db / 10.0) * mu_in
     part = EpsilonPart(

@@ -12,6 +12,10 @@ Procedure (source laser off: its forward light would also leave circulator port 
 2. ``steps``: with the probe on at ``probe_power``, step the attenuator through
    ``attenuations`` and read the injected and the back-reflected power, ``repeats`` times each.
 
+When the probe cannot enter at the very output (the back-reflection of a transmitter whose
+output attenuator is in place is far below any power meter), the scan probes in front of that
+attenuator and records its value as ``unprobed_attenuation``; calibration then counts it twice.
+
 γ is the slope of back-reflected versus injected power after subtracting the dark level; a
 straight line through all steps also tests linearity (a meter in its noise floor shows as a
 knee at the low-power end). Calibration fits it with its uncertainty.
@@ -43,6 +47,8 @@ PARAMETERS = (
     Parameter("dark_repeats", 5, "dark readings before and after the steps", type=int),
     Parameter("averaging", 0.5, "power-meter averaging per reading", unit="s"),
     Parameter("settle", 0.05, "settling time after each attenuator step", unit="s"),
+    Parameter("unprobed_attenuation", 0.0, "attenuation of the output chain beyond the probed point (passed twice by "
+              "Trojan-horse light; 0 when the probe enters at the transmitter's output)", unit="dB"),
 )
 
 GROUPS = (

@@ -59,7 +59,7 @@ def test_isolation_gamma_and_trojan_horse_bound(tmp_path) -> None:
     with sim_bench().open() as bench:
         run = store.read(run_scan("isolation", bench, store).name)
         gamma_true = 10 ** (-bench.sim.model.params.isolation_db / 10)
-    gamma, part = calibrate_isolation(run, failure_probability=0.01, repetition_rate_hz=1e9)
+    gamma, part = calibrate_isolation(run, failure_probability=0.01, repetition_rate_hz=1e9, passive_attenuation_db=0)
     assert gamma.upper >= gamma_true and gamma.value == pytest.approx(gamma_true, rel=0.02)
     # Lucamarini et al.: N = 1e20 photons/s, so μ_in = 1e11 at 1 GHz: 62 dB of isolation alone lets
     # μ_out ≫ 1 come back, and the bound saturates at ε = 1 (no security from this part)
@@ -67,6 +67,10 @@ def test_isolation_gamma_and_trojan_horse_bound(tmp_path) -> None:
     # the output attenuator (65 dB) is passed twice: γ_total = γ 10^-13, ε_THA = γ^U 1e-13 1e11
     _, part = calibrate_isolation(run, failure_probability=0.01, repetition_rate_hz=1e9, passive_attenuation_db=65)
     assert part.upper == pytest.approx(gamma.upper * 1e-13 * 1e11)
+    # the built-in bench records its 65 dB output attenuator with the run: the same bound by default
+    assert run.parameter("unprobed_attenuation") == 65
+    _, recorded = calibrate_isolation(run, failure_probability=0.01, repetition_rate_hz=1e9)
+    assert recorded.upper == part.upper
     assert part.details["coherent_state_value"] == pytest.approx(-math.expm1(-part.upper))
     assert part.details["coherent_state_value"] <= part.upper
     assert part.degree_of_freedom == "own-mode" and part.provenance.run == run.name
