@@ -55,8 +55,8 @@ def test_leakage_inputs_are_checked(tmp_path) -> None:
         calibrate_leakage(iso, None, mean_photon_number=0.5, failure_probability=0.01)
 
 
-def test_coverage_of_the_leakage_upper_bound(tmp_path) -> None:
-    failure, reps = 0.1, 100
+def test_coverage_of_the_leakage_upper_bound_over_200_seeds(tmp_path) -> None:
+    failure, reps = 0.1, 200
     hits = 0
     for seed in range(reps):
         store = Store(tmp_path / f"s{seed}.h5")
@@ -127,8 +127,8 @@ def test_correlations_need_two_acquisitions_per_quadrature_and_the_right_kind(tm
 
 
 @pytest.mark.slow
-def test_coverage_of_the_correlation_bounds_over_100_seeds(tmp_path) -> None:
-    failure, reps = 0.1, 100
+def test_coverage_of_the_correlation_bounds_over_200_seeds(tmp_path) -> None:
+    failure, reps = 0.1, 200
     hits = np.zeros(2)
     for seed in range(reps):
         store = Store(tmp_path / f"s{seed}.h5")
