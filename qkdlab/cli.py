@@ -310,5 +310,13 @@ def demo(points: int) -> None:
                   "(a coarse view of the extinction ratio; the extinction-ratio scan measures it properly)")
 
 
+def _register_keyrate() -> None:
+    from .cli_keyrate import keyrate_command
+
+    main.add_command(keyrate_command)
+
+
+_register_keyrate()
+
 if __name__ == "__main__":
     main()

@@ -36,7 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import DataError
 
 __all__ = ["MODEL_SCHEMA_VERSION", "Provenance", "Bound", "QubitState", "EpsilonPart", "EpsilonBudget",
-           "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model"]
+           "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model",
+           "Observations", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
 
 #: Version of the SourceModel JSON layout; bumped on incompatible changes.
 MODEL_SCHEMA_VERSION = 1
@@ -269,3 +270,154 @@ def load_source_model(path: str | Path) -> SourceModel:
 
         return read_model_from_hdf5(path)
     return SourceModel.from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+# -- analysis contracts --------------------------------------------------------------------------
+class Observations(_Frozen):
+    """What a prepare-and-measure experiment (or the simulated channel) observed.
+
+    ``counts[j][k][b][o]``: detection events with Alice's setting ``settings[j]`` at intensity
+    ``intensities[k]`` when Bob measured in basis ``bob_bases[b]`` and got outcome ``o`` (0 or 1,
+    double clicks already assigned at random). ``emissions[j][k]``: pulses Alice sent with that
+    setting and intensity (whatever Bob's basis). Bob picks his basis b with probability
+    ``bob_basis_probabilities[b]``, independently of everything else, so the yield of outcome o is
+    ``counts / (emissions * bob_basis_probabilities[b])``.
+
+    ``expected``: the numbers are expectation values (the channel model's output, for asymptotic
+    key rates or for splitting into post-processing groups); ``False`` for counted events.
+    ``source`` "single-photon": one photon per pulse, ``intensities`` is ``(1.0,)``;
+    "weak-coherent": phase-randomised coherent pulses of these mean photon numbers (decoy states;
+    the first intensity is the signal the key is made of).
+    """
+
+    protocol: Literal["bb84", "three-state"]
+    settings: tuple[str, ...]
+    source: Literal["single-photon", "weak-coherent"] = "single-photon"
+    intensities: tuple[float, ...] = (1.0,)
+    bob_bases: tuple[str, ...] = ("Z", "X")
+    bob_basis_probabilities: tuple[float, ...]
+    emissions: tuple[tuple[float, ...], ...]
+    counts: tuple[tuple[tuple[tuple[float, float], ...], ...], ...]
+    expected: bool = False
+    repetition_rate_hz: float | None = None
+    distance_km: float | None = None
+    origin: str = ""
+
+    def model_post_init(self, __context: object) -> None:
+        n_set, n_int, n_bases = len(self.settings), len(self.intensities), len(self.bob_bases)
+        if np.shape(self.emissions) != (n_set, n_int):
+            raise ValueError(f"emissions has shape {np.shape(self.emissions)}; expected (settings, intensities) = "
+                             f"({n_set}, {n_int})")
+        if np.shape(self.counts) != (n_set, n_int, n_bases, 2):
+            raise ValueError(f"counts has shape {np.shape(self.counts)}; expected (settings, intensities, Bob bases, "
+                             f"2) = ({n_set}, {n_int}, {n_bases}, 2)")
+        if len(self.bob_basis_probabilities) != n_bases or not math.isclose(sum(self.bob_basis_probabilities), 1.0,
+                                                                            rel_tol=1e-9):
+            raise ValueError(f"bob_basis_probabilities {self.bob_basis_probabilities} must have one entry per basis "
+                             f"{self.bob_bases} and sum to 1")
+        counts, emissions = self.count_array, self.emission_array
+        if not (np.all(np.isfinite(counts)) and np.all(counts >= 0) and np.all(emissions >= 0)):
+            raise ValueError("counts and emissions must be finite and non-negative")
+        if not self.expected and np.any(counts.sum(axis=(-1, -2)) > emissions + 0.5):
+            raise ValueError("more detections than emissions for some setting and intensity")
+
+    @property
+    def count_array(self) -> np.ndarray:
+        return np.asarray(self.counts, dtype=float)
+
+    @property
+    def emission_array(self) -> np.ndarray:
+        return np.asarray(self.emissions, dtype=float)
+
+    def yields(self) -> np.ndarray:
+        """P(detection with outcome o | setting j, intensity k, Bob basis b), shape (j, k, b, o)."""
+        sent = self.emission_array[:, :, None] * np.asarray(self.bob_basis_probabilities)[None, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(sent[..., None] > 0, self.count_array / sent[..., None], 0.0)
+
+    def setting_index(self, label: str) -> int:
+        return self.settings.index(label)
+
+    def basis_index(self, basis: str) -> int:
+        return self.bob_bases.index(basis)
+
+    @property
+    def total_emissions(self) -> float:
+        return float(self.emission_array.sum())
+
+    def __add__(self, other: Observations) -> Observations:
+        """Accumulate two blocks of the same experiment (same settings, intensities, bases)."""
+        if (self.settings, self.intensities, self.bob_bases, self.source, self.protocol) != (
+                other.settings, other.intensities, other.bob_bases, other.source, other.protocol):
+            raise ValueError("cannot add observations of different settings, intensities, bases or protocols")
+        if self.bob_basis_probabilities != other.bob_basis_probabilities:
+            raise ValueError("cannot add observations taken with different basis probabilities")
+        return self.model_copy(update={
+            "emissions": nested_tuples(self.emission_array + other.emission_array),
+            "counts": nested_tuples(self.count_array + other.count_array),
+            "expected": self.expected and other.expected,
+        })
+
+
+def nested_tuples(array: np.ndarray) -> tuple:
+    """A numpy array as nested tuples of floats (the frozen models' storage form)."""
+    if array.ndim == 1:
+        return tuple(float(x) for x in array)
+    return tuple(nested_tuples(row) for row in array)
+
+
+class SolverReport(_Frozen):
+    """How a numerical bound was obtained: the solver, its status, and the certificate.
+
+    ``certified``: the number used is a rigorous bound built from a feasible dual solution (or
+    needs no solver at all); ``gap``: the difference between that bound and the best feasible
+    primal value seen (0 when exact). ``conservative``: the solver failed or was unsure and the
+    trivially safe value (no key) was used instead; ``message`` says why.
+    """
+
+    solver: str = "closed form"
+    status: str = "optimal"
+    certified: bool = True
+    gap: float = 0.0
+    conservative: bool = False
+    attempts: tuple[str, ...] = ()
+    message: str = ""
+
+
+class FiniteKeyReport(_Frozen):
+    """The finite-key bookkeeping of one key-rate point."""
+
+    block_size: float
+    epsilon_sec: float
+    epsilon_cor: float
+    groups: int = 1
+    key_length_bits: float
+    concentration: str
+    parameter_estimation_failure: float
+    error_correction_bits: float
+    sifted_key_bits: float
+
+
+class KeyRateResult(_Frozen):
+    """One secret-key-rate point: a secure lower bound with everything needed to judge it.
+
+    ``key_rate_per_pulse`` (bits per emitted pulse) and ``key_rate_bps`` (at the repetition rate the
+    method allows, which the reference technique's sequential assumption may lower) are 0 when no
+    key can be proven. ``phase_error`` is the upper bound on the phase-error rate of the key rounds
+    (single-photon rounds with decoy states); ``bit_error`` the observed key-basis error rate.
+    """
+
+    method: str
+    protocol: str
+    key_rate_per_pulse: float
+    key_rate_bps: float
+    phase_error: float
+    bit_error: float
+    key_detection_rate: float
+    repetition_rate_hz: float
+    distance_km: float | None = None
+    assumptions: tuple[str, ...] = ()
+    solver: SolverReport = SolverReport()
+    finite: FiniteKeyReport | None = None
+    epsilon: float = 0.0
+    parameters: dict[str, float | str] = Field(default_factory=dict)

@@ -1,1 +1,13 @@
-"""Key-rate solvers and the channel simulation that feeds them (issues 5 and 7)."""
+"""Key-rate solvers and the channel simulation that feeds them.
+
+``key_rate(source, observations_or_channel, method, finite)`` is the entry point; see
+:mod:`qkdlab.analysis.keyrate` and docs/keyrate-derivation.md for the equations.
+"""
+
+from .channel import Channel
+from .keyrate import METHODS, FiniteKey, KeyRateCurve, binary_entropy, key_rate, plob_bound
+from .source import AnalysisSource
+from .states import StateSet
+
+__all__ = ["Channel", "METHODS", "FiniteKey", "KeyRateCurve", "binary_entropy", "key_rate", "plob_bound",
+           "AnalysisSource", "StateSet"]

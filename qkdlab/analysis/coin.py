@@ -1,0 +1,164 @@
+"""Quantum-coin bounds: the target/reference pairs of GLLP and of the loss-tolerant quantum coin.
+
+Both methods bound the error statistics of a *target* state (whose errors are the phase errors,
+up to observed terms) through those of a *reference* state (whose statistics are all observed),
+using the a-priori distance between the two: with the coin state
+(|0>_C|Tar> + |1>_C|Ref>)/√2 the probability of X_C = 1 is (1 − Re<Tar|Ref>)/2 (framework
+paper, Currás-Lorenzo et al., Optica Quantum 2025, Eqs. 6 and 10-12).
+
+Construction (written out in docs/keyrate-derivation.md). Alice's registers are D (the virtual
+bit β), A (labels of the components) and B (the emitted pulse). For each β the target holds
+the virtual state v_β plus the loss-tolerant terms of negative weight, the reference holds the
+terms of positive weight (LTDecomposition: |v_β><v_β| + Σ_neg |a_βj| φ_j = Σ_pos a_βj φ_j):
+
+    |T̃> = Σ_β |β>_D ( |0>_A v_β + Σ_{j: a_βj<0} √|a_βj| |j>_A ψ_j ),
+    |R̃> = Σ_β |β>_D U_β ( Σ_{j: a_βj>0} √a_βj |j>_A ψ_j ),
+
+with v_0 = (ψ_0Z + ψ_1Z)/2, v_1 = (ψ_0Z − ψ_1Z)/2 built from the *emitted* states, and U_β the
+unitary on A (polar decomposition, Uhlmann) that makes |T̃> = |R̃> when ψ_j = φ_j. This is the
+paper's Eqs. (10)-(11) written with fixed coefficients: the √(1 − q_ε), √q_ε of Eq. (10) are
+absorbed into v_β (so condition (2) of App. A.8 holds exactly for every ε), and condition (1),
+Tar(0) = Ref(0), holds by construction. Both have the ε-independent norm² N = 1 + Σ_neg |a|,
+and T̃ − R̃ is a fixed linear map of the emitted states, so Re<Tar|Ref> is linear in their Gram
+matrix (the overlap SDP, :mod:`qkdlab.analysis.overlap_sdp`). GLLP is the same with target
+|Ψ_Z> and reference |Ψ_X> = Σ_β |β>_D ψ_βX/√2 (N = 1), whose phase is again aligned by U_β.
+
+Per coin round, with t_e, t_c (r_e, r_c) the probabilities that the target (reference) is
+detected with an error / without, error meaning (D = β, X_B = 1 − β): after any attack,
+(√t_e − √r_e)² + (√t_c − √r_c)² ≤ ‖T̃ − R̃‖² =: Δ (triangle inequality on the projected
+vectors; see the derivation note). The target's total detection t_e + t_c is observed
+(parallelogram law for v_0, v_1 plus the observed negative terms), so t_e is at most
+T sin²(θ_r + γ) with T = t_e + t_c, sin²θ_r = r_e/(r_e + r_c) and
+cos γ = (T + R − Δ)/(2√(TR)) — the Bloch-sphere bound of Koashi / Lo-Preskill, to which it
+reduces when T = R. The phase-error probability is t_e minus the observed errors of the
+negative terms. The feasible set is convex in (t_e, t_c, r_e, r_c, Δ), so the bound is jointly
+concave and homogeneous, which lets the finite-key analysis sum it over rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .states import LTDecomposition, StateSet, lt_decomposition
+
+__all__ = ["CoinPair", "ltqc_pair", "gllp_pair", "max_target_error", "max_target_error_interval"]
+
+
+@dataclass(frozen=True)
+class CoinPair:
+    """A target/reference pair as linear maps of the emitted states.
+
+    ``difference[a, j]``: T̃ − R̃ = Σ_a |a>_DA ⊗ Σ_j difference[a, j] ψ_j. Weight arrays w[j, o]
+    give observed quantities as Σ_jo w[j, o] Y_j^{X, o} (Y: detection with X outcome o for
+    setting j): the target's total detection, the observed error terms inside the target, and
+    the reference's error / no-error detections.
+    """
+
+    kind: Literal["ltqc", "gllp"]
+    states: StateSet
+    difference: np.ndarray
+    norm: float
+    target_detection: np.ndarray
+    target_observed_errors: np.ndarray
+    reference_errors: np.ndarray
+    reference_correct: np.ndarray
+
+    @property
+    def metric(self) -> np.ndarray:
+        """M with ‖T̃ − R̃‖² = Σ_jk M_jk <ψ_j|ψ_k> (M = L^H L, L = ``difference``)."""
+        return self.difference.conj().T @ self.difference
+
+    def distance_at_characterized_states(self) -> float:
+        """‖T̃ − R̃‖² when the emitted states are exactly the characterized φ_j (0 for LTQC)."""
+        return float(np.real(np.sum(self.metric * self.states.gram)))
+
+
+def _aligned_difference(target: np.ndarray, reference: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """T − U R over padded component labels, U the unitary maximising Re<T|U R> at the φ_j."""
+    size = max(len(target), len(reference))
+    t = np.zeros((size, target.shape[1]), complex)
+    r = np.zeros((size, target.shape[1]), complex)
+    t[: len(target)], r[: len(reference)] = target, reference
+    cross = t.conj() @ gram @ r.T                  # cross[k, m] = <t_k|r_m>
+    w, _, vh = np.linalg.svd(cross.T)              # maximise Re Tr(U cross^T): U = V W^H
+    unitary = vh.conj().T @ w.conj().T
+    return t - unitary @ r
+
+
+def _detection_weights(n: int, states: StateSet) -> np.ndarray:
+    w = np.zeros((n, 2))
+    w[[states.index("Z0"), states.index("Z1")], :] = 0.5      # ‖v_0‖²_M + ‖v_1‖²_M = (Y_0Z + Y_1Z)/2
+    return w
+
+
+def ltqc_pair(states: StateSet, decomposition: LTDecomposition | None = None) -> CoinPair:
+    """The loss-tolerant quantum coin's target and reference (module docstring)."""
+    lt = decomposition or lt_decomposition(states)
+    n = len(states.labels)
+    differences = []
+    target_detection = _detection_weights(n, states)
+    observed_errors, ref_errors, ref_correct = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 2))
+    negative_weight = 0.0
+    for beta in range(2):
+        a = lt.coefficients[beta]
+        negative, positive = np.flatnonzero(a < 0), np.flatnonzero(a > 0)
+        target = [lt.virtual[beta].astype(complex)] + [np.sqrt(-a[j]) * np.eye(n)[j] for j in negative]
+        reference = [np.sqrt(a[j]) * np.eye(n)[j] for j in positive]
+        differences.append(_aligned_difference(np.array(target), np.array(reference), states.gram))
+        target_detection[negative, :] += -a[negative, None]
+        observed_errors[negative, 1 - beta] += -a[negative]
+        ref_errors[positive, 1 - beta] += a[positive]
+        ref_correct[positive, beta] += a[positive]
+        negative_weight += float(-a[negative].sum())
+    return CoinPair("ltqc", states, np.vstack(differences), 1.0 + negative_weight, target_detection,
+                    observed_errors, ref_errors, ref_correct)
+
+
+def gllp_pair(states: StateSet) -> CoinPair:
+    """GLLP's coin: target |Ψ_Z>, reference |Ψ_X> (needs both X states, i.e. BB84)."""
+    if "X1" not in states.labels:
+        raise ValueError("the GLLP quantum coin needs both X-basis states (BB84); the three-state protocol has "
+                         "no |Ψ_X> and GLLP gives no key for it — use --method ltqc, lt or rt")
+    lt = lt_decomposition(states)
+    n = len(states.labels)
+    differences = []
+    ref_errors, ref_correct = np.zeros((n, 2)), np.zeros((n, 2))
+    for beta, label in enumerate(("X0", "X1")):
+        j = states.index(label)
+        reference = (np.eye(n)[j] / np.sqrt(2.0))[None, :]
+        differences.append(_aligned_difference(lt.virtual[beta][None, :].astype(complex), reference, states.gram))
+        ref_errors[j, 1 - beta] = 0.5
+        ref_correct[j, beta] = 0.5
+    return CoinPair("gllp", states, np.vstack(differences), 1.0, _detection_weights(n, states), np.zeros((n, 2)),
+                    ref_errors, ref_correct)
+
+
+def max_target_error(target_detection: np.ndarray, ref_errors: np.ndarray, ref_correct: np.ndarray,
+                     distance: float | np.ndarray) -> np.ndarray:
+    """Largest t_e allowed by (√t_e − √r_e)² + (√t_c − √r_c)² ≤ Δ with t_e + t_c = T (vectorised).
+
+    Exact maximiser: T sin²(min(π/2, θ_r + γ)) (module docstring). Where the data are
+    inconsistent with Δ (cos γ > 1: no attack reproduces them) the nearest consistent value,
+    γ = 0, is used; with T·R = 0 the bound is the trivial T.
+    """
+    t = np.asarray(target_detection, float)
+    re, rc = np.asarray(ref_errors, float), np.asarray(ref_correct, float)
+    r = re + rc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_gamma = (t + r - distance) / (2.0 * np.sqrt(t * r))
+        theta_r = np.arctan2(np.sqrt(re), np.sqrt(rc))
+        theta = np.minimum(np.pi / 2, theta_r + np.arccos(np.clip(cos_gamma, -1.0, 1.0)))
+        bound = t * np.sin(theta) ** 2
+    return np.where(t * r > 0, bound, t)
+
+
+def max_target_error_interval(ref_errors_upper: np.ndarray, distance: float | np.ndarray) -> np.ndarray:
+    """t_e ≤ (√r_e^U + √Δ)²: the bound without the target-detection constraint.
+
+    Monotone in r_e and Δ, so it holds over any box of data (finite key, decoy intervals), and it
+    is never below :func:`max_target_error` at any point of the box.
+    """
+    return (np.sqrt(np.maximum(ref_errors_upper, 0.0)) + np.sqrt(distance)) ** 2

@@ -1,0 +1,257 @@
+"""Secret-key rates with imperfect sources: the one entry point, :func:`key_rate`.
+
+Key rate (phase-error-correction form; Koashi, NJP 11, 045018 (2009); Shor & Preskill 2000;
+GLLP 2004), per emitted pulse:
+
+- asymptotic: R = s_1 [1 − h(e_ph^U)] − f n_key h(E_key), with s_1 the (single-photon) key-round
+  detections per pulse, e_ph^U the phase-error-rate bound of the chosen method, n_key the key-round
+  detections, E_key their bit-error rate and f the error-correction inefficiency;
+- finite key (block of N pulses): ℓ = N s_1^L [1 − h(e_ph^U)] − λ_EC − log2(2/ε_cor) − log2(1/ε_PA),
+  λ_EC = f N n_key h(E_key), secret with ε_sec = √(2(ε_PE + ε_PA)) where ε_PE bounds the failure
+  of the parameter estimation (we set ε_PE = ε_PA = ε_sec²/4); see docs/keyrate-derivation.md.
+  With pulse correlations of length l_c the rounds are post-processed in l_c + 1 groups
+  (framework paper, App. A.3): each group has N/(l_c + 1) pulses and ε_sec/(l_c + 1).
+
+Methods: "lt" (loss-tolerant, ε = 0 only), "gllp" (quantum coin, BB84 only), "rt" (reference
+technique, sequential: at most one pulse in the fiber, so the repetition rate is at most
+v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin). See phase_error.py for equations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, SourceModel
+from .channel import SPEED_IN_FIBER_M_PER_S, Channel
+from .coin import gllp_pair, ltqc_pair
+from .overlap_sdp import max_distance
+from .phase_error import loss_tolerant, quantum_coin, reference_technique
+from .source import AnalysisSource
+from .states import lt_decomposition
+from .statistics import Estimates, estimate
+
+__all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "binary_entropy", "plob_bound",
+           "sequential_repetition_rate"]
+
+METHODS = ("ltqc", "gllp", "rt", "lt")
+
+_ASSUMPTIONS = {
+    "common": ("Bob's detection probability does not depend on his basis choice",
+               "Alice's key bits are equiprobable and her choices are independent of the past"),
+    "lt": ("ε = 0: the emitted states are exactly the characterized qubit states (no side channels)",
+           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
+    "rt": ("sequential attacks only: Alice emits a pulse after Bob has measured the previous one",
+           "fidelity ≥ 1 − ε between each emitted state and its characterized qubit state",
+           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
+    "ltqc": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
+             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
+    "gllp": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
+             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
+}
+
+
+@dataclass(frozen=True)
+class FiniteKey:
+    """A finite block: N pulses, secrecy and correctness parameters."""
+
+    block_size: float
+    epsilon_sec: float = 1e-10
+    epsilon_cor: float = 1e-10
+
+    def __post_init__(self) -> None:
+        if not self.block_size >= 1:
+            raise ValueError(f"block size {self.block_size} must be at least 1 pulse")
+        for name in ("epsilon_sec", "epsilon_cor"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} = {getattr(self, name)} must lie in (0, 1)")
+
+
+class KeyRateCurve(Sequence[KeyRateResult]):
+    """Key-rate results over distances, with the columns as arrays."""
+
+    def __init__(self, results: Sequence[KeyRateResult]) -> None:
+        self.results = tuple(results)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.results[index]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def _column(self, name: str) -> np.ndarray:
+        return np.array([getattr(r, name) if getattr(r, name) is not None else np.nan for r in self.results], float)
+
+    @property
+    def distance_km(self) -> np.ndarray:
+        return self._column("distance_km")
+
+    @property
+    def key_rate_bps(self) -> np.ndarray:
+        return self._column("key_rate_bps")
+
+    @property
+    def key_rate_per_pulse(self) -> np.ndarray:
+        return self._column("key_rate_per_pulse")
+
+    @property
+    def phase_error(self) -> np.ndarray:
+        return self._column("phase_error")
+
+    def max_distance(self) -> float:
+        """The largest distance with a positive key (0 if none)."""
+        positive = self.distance_km[self.key_rate_per_pulse > 0]
+        return float(positive.max()) if positive.size else 0.0
+
+
+def binary_entropy(p: np.ndarray | float) -> np.ndarray:
+    """h(p), with h = 1 for p ≥ 1/2 (no key beyond) and h(0) = 0."""
+    p = np.clip(np.asarray(p, float), 0.0, 0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -p * np.log2(p) - (1 - p) * np.log2(1 - p)
+    return np.where(p <= 0, 0.0, np.where(p >= 0.5, 1.0, h))
+
+
+def plob_bound(distance_km: np.ndarray | float, fiber_loss_db_per_km: float) -> np.ndarray:
+    """Repeaterless bound −log2(1 − η) bits per pulse (Pirandola et al., Nat. Commun. 8, 15043 (2017))."""
+    eta = 10.0 ** (-fiber_loss_db_per_km * np.asarray(distance_km, float) / 10.0)
+    return -np.log2(1.0 - np.minimum(eta, 1 - 1e-16))
+
+
+def sequential_repetition_rate(distance_km: np.ndarray | float, repetition_rate_hz: float) -> np.ndarray:
+    """At most one pulse in flight: min(f, v/L), v = 2e8 m/s (framework paper, Sec. 3, Fig. 2)."""
+    length_m = np.asarray(distance_km, float) * 1e3
+    with np.errstate(divide="ignore"):
+        return np.minimum(repetition_rate_hz, np.where(length_m > 0, SPEED_IN_FIBER_M_PER_S / length_m, np.inf))
+
+
+def _source(source: SourceModel | AnalysisSource) -> AnalysisSource:
+    return source if isinstance(source, AnalysisSource) else AnalysisSource.from_model(source)
+
+
+def _phase_probability(method: str, src: AnalysisSource, data: Estimates) -> tuple[np.ndarray, SolverReport, float]:
+    """(P(ph)^U per round (D,), solver report, ε used)."""
+    if method == "lt":
+        if src.epsilon > 0:
+            raise ValueError(f"the loss-tolerant analysis assumes ε = 0 but this source has ε = {src.epsilon:.3g}; "
+                             "use ltqc (or rt) for a source with side channels")
+        bound = np.max([loss_tolerant(lt_decomposition(s), data) for s in src.state_grid()], axis=0)
+        return bound, SolverReport(), 0.0
+    if method == "rt":
+        bound = np.max([reference_technique(lt_decomposition(s), src.epsilon, data) for s in src.state_grid()],
+                       axis=0)
+        return bound, SolverReport(), src.epsilon
+    if method in ("ltqc", "gllp"):
+        pair = ltqc_pair(src.states) if method == "ltqc" else gllp_pair(src.states)
+        epsilon = src.effective_epsilon()
+        overlap = max_distance(pair, epsilon)
+        return quantum_coin(pair, overlap.distance, data), overlap.report, epsilon
+    raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence[Observations] | Channel,
+             method: str = "ltqc", finite: FiniteKey | float | None = None, *,
+             distance_km: float | Sequence[float] | np.ndarray | None = None,
+             ec_efficiency: float = 1.16) -> KeyRateResult | KeyRateCurve:
+    """Secure lower bound on the secret-key rate of a characterized source.
+
+    ``data``: observed statistics (one :class:`Observations`, or a sequence giving a curve), or a
+    :class:`Channel` to simulate at ``distance_km`` (a number: one result; an array: a curve).
+    ``finite``: None for the asymptotic rate, a block size N, or a :class:`FiniteKey`.
+    ``ec_efficiency``: f of the error correction applied to observed data (a channel has its own).
+    """
+    src = _source(source)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if isinstance(finite, (int, float)):
+        finite = FiniteKey(float(finite))
+    groups = src.correlation_length + 1
+    if isinstance(data, Channel):
+        if distance_km is None:
+            raise ValueError("give distance_km with a channel model")
+        distances = np.atleast_1d(np.asarray(distance_km, float))
+        block = None if finite is None else finite.block_size / groups
+        emissions, counts = data.expected_counts(src.states, distances, block)
+        meta = dict(settings=src.states.labels, bob=(data.bob_z_probability, 1 - data.bob_z_probability),
+                    source=data.source, intensities=data.intensities, rep=data.repetition_rate_hz,
+                    f=data.ec_efficiency, fiber=data.fiber_loss_db_per_km)
+        results = _evaluate(src, method, finite, groups, counts, emissions, distances, meta)
+        return results[0] if np.ndim(distance_km) == 0 else KeyRateCurve(results)
+    observations = [data] if isinstance(data, Observations) else list(data)
+    if not observations:
+        raise ValueError("no observations given")
+    first = observations[0]
+    if first.protocol != src.protocol or first.settings != src.states.labels:
+        raise ValueError(f"observations of the {first.protocol} settings {first.settings} do not match the source "
+                         f"model's {src.protocol} settings {src.states.labels}")
+    if finite is not None and groups > 1 and not all(o.expected for o in observations):
+        raise ValueError(f"the source has pulse correlations of length {groups - 1}: finite-key analysis of counted "
+                         f"data needs the counts of each of the {groups} post-processing groups separately")
+    counts = np.array([o.count_array for o in observations]) / (groups if finite is not None else 1)
+    emissions = np.array([o.emission_array for o in observations]) / (groups if finite is not None else 1)
+    meta = dict(settings=first.settings, bob=first.bob_basis_probabilities, source=first.source,
+                intensities=first.intensities, rep=first.repetition_rate_hz or 1.0, f=ec_efficiency, fiber=float("nan"))
+    distances = np.array([o.distance_km if o.distance_km is not None else np.nan for o in observations])
+    results = _evaluate(src, method, finite, groups, counts, emissions, distances, meta)
+    return results[0] if isinstance(data, Observations) else KeyRateCurve(results)
+
+
+def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups: int, counts: np.ndarray,
+              emissions: np.ndarray, distances: np.ndarray, meta: dict) -> list[KeyRateResult]:
+    if finite is None:
+        eps_pe = eps_pa = None
+    else:
+        eps_group = finite.epsilon_sec / groups
+        eps_pe = eps_pa = eps_group**2 / 4.0
+    data = estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"], meta["intensities"],
+                    failure=eps_pe)
+    p_phase, report, eps_used = _phase_probability(method, src, data)
+    single = data.key_detections if meta["source"] == "single-photon" else data.single_key_low
+    phase_errors = data.phase_scale * p_phase + data.phase_deviation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_ph = np.where(single > 0, np.minimum(phase_errors / single, 0.5), 0.5)
+        e_bit = np.where(data.key_detections > 0, data.key_errors / data.key_detections, 0.5)
+    f = meta["f"]
+    privacy = single * (1.0 - binary_entropy(e_ph))
+    leak = f * data.key_detections * binary_entropy(e_bit)
+    if finite is None:
+        per_pulse = np.maximum(privacy - leak, 0.0)
+        if report.conservative:
+            per_pulse = np.zeros_like(per_pulse)
+    else:
+        rounds = data.rounds
+        length = rounds * (privacy - leak) - math.log2(2.0 / finite.epsilon_cor) - math.log2(1.0 / eps_pa)
+        length = np.where(report.conservative, 0.0, np.maximum(length, 0.0))
+        per_pulse = length * groups / (rounds * groups)
+    rep = meta["rep"]
+    rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
+    rates = np.where(np.isnan(rates), rep, rates)
+    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method]
+    if meta["source"] == "weak-coherent":
+        assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
+    if finite is not None:
+        assumptions += ("Azuma-Hoeffding concentration (coherent attacks)",)
+    if groups > 1:
+        assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
+    results = []
+    for i, distance in enumerate(distances):
+        finite_report = None
+        if finite is not None:
+            finite_report = FiniteKeyReport(
+                block_size=finite.block_size, epsilon_sec=finite.epsilon_sec, epsilon_cor=finite.epsilon_cor,
+                groups=groups, key_length_bits=float(per_pulse[i] * finite.block_size),
+                concentration=f"Azuma-Hoeffding, {data.inequalities} inequalities per group",
+                parameter_estimation_failure=float(eps_pe * groups),
+                error_correction_bits=float(leak[i] * finite.block_size),
+                sifted_key_bits=float(data.key_detections[i] * finite.block_size))
+        results.append(KeyRateResult(
+            method=method, protocol=src.protocol, key_rate_per_pulse=float(per_pulse[i]),
+            key_rate_bps=float(per_pulse[i] * rates[i]), phase_error=float(e_ph[i]), bit_error=float(e_bit[i]),
+            key_detection_rate=float(data.key_detections[i]), repetition_rate_hz=float(rates[i]),
+            distance_km=None if np.isnan(distance) else float(distance), assumptions=assumptions, solver=report,
+            finite=finite_report, epsilon=eps_used,
+            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description}))
+    return results

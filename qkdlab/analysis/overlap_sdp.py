@@ -1,0 +1,208 @@
+"""The state-overlap SDP: the largest ‖T̃ − R̃‖² over all emitted states allowed by ε.
+
+Framework paper (Currás-Lorenzo et al. 2025), App. A.4 and Eq. (1): the emitted states ψ_j
+(pure WLOG, App. A.1: purify, the Gram matrix is all that matters) satisfy
+|<φ_j|ψ_j>|² ≥ 1 − ε with known qubit states φ_j. Re<Tar|Ref> is linear in the Gram matrix of
+the ψ_j (:mod:`qkdlab.analysis.coin`), so its minimum over all states allowed is an SDP.
+
+Reformulation for conditioning. The naive Gram SDP asks the solver for 1 − Re<Tar|Ref> = O(ε)
+next to entries of order 1, which is lost below ε ≈ 1e-8. We write ψ_j = φ_j + Δ_j, choose the
+free phase of each ψ_j so that <φ_j|ψ_j> is real and positive (always possible, and the
+fidelity condition does not see it), and scale the deviations by s = 2 − 2√(1 − ε)
+(= ‖Δ_j‖² at the fidelity limit, computed as 2ε/(1 + √(1 − ε)) without cancellation):
+B = <φ|Δ>/√s, K = <Δ|Δ>/s. Then
+
+    Z = [[G_φ, B], [B^H, K]] ⪰ 0,   Re B_jj = −(√s/2) K_jj,   Im B_jj = 0,   K_jj ≤ 1,
+
+(normalisation of ψ_j, the phase convention, and the fidelity bound), and
+‖T̃ − R̃‖² = c₀ + √s (2 Re Σ M_jk B_jk + √s Σ M_jk K_jk) with c₀ = ‖T̃ − R̃‖² at ψ = φ. When
+c₀ = 0 (the loss-tolerant coin; GLLP at δ = 0) the B term vanishes identically on the feasible
+set (T̃ − R̃ annihilates the φ_j), and the solver maximises Σ M_jk K_jk = O(1); the result is
+c₀ + s·J. Otherwise it maximises J = 2 Re Σ M B + √s Σ M K and the result is c₀ + √s·J.
+Every quantity the solver sees is O(1) for all ε in (0, 1].
+
+Certification. We solve the *dual* SDP
+
+    min Tr Y + Σ u_j   s.t.   S = blkdiag(Y, diag u) + Σ λ_j E_j + Σ μ_j F_j − C ⪰ 0, u ≥ 0,
+
+posed in an orthonormal frame of the φ_j's span (G_φ = Φ^H Φ, so the fixed block is the
+identity and the problem is strictly feasible; E_j, F_j are the matrices of the two diagonal
+constraints, C the objective). Any dual-feasible
+point bounds the maximum from above (weak duality: ⟨S, Z⟩ ≥ 0). The solver's point is made
+exactly feasible by u ← max(u, 0), then Y ← Y + τI, u ← u + τ with τ = max(0, −λ_min(S)), which
+raises the bound by (d + n)τ; a floating-point margin is added. The reported gap is the
+certified bound minus the solver's own optimal value (how much the repair cost). If no solver returns a usable point, the trivial
+bound ‖T̃ − R̃‖² ≤ 4N (Re<Tar|Ref> ≥ −1) is used and flagged as conservative.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cvxpy as cp
+import numpy as np
+
+from ..model import SolverReport
+from .coin import CoinPair
+
+__all__ = ["OverlapBound", "max_distance", "fidelity_scale"]
+
+#: Solvers tried in order; the first whose dual point certifies a bound is used.
+SOLVERS = ("CLARABEL", "SCS")
+
+
+@dataclass(frozen=True)
+class OverlapBound:
+    """Certified upper bound on ‖T̃ − R̃‖² (and so a lower bound on Re<Tar|Ref>)."""
+
+    distance: float
+    norm: float
+    epsilon: float
+    report: SolverReport
+
+    @property
+    def min_overlap(self) -> float:
+        """Lower bound on Re<Tar|Ref> for the normalised states."""
+        return 1.0 - self.distance / (2.0 * self.norm)
+
+    @property
+    def coin_probability(self) -> float:
+        """Upper bound on the a-priori probability of X_C = 1, (1 − Re<Tar|Ref>)/2."""
+        return self.distance / (4.0 * self.norm)
+
+
+def fidelity_scale(epsilon: float) -> float:
+    """s = 2 − 2√(1 − ε), the largest ‖ψ − φ‖² at fidelity 1 − ε (no cancellation)."""
+    return 2.0 * epsilon / (1.0 + math.sqrt(1.0 - epsilon))
+
+
+def _orthonormal_frame(gram: np.ndarray) -> np.ndarray:
+    """Φ (d × n) with G_φ = Φ^H Φ and d = rank: the φ_j in an orthonormal basis of their span.
+
+    Working in that basis (φ_j = Σ_a Φ_aj e_a, B' = <e|Δ>/√s) replaces the rank-deficient block
+    G_φ of the Gram matrix by the identity, so the SDP is strictly feasible and solvers converge
+    (four qubit states have a rank-2 Gram matrix).
+    """
+    values, vectors = np.linalg.eigh(gram)
+    keep = values > 1e-10 * values.max()
+    return np.sqrt(values[keep])[:, None] * vectors[:, keep].conj().T
+
+
+def _problem_matrices(pair: CoinPair, frame: np.ndarray, sqrt_s: float, aligned: bool
+                      ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """C, E_j, F_j on Z = [[I_d, B'], [B'^H, K]] with ⟨A, Z⟩ = Re Tr(A Z).
+
+    E_j: Re(Φ^H B')_jj + (√s/2) K_jj (= 0: ψ_j normalised); F_j: Im(Φ^H B')_jj (= 0: phase
+    convention); C: 2 Re Σ M_jk (Φ^H B')_jk + κ Σ M_jk K_jk (κ = √s), or Σ M_jk K_jk if aligned.
+    """
+    m = pair.metric
+    d, n = frame.shape
+    size = d + n
+    c = np.zeros((size, size), complex)
+    if aligned:
+        c[d:, d:] = m.T
+    else:
+        coupling = frame.conj() @ m                    # N_al = Σ_j conj(Φ_aj) M_jl
+        c[d:, :d] = coupling.T
+        c[:d, d:] = coupling.conj()
+        c[d:, d:] = sqrt_s * m.T
+    e_list, f_list = [], []
+    for j in range(n):
+        e = np.zeros((size, size), complex)
+        e[d + j, :d] = frame[:, j].conj() / 2.0
+        e[:d, d + j] = frame[:, j] / 2.0
+        e[d + j, d + j] = sqrt_s / 2.0
+        f = np.zeros((size, size), complex)
+        f[d + j, :d] = frame[:, j].conj() / 2j
+        f[:d, d + j] = -frame[:, j] / 2j
+        e_list.append(e)
+        f_list.append(f)
+    return c, e_list, f_list
+
+
+def _certify(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray],
+             y: np.ndarray, u: np.ndarray, lam: np.ndarray, mu: np.ndarray) -> float:
+    """Rigorous upper bound from an approximately dual-feasible point (module docstring)."""
+    size = c.shape[0]
+    y = (y + y.conj().T) / 2.0
+    u = np.maximum(u, 0.0)
+    s = np.zeros_like(c)
+    s[:d, :d] = y
+    s[d:, d:] = np.diag(u)
+    s += sum(l * e for l, e in zip(lam, e_list)) + sum(m * f for m, f in zip(mu, f_list)) - c
+    s = (s + s.conj().T) / 2.0
+    tau = max(0.0, -float(np.linalg.eigvalsh(s)[0]))
+    margin = 1e-13 * (1.0 + float(np.abs(s).sum()))
+    return float(np.real(np.trace(y))) + float(u.sum()) + size * (tau + margin)
+
+
+def _solve_dual(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray],
+                solver: str) -> tuple[float, float, str]:
+    n = len(e_list)
+    y = cp.Variable((d, d), hermitian=True)
+    u = cp.Variable(n, nonneg=True)
+    lam = cp.Variable(n)
+    mu = cp.Variable(n)
+    slack = cp.bmat([[y, np.zeros((d, n))], [np.zeros((n, d)), cp.diag(u)]])
+    slack = slack + sum(lam[j] * e_list[j] + mu[j] * f_list[j] for j in range(n)) - c
+    psd = slack >> 0
+    problem = cp.Problem(cp.Minimize(cp.real(cp.trace(y)) + cp.sum(u)), [psd])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)     # "may be inaccurate": the certificate decides
+        problem.solve(solver=solver)
+    if y.value is None or u.value is None:
+        raise RuntimeError(f"{solver}: {problem.status}")
+    bound = _certify(d, c, e_list, f_list, y.value, u.value, lam.value, mu.value)
+    return bound, float(problem.value), problem.status
+
+
+@lru_cache(maxsize=256)
+def _cached(pair_key: tuple, epsilon: float) -> OverlapBound:
+    pair: CoinPair = _PAIRS[pair_key]
+    c0 = max(pair.distance_at_characterized_states(), 0.0)
+    aligned = c0 <= 1e-12 * max(1.0, float(np.abs(pair.metric).max()))
+    if aligned:
+        c0 = 0.0        # Tar(0) = Ref(0) exactly; rounding must not leak into √Δ
+    trivial = 4.0 * pair.norm
+    if epsilon <= 0.0:
+        return OverlapBound(c0, pair.norm, epsilon, SolverReport(message="ε = 0: the states are the φ_j"))
+    s = fidelity_scale(epsilon)
+    sqrt_s = math.sqrt(s)
+    frame = _orthonormal_frame(pair.states.gram)
+    c, e_list, f_list = _problem_matrices(pair, frame, sqrt_s, aligned)
+    attempts, failures = [], []
+    for solver in SOLVERS:
+        attempts.append(solver)
+        try:
+            bound, claimed, status = _solve_dual(frame.shape[0], c, e_list, f_list, solver)
+        except Exception as exc:  # noqa: BLE001 - any solver failure means: try the next one
+            failures.append(f"{solver}: {exc}")
+            continue
+        if not math.isfinite(bound):
+            failures.append(f"{solver}: no finite certificate ({status})")
+            continue
+        scale = s if aligned else sqrt_s
+        distance = min(c0 + scale * max(bound, 0.0), trivial)
+        gap = scale * (bound - claimed) if math.isfinite(claimed) else float("nan")
+        report = SolverReport(solver=solver, status=status, certified=True, gap=gap, attempts=tuple(attempts),
+                              message="dual certificate" + ("; " + "; ".join(failures) if failures else ""))
+        return OverlapBound(distance, pair.norm, epsilon, report)
+    report = SolverReport(solver="none", status="failed", certified=True, conservative=True, attempts=tuple(attempts),
+                          message="no solver certified the overlap bound; used Re<Tar|Ref> ≥ −1 (no key). "
+                                  + "; ".join(failures))
+    return OverlapBound(trivial, pair.norm, epsilon, report)
+
+
+_PAIRS: dict[tuple, CoinPair] = {}
+
+
+def max_distance(pair: CoinPair, epsilon: float) -> OverlapBound:
+    """Certified max of ‖T̃ − R̃‖² over emitted states with fidelity ≥ 1 − ε (cached per pair and ε)."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"ε = {epsilon} must lie in [0, 1]")
+    key = (pair.kind, hash(pair.states), pair.difference.tobytes())
+    _PAIRS.setdefault(key, pair)
+    return _cached(key, float(epsilon))

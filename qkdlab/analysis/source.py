@@ -1,0 +1,91 @@
+"""What the key-rate analysis needs from a SourceModel: states with intervals, ε, correlation length.
+
+Interval inputs (issue 5): calibration gives each setting's encoded phase as an interval. The
+analysis never uses the centre value alone:
+
+- the loss-tolerant and reference-technique bounds (cheap, closed form) take the worst case over
+  a stated grid: every combination of {lower, centre, upper} of each uncertain phase;
+- the coin bounds (GLLP, LTQC) use the centre states φ_j and absorb the uncertainty into ε
+  rigorously: if the true qubit state is within Bloch angle w_j of φ_j (state angle w_j/2) and
+  the emitted state has fidelity ≥ 1 − ε with the true one, the Fubini-Study triangle inequality
+  gives fidelity ≥ cos²(arcsin √ε + max_j w_j/2) with φ_j (framework paper, App. A.5, "the
+  simplest way").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import SourceModel
+from .states import NOMINAL_PHASES, PROTOCOL_SETTINGS, StateSet, flawed_phases
+
+__all__ = ["AnalysisSource"]
+
+
+@dataclass(frozen=True)
+class AnalysisSource:
+    """Characterized states (centre), per-setting phase half-widths (rad), ε, correlation length."""
+
+    states: StateSet
+    phase_halfwidths: tuple[float, ...]
+    epsilon: float
+    correlation_length: int = 0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"ε = {self.epsilon} must lie in [0, 1]")
+        if len(self.phase_halfwidths) != len(self.states.labels):
+            raise ValueError("one phase half-width per setting")
+
+    @property
+    def protocol(self) -> str:
+        return self.states.protocol
+
+    @classmethod
+    def flawed(cls, protocol: str, delta: float = 0.0, epsilon: float = 0.0, *, delta_halfwidth: float = 0.0,
+               correlation_length: int = 0) -> AnalysisSource:
+        """The papers' qubit-flaw family θ_j = (1 + δ/π) φ_j/2 with a side-channel bound ε."""
+        if not 0.0 <= delta < math.pi:
+            raise ValueError(f"δ = {delta} must lie in [0, π)")
+        states = StateSet.from_phases(protocol, flawed_phases(protocol, delta))
+        widths = tuple(delta_halfwidth * NOMINAL_PHASES[label] / math.pi for label in states.labels)
+        return cls(states, widths, epsilon, correlation_length, f"δ = {delta:g}, ε = {epsilon:g}")
+
+    @classmethod
+    def from_model(cls, model: SourceModel) -> AnalysisSource:
+        labels = PROTOCOL_SETTINGS[model.protocol]
+        by_label = {state.label: state for state in model.states}
+        missing = [label for label in labels if label not in by_label]
+        if missing:
+            raise ValueError(f"the source model lacks the states {missing} of the {model.protocol} protocol")
+        phases, widths = [], []
+        for label in labels:
+            bound = by_label[label].phase
+            phases.append(bound.value)
+            lower = bound.lower if bound.lower is not None else bound.value
+            upper = bound.upper if bound.upper is not None else bound.value
+            widths.append(max(bound.value - lower, upper - bound.value, 0.0))
+        length = model.correlations.length if model.correlations is not None else 0
+        return cls(StateSet.from_phases(model.protocol, tuple(phases)), tuple(widths), model.epsilon.total, length,
+                   f"{model.protocol} source model, ε = {model.epsilon.total:.3g}")
+
+    def effective_epsilon(self) -> float:
+        """ε with the state uncertainty absorbed (module docstring)."""
+        angle = math.asin(math.sqrt(self.epsilon)) + max(self.phase_halfwidths, default=0.0) / 2.0
+        return math.sin(min(angle, math.pi / 2)) ** 2
+
+    def state_grid(self) -> list[StateSet]:
+        """Every combination of {lower, centre, upper} of the uncertain phases (centre first)."""
+        if not any(self.phase_halfwidths):
+            return [self.states]
+        if any(np.abs(np.imag(k)).max() > 1e-12 for k in self.states.kets):
+            raise ValueError("phase intervals are defined for states on the x-z great circle; give complex states "
+                             "without intervals")
+        phases = [2.0 * math.atan2(k[1].real, k[0].real) for k in self.states.kets]
+        choices = [(p,) if w == 0 else (p, p - w, p + w) for p, w in zip(phases, self.phase_halfwidths)]
+        return [StateSet.from_phases(self.protocol, combo) for combo in itertools.product(*choices)]

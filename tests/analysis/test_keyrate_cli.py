@@ -1,0 +1,79 @@
+"""``qkdlab keyrate``: table, CSV, figure, model files and clear errors."""
+
+import csv
+import io
+
+import pytest
+from click.testing import CliRunner
+
+from qkdlab.analysis import AnalysisSource, Channel, key_rate
+from qkdlab.cli import main
+from test_keyrate_api import model
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def rows(output: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(output)))
+
+
+def test_csv_has_the_documented_columns_and_the_api_numbers():
+    result = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0:100:50", "--compare", "gllp",
+                 "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = rows(result.output)
+    assert {"method", "distance_km", "key_rate_bps", "phase_error"} <= set(table[0])
+    assert [r["method"] for r in table] == ["ltqc"] * 3 + ["gllp"] * 3
+    expected = key_rate(AnalysisSource.flawed("bb84", 0.063, 1e-6), Channel(), "gllp", distance_km=50.0)
+    assert float(table[4]["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
+
+
+def test_channel_options_change_the_numbers():
+    base = rows(run("keyrate", "--epsilon", "1e-6", "--distance", "50", "--format", "csv").output)[0]
+    lossy = rows(run("keyrate", "--epsilon", "1e-6", "--distance", "50", "--format", "csv", "--fiber-loss", "0.3",
+                     "--detector-efficiency", "0.5", "--dark-count-prob", "1e-6", "--ec-efficiency", "1.2",
+                     "--rep-rate", "1e9", "--protocol", "three-state").output)[0]
+    assert float(lossy["key_rate_bps"]) < float(base["key_rate_bps"]) / 10
+
+
+def test_table_and_comparison_figure(tmp_path):
+    figure = tmp_path / "curves.png"
+    result = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0:200:20", "--compare",
+                 "gllp,rt,lt", "--plot", str(figure))
+    assert result.exit_code == 0
+    assert "max distance" in result.output and "skipped lt" in result.output and "assumes ε = 0" in result.output
+    assert figure.stat().st_size > 20_000
+
+
+def test_model_file_and_finite_key(tmp_path):
+    path = tmp_path / "model.json"
+    model(epsilon=1e-6).save(path)
+    result = run("keyrate", "--model", str(path), "--distance", "50", "--finite", "1e12", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    expected = key_rate(model(epsilon=1e-6), Channel(), "ltqc", 1e12, distance_km=50.0)
+    assert float(rows(result.output)[0]["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
+
+
+def test_decoy_option():
+    result = run("keyrate", "--epsilon", "1e-7", "--decoys", "0.5,0.1,0", "--distance", "20", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert float(rows(result.output)[0]["key_rate_bps"]) > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "nope.json"], "no such file"),
+    (["--model", "x.json", "--delta", "0.1"], "not both"),
+    (["--distance", "10:0:5"], "start:stop:step"),
+    (["--method", "lt", "--epsilon", "1e-6"], "assumes ε = 0"),
+    (["--decoys", "0.5,0.1"], "vacuum"),
+    (["--detector-efficiency", "1.5"], "detector_efficiency"),
+])
+def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.json").write_text("{}")
+    result = CliRunner().invoke(main, ["keyrate", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
