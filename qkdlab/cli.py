@@ -279,44 +279,15 @@ def scan() -> None:
     """Run a characterization scan into an HDF5 file (see `qkdlab scan KIND --help`)."""
 
 
-@main.command()
-@click.option("--points", default=17, show_default=True, help="Bias points in the intensity-modulator sweep.")
-def demo(points: int) -> None:
-    """Run the main job on the built-in simulated bench.
-
-    Opens the simulated bench, prints every instrument's identity and state, and sweeps the
-    intensity-modulator bias while reading the output power (the transfer curve behind the
-    extinction-ratio characterization).
-    """
-    from .bench import Bench
-    from .config import builtin_sim_config
-    from .demo import bias_sweep
-
-    with Bench(builtin_sim_config(), simulate=True) as the_bench:
-        console.rule("[bold]qkdlab demo: simulated transmitter bench")
-        statuses = the_bench.check()
-        print_bench_report(statuses)
-        rows = bias_sweep(the_bench, points=points)
-    table = Table(title="Intensity-modulator bias sweep (output-tap power)")
-    table.add_column("bias (V)", justify="right")
-    table.add_column("power (W)", justify="right")
-    table.add_column("power (dBm)", justify="right")
-    for bias_v, power_w, power_dbm in rows:
-        table.add_row(f"{bias_v:+.2f}", f"{power_w:.4e}", f"{power_dbm:.2f}")
-    console.print(table)
-    powers = [r[1] for r in rows]
-    ratio = max(powers) / max(min(powers), 1e-15)
-    console.print(f"max/min power over the sweep: {linear_to_db(ratio):.1f} dB "
-                  "(a coarse view of the extinction ratio; the extinction-ratio scan measures it properly)")
-
-
-def _register_keyrate() -> None:
+def _register_commands() -> None:
     from .cli_keyrate import keyrate_command
+    from .cli_live import demo_command, live_command
 
-    main.add_command(keyrate_command)
+    for command in (keyrate_command, live_command, demo_command):
+        main.add_command(command)
 
 
-_register_keyrate()
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -285,6 +285,9 @@ class Observations(_Frozen):
 
     ``expected``: the numbers are expectation values (the channel model's output, for asymptotic
     key rates or for splitting into post-processing groups); ``False`` for counted events.
+    ``setting_probabilities[j][k]``: the probabilities with which Alice *chooses* setting j and
+    intensity k (her design, not the observed fractions): the finite-key analysis of counted
+    data needs them; expected values may omit them (their emissions are exact fractions).
     ``source`` "single-photon": one photon per pulse, ``intensities`` is ``(1.0,)``;
     "weak-coherent": phase-randomised coherent pulses of these mean photon numbers (decoy states;
     the first intensity is the signal the key is made of).
@@ -299,6 +302,7 @@ class Observations(_Frozen):
     emissions: tuple[tuple[float, ...], ...]
     counts: tuple[tuple[tuple[tuple[float, float], ...], ...], ...]
     expected: bool = False
+    setting_probabilities: tuple[tuple[float, ...], ...] | None = None
     repetition_rate_hz: float | None = None
     distance_km: float | None = None
     origin: str = ""
@@ -320,6 +324,21 @@ class Observations(_Frozen):
             raise ValueError("counts and emissions must be finite and non-negative")
         if not self.expected and np.any(counts.sum(axis=(-1, -2)) > emissions + 0.5):
             raise ValueError("more detections than emissions for some setting and intensity")
+        if self.setting_probabilities is not None:
+            design = np.asarray(self.setting_probabilities, dtype=float)
+            if design.shape != (n_set, n_int) or np.any(design < 0) or not math.isclose(design.sum(), 1.0,
+                                                                                        rel_tol=1e-9):
+                raise ValueError(f"setting_probabilities must be ({n_set}, {n_int}) non-negative numbers summing to 1")
+
+    def design_probabilities(self) -> np.ndarray:
+        """Alice's choice probabilities per (setting, intensity): the design, or the exact fractions of expected data."""
+        if self.setting_probabilities is not None:
+            return np.asarray(self.setting_probabilities, dtype=float)
+        if not self.expected:
+            raise ValueError("counted observations need setting_probabilities (Alice's design choice probabilities "
+                             "per setting and intensity) for a finite-key analysis; observed fractions are not "
+                             "probabilities")
+        return self.emission_array / self.emission_array.sum()
 
     @property
     def count_array(self) -> np.ndarray:
@@ -350,8 +369,9 @@ class Observations(_Frozen):
         if (self.settings, self.intensities, self.bob_bases, self.source, self.protocol) != (
                 other.settings, other.intensities, other.bob_bases, other.source, other.protocol):
             raise ValueError("cannot add observations of different settings, intensities, bases or protocols")
-        if self.bob_basis_probabilities != other.bob_basis_probabilities:
-            raise ValueError("cannot add observations taken with different basis probabilities")
+        if (self.bob_basis_probabilities, self.setting_probabilities) != (other.bob_basis_probabilities,
+                                                                            other.setting_probabilities):
+            raise ValueError("cannot add observations taken with different basis or setting probabilities")
         return self.model_copy(update={
             "emissions": nested_tuples(self.emission_array + other.emission_array),
             "counts": nested_tuples(self.count_array + other.count_array),

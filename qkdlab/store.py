@@ -56,7 +56,7 @@ from .units import Q_
 
 __all__ = [
     "SCHEMA_VERSION", "STATUSES", "STRING", "FlushPolicy", "DatasetSpec", "DataGroup", "Store", "RunWriter",
-    "RunSummary", "RunData", "Event", "now_iso",
+    "RunSummary", "RunData", "Event", "now_iso", "open_reader", "writer_alive",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,11 @@ def _open_read(path: Path) -> h5py.File:
         raise DataError(f"{path}: cannot open: {_h5_problem(path, exc)}") from None
 
 
+def open_reader(path: str | os.PathLike[str]) -> h5py.File:
+    """A store file opened for reading, in SWMR mode while a writer is live (for followers)."""
+    return _open_read(Path(path))
+
+
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[h5py.File]:
     """An open, schema-checked file; damage found while reading becomes a ``DataError``."""
@@ -219,7 +224,7 @@ def _check_schema(path: Path, handle: h5py.File) -> None:
                         f"up to version {SCHEMA_VERSION}; upgrade qkdlab to read it")
 
 
-def _writer_alive(attrs: Mapping[str, Any]) -> bool:
+def writer_alive(attrs: Mapping[str, Any]) -> bool:
     """Whether the process that wrote a 'running' run may still be alive (unknown host: assume so)."""
     if attrs.get("writer_host") != socket.gethostname():
         return True
@@ -381,7 +386,7 @@ class Store:
             _check_schema(path, src)
             for name, entry in src.items():
                 if entry.attrs.get("status") == "running":
-                    if _writer_alive(entry.attrs):
+                    if writer_alive(entry.attrs):
                         raise DataError(
                             f"{path}: run {name} is being written by pid {entry.attrs.get('writer_pid')} on "
                             f"{entry.attrs.get('writer_host')}; wait for it to finish or write to another file")
@@ -761,7 +766,7 @@ def _summary(name: str, entry: h5py.Group) -> RunSummary:
     points = int(attrs.get("points", 0))
     if status == "running":
         points = _count_points(entry)
-        if not _writer_alive(attrs):
+        if not writer_alive(attrs):
             status, reason = "failed", _interrupted_reason(attrs)
     return RunSummary(name, str(attrs.get("kind", "?")), str(attrs.get("title", "")), str(attrs.get("start_time", "")),
                       str(attrs.get("stop_time", "")), status, reason, points)

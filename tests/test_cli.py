@@ -61,29 +61,3 @@ def test_check_without_config_or_sim_is_a_usage_error() -> None:
     assert "--sim" in result.output
 
 
-@pytest.mark.parametrize("points", ["9"])
-def test_demo_prints_identities_and_a_bias_sweep_with_a_deep_null(points: str) -> None:
-    result = run("demo", "--points", points)
-    assert result.exit_code == 0, result.output
-    assert "Intensity-modulator bias sweep" in result.output
-    assert result.output.count("+") >= 4  # signed bias values in the table
-    line = [row for row in result.output.splitlines() if "max/min power over the sweep" in row][0]
-    assert float(line.split(":")[1].split("dB")[0]) > 10.0
-
-
-def test_bias_sweep_traces_the_modulator_transfer_curve() -> None:
-    from qkdlab.bench import Bench
-    from qkdlab.config import builtin_sim_config
-    from qkdlab.demo import bias_sweep
-
-    with Bench(builtin_sim_config(), simulate=True).open() as bench:
-        rows = bias_sweep(bench, points=33)
-        model = bench.sim.model
-        truth = []
-        for bias_v, _, _ in rows:
-            model.im_bias_v = bias_v
-            truth.append(model.optical_power("monitor"))
-    powers = [power for _, power, _ in rows]
-    assert max(powers) > 1e-7  # the laser really was switched on
-    for measured, true in zip(powers, truth):
-        assert measured == pytest.approx(true, rel=0.05, abs=5e-11)

@@ -34,7 +34,7 @@ from .source import AnalysisSource
 from .states import lt_decomposition
 from .statistics import Estimates, estimate
 
-__all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "binary_entropy", "plob_bound",
+__all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
 
 METHODS = ("ltqc", "gllp", "rt", "lt")
@@ -56,13 +56,16 @@ _ASSUMPTIONS = {
 
 @dataclass(frozen=True)
 class FiniteKey:
-    """A finite block: N pulses, secrecy and correctness parameters."""
+    """A finite block: N pulses, secrecy and correctness parameters, the concentration inequality."""
 
     block_size: float
     epsilon_sec: float = 1e-10
     epsilon_cor: float = 1e-10
+    concentration: str = "chernoff"
 
     def __post_init__(self) -> None:
+        if self.concentration not in ("chernoff", "azuma"):
+            raise ValueError(f"concentration {self.concentration!r}: use chernoff or azuma")
         if not self.block_size >= 1:
             raise ValueError(f"block size {self.block_size} must be at least 1 pulse")
         for name in ("epsilon_sec", "epsilon_cor"):
@@ -189,28 +192,45 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
                          f"model's {src.protocol} settings {src.states.labels}")
     if finite is not None and groups > 1 and not all(o.expected for o in observations):
         raise ValueError(f"the source has pulse correlations of length {groups - 1}: finite-key analysis of counted "
-                         f"data needs the counts of each of the {groups} post-processing groups separately")
+                         f"data needs the counts of each of the {groups} post-processing groups separately "
+                         "(use grouped_key_rate)")
     counts = np.array([o.count_array for o in observations]) / (groups if finite is not None else 1)
     emissions = np.array([o.emission_array for o in observations]) / (groups if finite is not None else 1)
     meta = dict(settings=first.settings, bob=first.bob_basis_probabilities, source=first.source,
-                intensities=first.intensities, rep=first.repetition_rate_hz or 1.0, f=ec_efficiency, fiber=float("nan"))
+                intensities=first.intensities, rep=first.repetition_rate_hz or 1.0, f=ec_efficiency, fiber=float("nan"),
+                design=_design(observations, finite is not None))
     distances = np.array([o.distance_km if o.distance_km is not None else np.nan for o in observations])
     results = _evaluate(src, method, finite, groups, counts, emissions, distances, meta)
     return results[0] if isinstance(data, Observations) else KeyRateCurve(results)
 
 
+def _design(observations: Sequence[Observations], required: bool) -> np.ndarray | None:
+    """Alice's design probabilities, when given (always needed for a finite key of counted data)."""
+    if required or all(o.setting_probabilities is not None or o.expected for o in observations):
+        return np.array([o.design_probabilities() for o in observations])
+    return None
+
+
 def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups: int, counts: np.ndarray,
-              emissions: np.ndarray, distances: np.ndarray, meta: dict) -> list[KeyRateResult]:
+              emissions: np.ndarray, distances: np.ndarray, meta: dict, replicas: int | None = None
+              ) -> list[KeyRateResult]:
+    """Rates of each data set (leading axis); each is one of ``groups`` post-processing groups.
+
+    ``replicas``: how many such groups the reported block holds (``groups`` when one data set
+    stands for all of them, as for the channel model; 1 when each data set is its own group).
+    """
+    replicas = groups if replicas is None else replicas
     if finite is None:
         eps_pe = eps_pa = None
     else:
         eps_group = finite.epsilon_sec / groups
         eps_pe = eps_pa = eps_group**2 / 4.0
+    concentration = "chernoff" if finite is None else finite.concentration
     data = estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"], meta["intensities"],
-                    failure=eps_pe)
+                    failure=eps_pe, probabilities=meta.get("design"), concentration=concentration)
     p_phase, report, eps_used = _phase_probability(method, src, data)
     single = data.key_detections if meta["source"] == "single-photon" else data.single_key_low
-    phase_errors = data.phase_scale * p_phase + data.phase_deviation
+    phase_errors = data.phase_errors_upper(p_phase)
     with np.errstate(divide="ignore", invalid="ignore"):
         e_ph = np.where(single > 0, np.minimum(phase_errors / single, 0.5), 0.5)
         e_bit = np.where(data.key_detections > 0, data.key_errors / data.key_detections, 0.5)
@@ -225,7 +245,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         rounds = data.rounds
         length = rounds * (privacy - leak) - math.log2(2.0 / finite.epsilon_cor) - math.log2(1.0 / eps_pa)
         length = np.where(report.conservative, 0.0, np.maximum(length, 0.0))
-        per_pulse = length * groups / (rounds * groups)
+        per_pulse = length / rounds
     rep = meta["rep"]
     rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
     rates = np.where(np.isnan(rates), rep, rates)
@@ -233,7 +253,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     if meta["source"] == "weak-coherent":
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
-        assumptions += ("Azuma-Hoeffding concentration (coherent attacks)",)
+        assumptions += (f"{finite.concentration} martingale concentration (coherent attacks)",)
     if groups > 1:
         assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
     results = []
@@ -242,11 +262,11 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         if finite is not None:
             finite_report = FiniteKeyReport(
                 block_size=finite.block_size, epsilon_sec=finite.epsilon_sec, epsilon_cor=finite.epsilon_cor,
-                groups=groups, key_length_bits=float(per_pulse[i] * finite.block_size),
-                concentration=f"Azuma-Hoeffding, {data.inequalities} inequalities per group",
+                groups=groups, key_length_bits=float(per_pulse[i] * data.rounds[i] * replicas),
+                concentration=f"{finite.concentration}, {data.inequalities} inequalities per group",
                 parameter_estimation_failure=float(eps_pe * groups),
-                error_correction_bits=float(leak[i] * finite.block_size),
-                sifted_key_bits=float(data.key_detections[i] * finite.block_size))
+                error_correction_bits=float(leak[i] * data.rounds[i] * replicas),
+                sifted_key_bits=float(data.key_detections[i] * data.rounds[i] * replicas))
         results.append(KeyRateResult(
             method=method, protocol=src.protocol, key_rate_per_pulse=float(per_pulse[i]),
             key_rate_bps=float(per_pulse[i] * rates[i]), phase_error=float(e_ph[i]), bit_error=float(e_bit[i]),
@@ -255,3 +275,48 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             finite=finite_report, epsilon=eps_used,
             parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description}))
     return results
+
+
+def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Observations], method: str = "ltqc",
+                     finite: FiniteKey | float | None = None, *, ec_efficiency: float = 1.16) -> KeyRateResult:
+    """Finite-key rate of counted data post-processed in l_c + 1 groups (pulse k in group k mod (l_c + 1)).
+
+    Framework paper App. A.3: each group is a protocol of its own with ε_sec/(l_c + 1); the key
+    lengths add. ``groups`` holds one :class:`Observations` per group, in order. Without
+    ``finite`` the groups are simply added (the asymptotic rate does not see the grouping).
+    """
+    src = _source(source)
+    expected = src.correlation_length + 1
+    if len(groups) != expected:
+        raise ValueError(f"the source has pulse correlations of length {src.correlation_length}: give the counts of "
+                         f"{expected} post-processing groups, not {len(groups)}")
+    total = groups[0]
+    for group in groups[1:]:
+        total = total + group
+    if finite is None:
+        return key_rate(src, total, method, ec_efficiency=ec_efficiency)  # type: ignore[return-value]
+    if isinstance(finite, (int, float)):
+        finite = FiniteKey(float(finite))
+    if total.protocol != src.protocol or total.settings != src.states.labels:
+        raise ValueError(f"observations of the {total.protocol} settings {total.settings} do not match the source "
+                         f"model's {src.protocol} settings {src.states.labels}")
+    meta = dict(settings=total.settings, bob=total.bob_basis_probabilities, source=total.source,
+                intensities=total.intensities, rep=total.repetition_rate_hz or 1.0, f=ec_efficiency,
+                fiber=float("nan"), design=np.array([g.design_probabilities() for g in groups]))
+    counts = np.array([g.count_array for g in groups])
+    emissions = np.array([g.emission_array for g in groups])
+    per_group = _evaluate(src, method, finite, expected, counts, emissions, np.full(expected, np.nan), meta,
+                          replicas=1)
+    pulses = emissions.sum(axis=(1, 2))
+    bits = sum(r.key_rate_per_pulse * n for r, n in zip(per_group, pulses))
+    per_pulse = bits / pulses.sum()
+    worst = max(per_group, key=lambda r: r.phase_error)
+    overall = key_rate(src, total, method, ec_efficiency=ec_efficiency)
+    finite_report = worst.finite.model_copy(update={  # type: ignore[union-attr]
+        "block_size": float(pulses.sum()), "key_length_bits": float(bits),
+        "error_correction_bits": float(sum(r.finite.error_correction_bits for r in per_group)),  # type: ignore
+        "sifted_key_bits": float(sum(r.finite.sifted_key_bits for r in per_group))})  # type: ignore[union-attr]
+    return worst.model_copy(update={
+        "key_rate_per_pulse": float(per_pulse), "key_rate_bps": float(per_pulse * worst.repetition_rate_hz),
+        "bit_error": overall.bit_error, "key_detection_rate": overall.key_detection_rate,
+        "distance_km": total.distance_km, "finite": finite_report})

@@ -8,11 +8,22 @@ rounds (Jensen) — the step that makes them hold against coherent attacks (fram
 Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56).
 
 - Asymptotic: the sums per round are the observed frequencies, exactly.
-- Finite key: Azuma-Hoeffding for the martingale Σ_k (1[event_k] − E_k[1[event_k]]), whose
-  increments lie in an interval of width 1: |Σ_k (1 − E_k)| ≤ √(N ln(1/ε)/2) except with
-  probability ε per side (Azuma 1967; used as in Pereira et al. 2020, Eq. 56). Each event's
-  count gives an interval for Σ_k Q_k(event), each of the ``failure_budget`` inequalities
-  gets an equal share of ε_PE.
+- Finite key: a concentration inequality for the martingale Σ_k (1[event_k] − E_k[1[event_k]])
+  turns each observed count into an interval for the sum of conditional probabilities, and an
+  upper bound on that sum into one on the count (for the phase errors). Two are available:
+
+  * ``"chernoff"`` (default): for 0/1 outcomes with conditional probabilities p_k,
+    exp(λ Σ_k ξ_k − (e^λ − 1) Σ_k p_k) and exp(−λ Σ_k ξ_k + (1 − e^{−λ}) Σ_k p_k) are
+    supermartingales (E_k[e^{±λξ}] ≤ exp(p_k(e^{±λ} − 1))), so by Markov's inequality at the
+    end, except with probability ε each: Σp ≥ (λn − ln(1/ε))/(e^λ − 1) and
+    Σp ≤ (λn + ln(1/ε))/(1 − e^{−λ}), and n ≤ ((e^λ − 1) Σp + ln(1/ε))/λ. We take the best of
+    a fixed grid of λ values (union bound over the grid). The deviation scales as √(n ln(1/ε)),
+    so rare events (vacuum decoys, errors) get useful intervals.
+  * ``"azuma"``: Azuma-Hoeffding, |Σ_k (ξ_k − p_k)| ≤ √(N ln(1/ε)/2) (increments in an
+    interval of width 1; Pereira et al. 2020, Eq. 56). Simple, but the deviation scales with
+    the number of rounds N, not of events, so it is loose at low detection rates.
+
+  Each of the ``inequalities`` gets an equal share of ε_PE.
 
 Decoy states (weak-coherent sources): the intervals on Σ_k Q_k at each intensity go through
 :mod:`qkdlab.analysis.decoy` (the decoy relations are linear with photon-number weights that do
@@ -29,12 +40,36 @@ import numpy as np
 
 from .decoy import decoy_roles, vacuum_weak_bounds
 
-__all__ = ["Estimates", "estimate", "azuma_deviation"]
+__all__ = ["Estimates", "estimate", "CONCENTRATIONS", "sum_interval", "count_upper"]
+
+CONCENTRATIONS = ("chernoff", "azuma")
+#: λ grid of the Chernoff bounds (the union bound over it costs ln(len) in the exponent).
+_LAMBDAS = np.geomspace(1e-7, 20.0, 160)
 
 
-def azuma_deviation(rounds: float, failure: float) -> float:
-    """√(N ln(1/ε)/2): one side of Azuma-Hoeffding for increments in an interval of width 1."""
-    return math.sqrt(rounds * math.log(1.0 / failure) / 2.0)
+def sum_interval(counts: np.ndarray, rounds: np.ndarray, failure: float, kind: str = "chernoff"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Interval for Σ_k p_k from an observed count n (each side fails with probability ``failure``)."""
+    n = np.asarray(counts, float)
+    if kind == "azuma":
+        d = np.sqrt(np.asarray(rounds, float) * math.log(1.0 / failure) / 2.0)
+        return np.maximum(n - d, 0.0), n + d
+    log_term = math.log(len(_LAMBDAS) / failure)
+    lam = _LAMBDAS.reshape((1,) * n.ndim + (-1,))
+    low = ((lam * n[..., None] - log_term) / np.expm1(lam)).max(axis=-1)
+    up = ((lam * n[..., None] + log_term) / -np.expm1(-lam)).min(axis=-1)
+    return np.maximum(low, 0.0), np.minimum(up, np.asarray(rounds, float))
+
+
+def count_upper(expected_upper: np.ndarray, rounds: np.ndarray, failure: float, kind: str = "chernoff"
+                ) -> np.ndarray:
+    """Upper bound on a count whose sum of conditional probabilities is at most ``expected_upper``."""
+    u = np.asarray(expected_upper, float)
+    if kind == "azuma":
+        return u + np.sqrt(np.asarray(rounds, float) * math.log(1.0 / failure) / 2.0)
+    log_term = math.log(len(_LAMBDAS) / failure)
+    lam = _LAMBDAS.reshape((1,) * u.ndim + (-1,))
+    return ((np.expm1(lam) * u[..., None] + log_term) / lam).min(axis=-1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +81,6 @@ class Estimates:
     detections and bit errors per round (all photon numbers). ``single_key_low`` (D,): lower
     bound on the single-photon part of ``key_detections``. ``phase_scale``: expected single-
     photon key-round phase errors per round = phase_scale × (phase-error probability of Ψ_Z);
-    ``phase_deviation`` (D,): the concentration term added to their number, per round.
     """
 
     x_low: np.ndarray
@@ -55,9 +89,17 @@ class Estimates:
     key_errors: np.ndarray
     single_key_low: np.ndarray
     phase_scale: float
-    phase_deviation: np.ndarray
     rounds: np.ndarray
     inequalities: int
+    failure_each: float | None = None
+    concentration: str = "chernoff"
+
+    def phase_errors_upper(self, probability_upper: np.ndarray) -> np.ndarray:
+        """Upper bound on single-photon key-round phase errors per round, from P(ph)^U per round."""
+        expected = self.phase_scale * np.asarray(probability_upper, float)
+        if self.failure_each is None:
+            return expected
+        return count_upper(expected * self.rounds, self.rounds, self.failure_each, self.concentration) / self.rounds
 
     @property
     def exact(self) -> bool:
@@ -65,34 +107,39 @@ class Estimates:
 
 
 def estimate(counts: np.ndarray, emissions: np.ndarray, settings: tuple[str, ...], bob_probabilities: tuple[float, ...],
-             source: str, intensities: tuple[float, ...], *, failure: float | None = None) -> Estimates:
+             source: str, intensities: tuple[float, ...], *, failure: float | None = None,
+             probabilities: np.ndarray | None = None, concentration: str = "chernoff") -> Estimates:
     """Single-photon estimates from counts (D, j, k, b, o) and emissions (j, k) or (D, j, k).
 
     ``failure`` None: asymptotic (frequencies are exact). Otherwise ε_PE, shared equally by
-    every concentration inequality used.
+    every concentration inequality used. ``probabilities`` (j, k) or (D, j, k): Alice's design
+    choice probabilities (default: the emitted fractions, exact for expected values).
     """
     counts = np.asarray(counts, float)
     emissions = np.broadcast_to(np.asarray(emissions, float), counts.shape[:3])
     rounds = emissions.sum(axis=(1, 2))                                    # (D,)
-    p_setting_intensity = emissions / rounds[:, None, None]
+    if probabilities is None:
+        p_setting_intensity = emissions / rounds[:, None, None]
+    else:
+        p_setting_intensity = np.broadcast_to(np.asarray(probabilities, float), counts.shape[:3])
     p_bob = np.asarray(bob_probabilities)
     z_settings = [i for i, s in enumerate(settings) if s.startswith("Z")]
     zb, xb = 0, 1
     inequalities = counts.shape[1] * counts.shape[2] * 2 * 2 + 1     # X events, Z detections per setting, ph
     weak = source == "weak-coherent"
-    if failure is None:
-        deviation = np.zeros_like(rounds)
-        eps_each = None
-    else:
-        eps_each = failure / inequalities
-        deviation = np.array([azuma_deviation(n, eps_each) for n in rounds])
+    if concentration not in CONCENTRATIONS:
+        raise ValueError(f"concentration {concentration!r}: use one of {', '.join(CONCENTRATIONS)}")
+    eps_each = None if failure is None else failure / inequalities
 
     def yield_interval(event_counts: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        dev = deviation.reshape((-1,) + (1,) * (event_counts.ndim - 1))
-        n = rounds.reshape(dev.shape)
+        n = rounds.reshape((-1,) + (1,) * (event_counts.ndim - 1))
+        if eps_each is None:
+            low = up = event_counts
+        else:
+            low, up = sum_interval(event_counts, np.broadcast_to(n, event_counts.shape), eps_each, concentration)
         with np.errstate(divide="ignore", invalid="ignore"):
-            low = np.where(prob > 0, (event_counts - dev) / (n * prob), 0.0)
-            up = np.where(prob > 0, (event_counts + dev) / (n * prob), 1.0)
+            low = np.where(prob > 0, low / (n * prob), 0.0)
+            up = np.where(prob > 0, up / (n * prob), 1.0)
         return np.clip(low, 0.0, 1.0), np.clip(up, 0.0, 1.0)
 
     x_counts = counts[:, :, :, xb, :]                                     # (D, j, k, o)
@@ -118,11 +165,10 @@ def estimate(counts: np.ndarray, emissions: np.ndarray, settings: tuple[str, ...
     single_key_low = (p_signal[:, z_settings] * p_bob[zb] * single_fraction * z1_low[:, z_settings]).sum(axis=1)
     p_z_signal = p_signal[0, z_settings].sum()
     phase_scale = float(p_z_signal * p_bob[zb] * single_fraction)
-    phase_dev = deviation / rounds
     z_probs = p_signal[0, z_settings]
-    if not np.allclose(z_probs, z_probs[0], rtol=1e-6):
+    if probabilities is not None and not np.allclose(z_probs, z_probs[0], rtol=1e-6):
         raise ValueError(f"Alice's key-basis settings have unequal probabilities {z_probs}: the phase-error analysis "
                          "needs equiprobable key bits")
     return Estimates(x_low=x_low, x_up=x_up, key_detections=key_detections, key_errors=key_errors,
-                     single_key_low=single_key_low, phase_scale=phase_scale, phase_deviation=phase_dev,
-                     rounds=rounds, inequalities=inequalities)
+                     single_key_low=single_key_low, phase_scale=phase_scale, rounds=rounds,
+                     inequalities=inequalities, failure_each=eps_each, concentration=concentration)

@@ -6,28 +6,15 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate, overlap_sdp
-from qkdlab.model import (Bound, Correlations, EpsilonBudget, EpsilonPart, KeyRateResult, Observations, QubitState,
-                          SourceModel)
+from qkdlab.model import KeyRateResult, Observations
+from qkdlab.testing import flawed_source_model
 
 CHANNEL = Channel()
 
 
 def model(protocol="bb84", delta=0.063, halfwidth=0.0, epsilon=1e-6, correlation_length=0):
-    labels = ("Z0", "Z1", "X0", "X1")[: 4 if protocol == "bb84" else 3]
-    nominal = {"Z0": 0.0, "Z1": math.pi, "X0": math.pi / 2, "X1": 3 * math.pi / 2}
-    states = []
-    for label in labels:
-        phase = (1 + delta / math.pi) * nominal[label]
-        width = halfwidth if label != "Z0" else 0.0
-        states.append(QubitState(label=label, nominal_phase=nominal[label],
-                                 phase=Bound(value=phase, lower=phase - width, upper=phase + width, unit="rad")))
-    part = EpsilonPart(name="trojan_horse", upper=epsilon, degree_of_freedom="own-mode", inventory="measured")
-    correlations = None
-    if correlation_length:
-        correlations = Correlations(length=correlation_length, epsilon_per_lag=(0.0,) * correlation_length,
-                                    phase_deviation_per_lag=(), intensity_deviation=(), resolution=1e-4)
-    return SourceModel(protocol=protocol, states=tuple(states), epsilon=EpsilonBudget.combine([part]),
-                       correlations=correlations, confidence=0.99, total_failure_probability=0.01)
+    return flawed_source_model(protocol, delta, epsilon, phase_halfwidth=halfwidth,
+                               correlation_length=correlation_length)
 
 
 def test_a_source_model_gives_the_same_rate_as_the_inline_flaw_family():
@@ -135,5 +122,5 @@ def test_observations_validate_their_shape_and_add_up():
         Observations(protocol="bb84", settings=("Z0",), bob_basis_probabilities=(0.5, 0.5), emissions=((1.0,),),
                      counts=((((5.0, 0.0), (0.0, 0.0)),),))
     other = obs.model_copy(update={"bob_basis_probabilities": (0.9, 0.1)})
-    with pytest.raises(ValueError, match="basis probabilities"):
+    with pytest.raises(ValueError, match="basis or setting probabilities"):
         obs + other

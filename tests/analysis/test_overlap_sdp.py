@@ -139,7 +139,7 @@ def random_attack(dim, rng):
 def exact_estimates(yields):
     y = yields[None]
     return Estimates(x_low=y, x_up=y, key_detections=np.ones(1), key_errors=np.zeros(1), single_key_low=np.ones(1),
-                     phase_scale=1.0, phase_deviation=np.zeros(1), rounds=np.ones(1), inequalities=0)
+                     phase_scale=1.0, rounds=np.ones(1), inequalities=0)
 
 
 @pytest.mark.parametrize("protocol", ["bb84", "three-state"])

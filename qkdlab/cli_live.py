@@ -1,0 +1,140 @@
+"""``qkdlab live`` (rolling finite-key estimates) and ``qkdlab demo`` (the whole job on the simulated bench)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from .errors import ConfigError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _sigterm_as_interrupt() -> Any:
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    return signal.signal(signal.SIGTERM, terminate)
+
+
+@click.command("live")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="SourceModel JSON (or HDF5 with a calibration).")
+@click.option("--sim", is_flag=True, help="Estimate blocks from a simulated link.")
+@click.option("--follow", "follow_path", type=click.Path(dir_okay=False),
+              help="Follow a qkd-link run that another process writes into this HDF5 file.")
+@click.option("--run", "run_name", help="The qkd-link run to follow (default: the newest).")
+@click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]))
+@click.option("--block", "block_size", default=1e9, show_default=True, help="Pulses per block (--sim).")
+@click.option("--blocks", "block_count", type=int, help="Stop after this many blocks (--sim; default: until Ctrl-C).")
+@click.option("--interval", default=0.5, show_default=True, help="Seconds between simulated blocks.")
+@click.option("--distance", default=10.0, show_default=True, help="Fiber length of the simulated link (km).")
+@click.option("--drift-im", default=0.0, show_default=True, help="Simulated IM bias drift (V per block).")
+@click.option("--drift-pm", default=0.0, show_default=True, help="Simulated PM Vπ drift (fraction per block).")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False),
+              help="Also write the simulated blocks as a qkd-link run into this HDF5 file.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulated link.")
+@click.option("--qber-alarm", default=0.05, show_default=True, help="QBER above which an alarm is raised.")
+@click.option("--stale-after", default=5.0, show_default=True, help="Seconds without a block before STALE.")
+@click.option("--eps-sec", default=1e-10, show_default=True)
+@click.option("--eps-cor", default=1e-10, show_default=True)
+@click.option("--log", "log_path", default="live-log.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="CSV log of every estimate.")
+@click.option("--png", "png_path", default="live-history.png", show_default=True, type=click.Path(dir_okay=False),
+              help="History figure written at the end.")
+def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: str | None, method: str,
+                 block_size: float, block_count: int | None, interval: float, distance: float, drift_im: float,
+                 drift_pm: float, record_path: str | None, seed: int, qber_alarm: float, stale_after: float,
+                 eps_sec: float, eps_cor: float, log_path: str, png_path: str) -> None:
+    """Rolling finite-key estimates while the link runs: per block and for all data so far.
+
+    Shows the current rate, QBER, phase-error bound, the key so far and a sparkline, raises alarms
+    when the data leave the calibrated envelope, and logs every estimate. Ctrl-C ends cleanly.
+    """
+    from .live import AlarmPolicy, LinkDrift, LiveEstimator, SimulatedLink, follow_link_run, paced, run_session
+    from .model import load_source_model
+
+    if sim == (follow_path is not None):
+        raise click.UsageError("give exactly one producer: --sim or --follow RUN.h5")
+    model = load_source_model(model_path)
+    try:
+        estimator = LiveEstimator(model, method, epsilon_sec=eps_sec, epsilon_cor=eps_cor,
+                                  alarms=AlarmPolicy(qber_threshold=qber_alarm))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    previous = _sigterm_as_interrupt()
+    try:
+        if sim:
+            try:
+                link = SimulatedLink(model, distance_km=distance, block_emissions=block_size, seed=seed,
+                                     drift=LinkDrift(drift_im, drift_pm))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            blocks: Any = paced(link, block_count, interval)
+            if record_path:
+                blocks = _recorded(blocks, record_path)
+            title = f"simulated link, {distance:g} km"
+        else:
+            blocks = follow_link_run(follow_path, run_name, poll_s=0.2)  # type: ignore[arg-type]
+            title = f"following {follow_path}"
+        result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path, console=console,
+                             stale_after_s=stale_after)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    accepted = sum(u.accepted for u in result.updates)
+    console.print(f"{accepted} blocks estimated, {len(result.updates) - accepted} rejected; log: {log_path}"
+                  + (f"; history: {png_path}" if accepted else ""), highlight=False)
+    if result.interrupted:
+        sys.exit(130)
+
+
+def _recorded(blocks: Any, path: str) -> Any:
+    from .live import LinkRecorder
+
+    recorder = None
+    try:
+        for block in blocks:
+            if recorder is None:
+                recorder = LinkRecorder(path, block)
+            else:
+                recorder.append(block)
+            yield block
+    finally:
+        if recorder is not None:
+            recorder.writer.finish("completed")
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", default="qkdlab-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the HDF5 runs, the source model, the figures and the live log.")
+@click.option("--leaky", is_flag=True, help="Use the default (leaky) simulated transmitter: no key survives.")
+@click.option("--live-blocks", default=8, show_default=True, help="Blocks of the live run.")
+def demo_command(out_dir: str, leaky: bool, live_blocks: int) -> None:
+    """Run the whole job on the simulated bench: scans, calibration, key rates, a live run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .cli import _RichProgress
+    from .demo import run_demo
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
+               TimeRemainingColumn())
+    previous = _sigterm_as_interrupt()
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            progress = _RichProgress(bar)
+            result = run_demo(Path(out_dir), console=console, progress=progress, leaky=leaky, live_blocks=live_blocks)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]demo interrupted; what was written is in {out_dir}[/]")
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if result.live is not None and result.live.interrupted:
+        sys.exit(130)
+
+
+__all__ = ["live_command", "demo_command"]
