@@ -47,6 +47,8 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
 @click.option("--protocol", type=click.Choice(["bb84", "three-state"]), help="Protocol (default: the model's, or bb84).")
 @click.option("--delta", type=float, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
 @click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
+@click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
+                                     "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
 @click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]))
 @click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt.")
 @click.option("--distance", "distance_text", default="0:300:5", show_default=True, help="km: start:stop:step or a list.")
@@ -65,7 +67,7 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
 @click.option("--format", "output_format", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the curves (with PLOB) to this image.")
 def keyrate_command(model_path: str | None, protocol: str | None, delta: float | None, epsilon: float | None,
-                    method: str, compare: str | None, distance_text: str, finite: float | None, eps_sec: float,
+                    correlations: str | None, method: str, compare: str | None, distance_text: str, finite: float | None, eps_sec: float,
                     eps_cor: float, fiber_loss: float, detector_efficiency: float, dark_count_prob: float,
                     ec_efficiency: float, rep_rate: float, basis_prob: float, misalignment: float, decoys: str | None,
                     output_format: str, plot_path: str | None) -> None:
@@ -80,14 +82,18 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
 
     distances = parse_distances(distance_text)
     if model_path is not None:
-        if delta is not None or epsilon is not None:
-            raise click.UsageError("give either --model or the inline --delta/--epsilon, not both")
+        if delta is not None or epsilon is not None or correlations is not None:
+            raise click.UsageError("give either --model or the inline --delta/--epsilon/--correlations, not both")
         model = load_source_model(model_path)
         if protocol is not None and protocol != model.protocol:
             raise click.UsageError(f"the model is for the {model.protocol} protocol, not {protocol}")
         source = AnalysisSource.from_model(model)
     else:
-        source = AnalysisSource.flawed(protocol or "bb84", delta or 0.0, epsilon or 0.0)
+        try:
+            source = AnalysisSource.flawed(protocol or "bb84", delta or 0.0, epsilon or 0.0,
+                                           correlation_epsilons=_floats(correlations, "--correlations") or ())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     intensities = _floats(decoys, "--decoys")
     try:
         channel = Channel(fiber_loss_db_per_km=fiber_loss, detector_efficiency=detector_efficiency,

@@ -48,13 +48,24 @@ class AnalysisSource:
 
     @classmethod
     def flawed(cls, protocol: str, delta: float = 0.0, epsilon: float = 0.0, *, delta_halfwidth: float = 0.0,
-               correlation_length: int = 0) -> AnalysisSource:
-        """The papers' qubit-flaw family θ_j = (1 + δ/π) φ_j/2 with a side-channel bound ε."""
+               correlation_length: int = 0, correlation_epsilons: tuple[float, ...] = ()) -> AnalysisSource:
+        """The papers' qubit-flaw family θ_j = (1 + δ/π) φ_j/2 with a side-channel bound ε.
+
+        ``correlation_epsilons``: ε_l of pulse correlations at lags l = 1..l_c (framework paper,
+        App. A.3): ε_correl = 1 − Π_l (1 − ε_l) (Eq. A8) and the total is
+        1 − (1 − ε)(1 − ε_correl) (Eq. A7), with l_c = len(correlation_epsilons).
+        """
         if not 0.0 <= delta < math.pi:
             raise ValueError(f"δ = {delta} must lie in [0, π)")
+        if any(not 0.0 <= e <= 1.0 for e in correlation_epsilons):
+            raise ValueError(f"correlation ε_l {correlation_epsilons} must lie in [0, 1]")
         states = StateSet.from_phases(protocol, flawed_phases(protocol, delta))
         widths = tuple(delta_halfwidth * NOMINAL_PHASES[label] / math.pi for label in states.labels)
-        return cls(states, widths, epsilon, correlation_length, f"δ = {delta:g}, ε = {epsilon:g}")
+        correl = 1.0 - float(np.prod([1.0 - e for e in correlation_epsilons]))
+        total = 1.0 - (1.0 - epsilon) * (1.0 - correl)
+        length = max(correlation_length, len(correlation_epsilons))
+        text = f"δ = {delta:g}, ε = {total:.3g}" + (f" (l_c = {length})" if length else "")
+        return cls(states, widths, total, length, text)
 
     @classmethod
     def from_model(cls, model: SourceModel) -> AnalysisSource:

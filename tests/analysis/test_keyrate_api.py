@@ -124,3 +124,19 @@ def test_observations_validate_their_shape_and_add_up():
     other = obs.model_copy(update={"bob_basis_probabilities": (0.9, 0.1)})
     with pytest.raises(ValueError, match="basis or setting probabilities"):
         obs + other
+
+
+def test_pulse_correlations_combine_into_epsilon_and_groups():
+    """Framework paper Eqs. (A7)-(A8): ε = 1 − (1 − ε_qubit)(1 − ε_correl), ε_correl = 1 − Π(1 − ε_l)."""
+    source = AnalysisSource.flawed("bb84", 0.063, 1e-6, correlation_epsilons=(1e-7, 5e-8))
+    assert source.epsilon == pytest.approx(1 - (1 - 1e-6) * (1 - 1e-7) * (1 - 5e-8), rel=1e-12)
+    assert source.correlation_length == 2
+    plain = AnalysisSource.flawed("bb84", 0.063, source.epsilon)
+    for method in ("rt", "ltqc"):
+        a = key_rate(source, CHANNEL, method, distance_km=100.0)
+        b = key_rate(plain, CHANNEL, method, distance_km=100.0)
+        assert a.key_rate_per_pulse == pytest.approx(b.key_rate_per_pulse, rel=1e-12)
+        assert a.key_rate_per_pulse < key_rate(AnalysisSource.flawed("bb84", 0.063, 1e-6), CHANNEL, method,
+                                               distance_km=100.0).key_rate_per_pulse
+    with pytest.raises(ValueError, match="correlation"):
+        AnalysisSource.flawed("bb84", 0.0, 0.0, correlation_epsilons=(2.0,))
