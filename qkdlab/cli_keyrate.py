@@ -41,65 +41,117 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
         raise click.BadParameter(f"{text!r}: give comma-separated numbers", param_hint=option) from None
 
 
+#: Channel defaults per protocol family: the framework paper's (prepare-and-measure) and Bourassa et al.'s (MDI).
+_DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_efficiency": 1.16, "rep_rate": 2.5e9},
+             "mdi": {"detector_efficiency": 0.5, "dark_count_prob": 1e-6, "ec_efficiency": 1.0, "rep_rate": 1e9}}
+
+
 @click.command("keyrate")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
-              help="SourceModel JSON (or HDF5 with a calibration); otherwise give --delta/--epsilon.")
-@click.option("--protocol", type=click.Choice(["bb84", "three-state"]), help="Protocol (default: the model's, or bb84).")
+              help="SourceModel JSON (or HDF5 with a calibration); otherwise give the source inline.")
+@click.option("--protocol", type=click.Choice(["bb84", "three-state", "mdi-bb84", "mdi-three-state"]),
+              help="Protocol (default: the model's, or bb84).")
 @click.option("--delta", type=float, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
 @click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
 @click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
                                      "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
-@click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]))
+@click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]),
+              help="Prepare-and-measure method (MDI always uses the Gram-matrix SDP).")
 @click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt.")
-@click.option("--distance", "distance_text", default="0:300:5", show_default=True, help="km: start:stop:step or a list.")
+@click.option("--leakage-model", default="3", show_default=True,
+              help="MDI: leakage-light model(s) 1, 2, 3 (Bourassa et al. Eqs. 15-17), e.g. 1,2,3 for one curve each.")
+@click.option("--leakage-intensity", type=float,
+              help="MDI: leakage mean photon number |α|² per slot (default: the model's calibrated bound, else 0).")
+@click.option("--statistics", default="all", show_default=True, type=click.Choice(["all", "matched"]),
+              help="MDI: constrain the SDP with all basis pairs or only matched ones.")
+@click.option("--distance", "distance_text", default="0:300:5", show_default=True,
+              help="km: start:stop:step or a list (Alice-Bob; MDI: Alice-Charlie, each link).")
 @click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
 @click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
 @click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
 @click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
-@click.option("--detector-efficiency", default=0.73, show_default=True)
-@click.option("--dark-count-prob", default=1e-8, show_default=True, help="Dark-count probability per detector and pulse.")
-@click.option("--ec-efficiency", default=1.16, show_default=True, help="Error-correction inefficiency f.")
-@click.option("--rep-rate", default=2.5e9, show_default=True, help="Repetition rate (Hz).")
+@click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
+@click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
+@click.option("--ec-efficiency", type=float, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
+@click.option("--rep-rate", type=float, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
 @click.option("--basis-prob", default=0.5, show_default=True, help="Probability that Alice (and Bob) choose Z.")
 @click.option("--misalignment", default=0.0, show_default=True, help="Optical misalignment error probability.")
-@click.option("--decoys", help="Weak coherent pulses with decoys: mean photon numbers, signal first, with a vacuum "
-                               "0 (e.g. 0.5,0.1,0). Default: a single-photon source.")
+@click.option("--decoys", help="Phase-randomised coherent pulses with decoys. Prepare-and-measure: mean photon "
+                               "numbers, signal first, with a vacuum 0 (e.g. 0.5,0.1,0); MDI: the intensity set of "
+                               "both users, key from the largest (e.g. 0.05,0.1,0.6). Default: single photons.")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the curves (with PLOB) to this image.")
 def keyrate_command(model_path: str | None, protocol: str | None, delta: float | None, epsilon: float | None,
-                    correlations: str | None, method: str, compare: str | None, distance_text: str, finite: float | None, eps_sec: float,
-                    eps_cor: float, fiber_loss: float, detector_efficiency: float, dark_count_prob: float,
-                    ec_efficiency: float, rep_rate: float, basis_prob: float, misalignment: float, decoys: str | None,
-                    output_format: str, plot_path: str | None) -> None:
+                    correlations: str | None, method: str, compare: str | None, leakage_model: str,
+                    leakage_intensity: float | None, statistics: str, distance_text: str, finite: float | None,
+                    eps_sec: float, eps_cor: float, fiber_loss: float, detector_efficiency: float | None,
+                    dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
+                    basis_prob: float, misalignment: float, decoys: str | None, output_format: str,
+                    plot_path: str | None) -> None:
     """Secret-key rate against distance for a characterized source over a simulated fiber link.
 
-    The source is a calibrated SourceModel (--model) or the papers' flaw family (--delta,
-    --epsilon). Every number is a secure lower bound; methods that cannot be applied to the source
-    (LT with ε > 0, GLLP for the three-state protocol) are skipped with the reason.
+    Prepare-and-measure (bb84, three-state): the source is a calibrated SourceModel (--model) or the
+    papers' flaw family (--delta, --epsilon); methods that cannot be applied to the source (LT with
+    ε > 0, GLLP for the three-state protocol) are skipped with the reason. MDI (mdi-bb84,
+    mdi-three-state): leaky polarization sources with leakage-light Model 1, 2 or 3. Every number
+    is a secure lower bound.
     """
-    from .analysis import AnalysisSource, Channel, FiniteKey, key_rate
     from .model import load_source_model
 
     distances = parse_distances(distance_text)
-    if model_path is not None:
-        if delta is not None or epsilon is not None or correlations is not None:
-            raise click.UsageError("give either --model or the inline --delta/--epsilon/--correlations, not both")
-        model = load_source_model(model_path)
-        if protocol is not None and protocol != model.protocol:
+    if model_path is not None and (delta is not None or epsilon is not None or correlations is not None):
+        raise click.UsageError("give either --model or the inline --delta/--epsilon/--correlations, not both")
+    model = load_source_model(model_path) if model_path is not None else None
+    protocol = protocol or (model.protocol if model is not None else "bb84")
+    family = "mdi" if protocol.startswith("mdi") else "pm"
+    given = {"detector_efficiency": detector_efficiency, "dark_count_prob": dark_count_prob,
+             "ec_efficiency": ec_efficiency, "rep_rate": rep_rate}
+    channel = {key: value if value is not None else _DEFAULTS[family][key] for key, value in given.items()}
+    intensities = _floats(decoys, "--decoys")
+    if family == "mdi":
+        if finite is not None or compare:
+            raise click.UsageError("MDI key rates are asymptotic and use the Gram-matrix SDP: drop --finite/--compare")
+        curves, title, skipped = _mdi_curves(protocol, model, leakage_model, leakage_intensity, delta, statistics,
+                                             distances, fiber_loss, channel, intensities), f"{protocol}", []
+        regime = "asymptotic"
+    else:
+        curves, title, skipped, regime = _pm_curves(model, protocol, delta, epsilon, correlations, method, compare,
+                                                    distances, finite, eps_sec, eps_cor, fiber_loss, channel,
+                                                    basis_prob, misalignment, intensities)
+    if output_format == "csv":
+        _write_csv(curves)
+    else:
+        _print_table(curves, f"{title}, {regime}", skipped)
+    if plot_path:
+        from .analysis.plots import plot_key_rates
+
+        mdi = family == "mdi"
+        plot_key_rates(curves, plot_path, title=f"{title}, {regime}", fiber_loss_db_per_km=fiber_loss,
+                       repetition_rate_hz=channel["rep_rate"], link_factor=2.0 if mdi else 1.0,
+                       xlabel="Alice-Charlie distance (km)" if mdi else "distance (km)")
+        if output_format == "table":
+            console.print(f"figure: {plot_path}")
+
+
+def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, eps_sec, eps_cor,
+               fiber_loss, channel_options, basis_prob, misalignment, intensities):
+    from .analysis import AnalysisSource, Channel, FiniteKey, key_rate
+
+    if model is not None:
+        if protocol != model.protocol:
             raise click.UsageError(f"the model is for the {model.protocol} protocol, not {protocol}")
         source = AnalysisSource.from_model(model)
     else:
         try:
-            source = AnalysisSource.flawed(protocol or "bb84", delta or 0.0, epsilon or 0.0,
+            source = AnalysisSource.flawed(protocol, delta or 0.0, epsilon or 0.0,
                                            correlation_epsilons=_floats(correlations, "--correlations") or ())
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    intensities = _floats(decoys, "--decoys")
     try:
-        channel = Channel(fiber_loss_db_per_km=fiber_loss, detector_efficiency=detector_efficiency,
-                          dark_count_probability=dark_count_prob, ec_efficiency=ec_efficiency,
-                          repetition_rate_hz=rep_rate, alice_z_probability=basis_prob, bob_z_probability=basis_prob,
-                          misalignment=misalignment,
+        channel = Channel(fiber_loss_db_per_km=fiber_loss, detector_efficiency=channel_options["detector_efficiency"],
+                          dark_count_probability=channel_options["dark_count_prob"],
+                          ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"],
+                          alice_z_probability=basis_prob, bob_z_probability=basis_prob, misalignment=misalignment,
                           source="weak-coherent" if intensities else "single-photon",
                           intensities=intensities or (1.0,),
                           intensity_probabilities=_intensity_probabilities(intensities))
@@ -117,18 +169,33 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
             if name == method:
                 raise ConfigError(str(exc)) from None
             skipped.append(f"{name}: {exc}")
-    if output_format == "csv":
-        _write_csv(curves)
-    else:
-        _print_table(curves, source, finite_key, skipped)
-    if plot_path:
-        from .analysis.plots import plot_key_rates
+    regime = "asymptotic" if finite_key is None else f"finite key, N = {finite_key.block_size:.3g}"
+    return curves, f"{source.protocol}, {source.description}", skipped, regime
 
-        regime = "asymptotic" if finite_key is None else f"N = {finite_key.block_size:.0e}"
-        plot_key_rates(curves, plot_path, title=f"{source.protocol}, {source.description}, {regime}",
-                       fiber_loss_db_per_km=fiber_loss, repetition_rate_hz=rep_rate)
-        if output_format == "table":
-            console.print(f"figure: {plot_path}")
+
+def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, statistics, distances, fiber_loss,
+                channel_options, intensities):
+    from .analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
+
+    try:
+        numbers = [int(m) for m in leakage_models.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{leakage_models!r}: give model numbers 1, 2, 3 (comma-separated)",
+                                 param_hint="--leakage-model") from None
+    curves = {}
+    try:
+        setup = MdiSetup(fiber_loss, channel_options["detector_efficiency"], channel_options["dark_count_prob"])
+        for number in numbers:
+            if model is not None and leakage_intensity is None:
+                source = MdiSource.from_model(model, protocol, number)
+            else:
+                source = MdiSource(protocol, number, leakage_intensity or 0.0, delta=delta or 0.0)
+            curves[f"mdi {source.label}"] = mdi_key_rate(
+                source, setup, distances, decoys=intensities, statistics=statistics,
+                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return curves
 
 
 def _intensity_probabilities(intensities: tuple[float, ...] | None) -> tuple[float, ...]:
@@ -149,9 +216,8 @@ def _write_csv(curves: dict) -> None:
                              r.solver.status, r.solver.certified and not r.solver.conservative])
 
 
-def _print_table(curves: dict, source, finite_key, skipped: list[str]) -> None:
-    regime = "asymptotic" if finite_key is None else f"finite key, N = {finite_key.block_size:.3g}"
-    table = Table(title=f"Secret-key rate (bit/s) — {source.protocol}, {source.description}, {regime}")
+def _print_table(curves: dict, title: str, skipped: list[str]) -> None:
+    table = Table(title=f"Secret-key rate (bit/s) — {title}")
     table.add_column("km", justify="right", no_wrap=True)
     for name in curves:
         table.add_column(f"{name}\nbit/s", justify="right", no_wrap=True)
@@ -165,12 +231,13 @@ def _print_table(curves: dict, source, finite_key, skipped: list[str]) -> None:
         table.add_row(*row)
     console.print(table)
     for name, curve in curves.items():
-        report = curve[0].solver
-        status = f"{report.solver}: {report.status}" + (", certified" if report.certified else "")
-        if report.conservative:
-            status += f" — CONSERVATIVE: {report.message}"
-        console.print(f"[bold]{name}[/]: max distance {curve.max_distance():g} km; ε used {curve[0].epsilon:.3g}; "
-                      f"{status}")
+        reports = [r.solver for r in curve]
+        status = f"{reports[0].solver}: {reports[0].status}" + (", certified" if all(r.certified for r in reports) else "")
+        conservative = [r for r in reports if r.conservative]
+        if conservative:
+            status += f" — CONSERVATIVE at {len(conservative)} point(s): {conservative[0].message}"
+        used = "" if curve[0].method.startswith("mdi") else f"ε used {curve[0].epsilon:.3g}; "
+        console.print(f"[bold]{name}[/]: max distance {curve.max_distance():g} km; {used}{status}")
         for assumption in curve[0].assumptions:
             console.print(f"    • {assumption}", highlight=False)
     for line in skipped:

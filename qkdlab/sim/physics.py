@@ -58,6 +58,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ..analysis.mdi.phase_profile import leakage_phase_fraction
+
 __all__ = ["SimParameters", "TransmitterModel", "LaserState", "AwgChannel", "DetectorState", "PulseTrain",
            "PORTS", "PLANCK", "LIGHT_SPEED"]
 
@@ -246,22 +248,15 @@ class TransmitterModel:
     def leakage_phase_fraction(self, t_s: float | np.ndarray) -> Any:
         """Fraction of the pulse's phase picked up by a slice of leakage light (Faraday-mirror double pass).
 
-        Bourassa et al., PRA 106, 062618 (2022), App. D, Eq. (D3): on its way back from the
-        mirror the leakage slice ``t`` counter-propagates against the square drive pulse
-        ``A(x) = H(x + 2L + w) - H(x + 2L)`` (width w, electrode transit L), so
-        ``f(t) = (1/L) ∫_t^{t+L} A(t - 2τ) dτ`` for ``t >= 0`` (the slice's crossing time of x = 0 in
-        the paper's Fig. 7 frame). ``A(t - 2τ) = 1`` for ``τ ∈ (t/2 + L, t/2 + L + w/2]``, so f is
-        the overlap of that interval with ``[t, t + L]`` over L; counter-propagation halves the
-        contact time, hence the maximum ``min(w/2, L)/L`` (2/3 for L = 150 ps, w = 200 ps).
-        Without a Faraday mirror the leakage passes the PM once, outside the drive: f = 0.
+        Bourassa et al., PRA 106, 062618 (2022), App. D, Eq. (D3), with this bench's electrode
+        transit L and drive width w: see :func:`qkdlab.analysis.mdi.phase_profile.leakage_phase_fraction`
+        (maximum min(w/2, L)/L, 2/3 for L = 150 ps, w = 200 ps). Without a Faraday mirror the leakage
+        passes the PM once, outside the drive: f = 0.
         """
         p = self.params
-        t = np.asarray(t_s, dtype=float)
-        length, width = p.pm_electrode_transit_s, p.pm_drive_pulse_width_s
-        lo = np.maximum(t, t / 2.0 + length)
-        hi = np.minimum(t + length, t / 2.0 + length + width / 2.0)
-        fraction = np.where(t >= 0.0, np.clip(hi - lo, 0.0, None) / length, 0.0)
-        return fraction if p.faraday_mirror else np.zeros_like(t)
+        if not p.faraday_mirror:
+            return np.zeros_like(np.asarray(t_s, dtype=float))
+        return leakage_phase_fraction(t_s, p.pm_electrode_transit_s, p.pm_drive_pulse_width_s)
 
     # -- the pulse pattern -----------------------------------------------------------------
     def _drive_volts(self, channel: int) -> tuple[np.ndarray, float | None]:

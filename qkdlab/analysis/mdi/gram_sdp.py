@@ -1,0 +1,424 @@
+"""Certified phase-error bound of MDI-QKD from Eve's Gram matrix: Bourassa et al., PRA 106, 062618
+(2022), Sec. II A (Eqs. (2)-(8), App. B), the SDP of Primaatmaja et al., PRA 99, 062332 (2019).
+
+Eve's attack maps the signal states |Ψ_a Φ_b⟩ (Alice's a, Bob's b, any number of states each) to
+Σ_z |e_{a,b,z}⟩|z⟩ (Eq. (1)), z ∈ {the announcements r that pass, F}. Announcements are classical,
+so only the Gram blocks G_z[(a,b),(a',b')] = ⟨e_{a,b,z}|e_{a',b',z}⟩ of equal z enter, and
+Eq. (2) reads Σ_z G_z = G_AB := G_A ⊗ G_B (entrywise over the pairs used). Eliminating
+G_F = G_AB − Σ_r G_r leaves the variables G_r ⪰ 0 (one per passing announcement) with
+
+    G_AB − Σ_r G_r ⪰ 0                                       (Eq. (2) with G_F ⪰ 0)
+    p_L(a, b, r) ≤ G_r[(a,b),(a,b)] ≤ p_U(a, b, r)             (Eqs. (3)-(4), from DetectionBounds)
+
+and the phase error of the key announcement k (Eq. (7), App. B) in the virtual picture
+Σ_{x,y} |x, y⟩ e^{i(γ_A x + γ_B y)} |Ψ_x Φ_y⟩ on the key-basis states (x, y ∈ {0Z, 1Z}):
+
+    e_ph = 1/2 − s Re[e^{i(γ_A+γ_B)} ⟨e_00|e_11⟩ + e^{i(γ_A−γ_B)} ⟨e_01|e_10⟩] / Σ_{x,y} ⟨e_xy|e_xy⟩.
+
+Conventions pinned down (checked against the closed form at |α|² = 0, ideal BB84 states, exact
+honest single-photon statistics: the SDP gives the X-basis single-photon error rate):
+
+- **Virtual phases γ.** Any γ gives a valid virtual protocol; Eq. (7) as printed is γ = 0, which
+  makes the virtual X eigenstates (Ψ_0Z ± Ψ_1Z)/√2 in whatever per-state phase gauge the Gram
+  matrix happens to be. We fix the gauge-invariant choice that puts a reference test state T in the
+  virtual X-Z plane: γ = arg⟨Ψ_1Z|T⟩ − arg⟨Ψ_0Z|T⟩, T the non-key state with the largest
+  |⟨Ψ_0Z|T⟩⟨Ψ_1Z|T⟩| (first on ties: 0X for BB84). For ideal states T = 0X is then the virtual
+  |+⟩, as in the closed form.
+- **Pauli pair and sign s.** e_ph counts the X⊗X parity opposite to the one the announcement
+  heralds: s = +1 if announcement k correlates (T_A, T_B) (Ψ+ of Lo-Curty-Qi for X test states),
+  s = −1 if it anticorrelates them (Ψ−), taken from :func:`.detection.bit_error_mask`. Eq. (7) as
+  printed is s = +1 (target Φ+ after Bob's flip).
+- **Ratio.** With interval bounds the denominator is a variable; the linear-fractional program is
+  solved exactly by the Charnes-Cooper substitution Y_r = t G_r, t = 1/Σ_key p (t ≥ 0,
+  Σ_{x,y} Y_k[xy, xy] = 1, all constraints homogeneous in (Y, t)).
+- **0 ≤ e_ph ≤ 1/2** (Sec. II A) is applied to the result (min(bound, 1/2)); a bound ≥ 1/2 gives no key.
+- ``statistics="matched"`` keeps only the pairs (a, b) of equal bases (Eqs. (2)-(4) restricted to
+  i = j); ``"all"`` uses every pair, mismatched bases included (App. E 1).
+
+Range and scaling (what is solved). G_AB = U Λ U†; eigenvalues below 1e-12 of the largest are
+treated as exact zeros (floating-point images of exact linear dependences, e.g. four qubit states in
+a 2-dimensional space; ``dropped_mass`` reports their sum). Every feasible Y_r lives in the range of
+U, so we write Y_r = U D M_r D U† with D = diag(min(t̂ λ_i, 1))^{1/2}, t̂ = 1/Σ_key p_U: the M_r
+are O(1) in every direction (qubit directions carry Y ~ 1, leakage directions at most t λ_i), the
+G_F block reads Σ_r M_r ⪯ t Λ/D², and the problem has a strictly feasible point (the unreduced
+problem has none, and interior-point solvers stall on it). Exact data (``lower == upper``) are
+equality constraints with t = 1/Σ_key p fixed (zero-width intervals also lack an interior).
+
+Certification. Solvers reach this complex SDP only to ~1e-9..1e-4, so the returned bound is not
+the solver's value but a weak-duality bound evaluated from its dual solution after repair
+(:meth:`GramPhaseErrorSDP.certify`). With Z ⪰ 0 (dual of the G_F block, projected onto the PSD
+cone), μ, ν ≥ 0 (duals of the upper and lower bounds, clipped; an equality's multiplier is split
+into both), λ (normalisation), W the objective matrix (e_ph = 1/2 + tr(W Y_k)), A_r = Diag(μ_r − ν_r)
++ δ_rk (λ Diag(key) − W) and the slacks S_r = Z + D U†A_r U D, every feasible point satisfies
+
+    e_ph = L − (complementary terms ≥ 0) ≤ 1/2 + λ + t c_t − Σ_r tr(S_r M_r),
+    c_t = tr(Z Λ/D²) + Σ μ p_U − Σ ν p_L,   t ∈ [t_min, t_max] = [1/Σ_key p_U, 1/Σ_key p_L].
+
+If every S_r ⪰ 0 this is 1/2 + λ + max(t_min c_t, t_max c_t). Negative parts N_r of the S_r (the
+solver's inaccuracy) are paid for in the cheapest of three valid ways: shift Z by Σ_r N_r (c_t grows
+by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(Λ/D²); or, in the coordinates
+of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r). The bound holds whatever the solver's
+accuracy (up to floating-point round-off in evaluating it). ``gap`` is the certified bound minus
+the solver's primal value. If a solver raises, returns no usable dual, or leaves a gap above
+``gap_tolerance``, the next solver of ``solvers`` is tried and the best certified bound is kept;
+with none, e_ph = 1/2 is returned with ``conservative=True`` and the reason. A zero lower bound on
+the key-basis pass probability also gives the conservative 1/2.
+
+Numerics: one problem per kind of data (exact or intervals) is built once with cvxpy Parameters
+(the detection bounds, the scaling D and the data derived from them, all of which change with
+distance) and re-solved with new values. Timing (benchmarks/bench_mdi_sdp.py): a few ms for ideal
+qubits, ~0.2-0.5 s for BB84 with leakage and all statistics (d = 16), when CLARABEL succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import cvxpy as cp
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .detection import bit_error_mask
+from .types import DetectionBounds
+
+__all__ = ["DEFAULT_SOLVERS", "PhaseErrorResult", "GramPhaseErrorSDP", "GramPhaseErrorBound"]
+
+log = logging.getLogger(__name__)
+
+#: Solvers tried in order with their options: CLARABEL (default, then without equilibration, then with
+#: shorter steps: its stalls depend on these), then SCS. The certificate makes any of their results safe.
+DEFAULT_SOLVERS: tuple[tuple[str, dict], ...] = (
+    ("CLARABEL", {}),
+    ("CLARABEL", {"equilibrate_enable": False}),
+    ("CLARABEL", {"max_step_fraction": 0.9}),
+    ("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
+)
+#: Largest certified-minus-primal gap accepted without trying the next solver.
+DEFAULT_GAP_TOLERANCE = 1e-5
+_KEY_LABELS = ("0Z", "1Z")
+_USABLE = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+#: What a solve may raise when the solver fails (RuntimeError: unusable status, no duals, no certificate).
+_SOLVER_FAILURES = (cp.error.SolverError, RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+#: Eigenvalues of G_AB below this fraction of the largest are floating-point zeros (exact linear dependences).
+_RANGE_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class PhaseErrorResult:
+    """One phase-error bound: ``phase_error_upper`` is the certified (or conservative) value, ≤ 1/2."""
+
+    phase_error_upper: float
+    primal_value: float          # the solver's objective at its primal point (nan if none)
+    gap: float                   # certified bound − primal value (nan if uncertified)
+    solver: str
+    status: str                  # the cvxpy status of the solve that gave the bound
+    certified: bool
+    conservative: bool           # True: e_ph = 1/2 returned because no certified bound was found
+    message: str
+
+
+@dataclass(frozen=True)
+class _Program:
+    """One built cvxpy problem and the handles to re-solve it and read its duals."""
+
+    problem: cp.Problem
+    objective: cp.Expression
+    lower: cp.Parameter
+    upper: cp.Parameter
+    scaling: cp.Parameter
+    capacity: cp.Parameter
+    weights: cp.Parameter
+    fail: cp.Constraint
+    below: list[cp.Constraint]
+    above: list[cp.Constraint]
+    normalisation: cp.Constraint | None       # None: exact data, t is a parameter
+
+
+def _basis(label: str) -> str:
+    return label[1:]
+
+
+def _key_indices(states: Sequence[str], who: str) -> tuple[int, int]:
+    missing = [s for s in _KEY_LABELS if s not in states]
+    if missing:
+        raise ValueError(f"{who}'s states {tuple(states)} lack the key-basis states {missing}")
+    return states.index(_KEY_LABELS[0]), states.index(_KEY_LABELS[1])
+
+
+def _reference_state(gram: np.ndarray, key: tuple[int, int]) -> int | None:
+    """The non-key state T maximising |⟨0Z|T⟩⟨1Z|T⟩| (None if every such product vanishes)."""
+    weight = np.abs(gram[key[0]] * gram[key[1]])
+    weight[list(key)] = -1.0
+    best = int(np.argmax(weight))
+    return best if weight[best] > 1e-12 else None
+
+
+def _checked_gram(gram: ArrayLike, n: int, who: str) -> np.ndarray:
+    g = np.asarray(gram, dtype=complex)
+    if g.shape != (n, n):
+        raise ValueError(f"{who}'s Gram matrix has shape {g.shape}, expected ({n}, {n}) for its {n} states")
+    if not np.allclose(g, g.conj().T, atol=1e-12):
+        raise ValueError(f"{who}'s Gram matrix is not Hermitian")
+    if np.linalg.eigvalsh(g).min() < -1e-10 * max(1.0, float(np.abs(g).max())):
+        raise ValueError(f"{who}'s Gram matrix is not positive semidefinite (no states have these overlaps)")
+    return g
+
+
+def _psd_part(matrix: np.ndarray) -> np.ndarray:
+    herm = (matrix + matrix.conj().T) / 2.0
+    values, vectors = np.linalg.eigh(herm)
+    return (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+
+
+class GramPhaseErrorSDP:
+    """The phase-error SDP of Sec. II A for fixed signal states, re-solvable for new detection bounds.
+
+    ``gram_a``/``gram_b``: Gram matrices ``G[b, a] = ⟨Ψ_b|Ψ_a⟩`` of Alice's and Bob's signal states
+    (e.g. :func:`.leakage_models.signal_gram`), labelled by ``states_a``/``states_b`` (both must hold
+    0Z and 1Z, the key basis). ``outcomes``: the passing announcements of the bounds to be given,
+    in order; ``key_outcome`` (default the first) is the one whose phase error is bounded, the
+    others add constraints. See the module docstring for the conventions and the certificate.
+    """
+
+    def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str], states_b: Sequence[str],
+                 outcomes: Sequence[str], key_outcome: str | None = None,
+                 statistics: Literal["matched", "all"] = "all",
+                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
+        self.states_a, self.states_b = tuple(states_a), tuple(states_b)
+        self.outcomes = tuple(outcomes)
+        self.key_outcome = self.outcomes[0] if key_outcome is None else key_outcome
+        if self.key_outcome not in self.outcomes:
+            raise ValueError(f"key outcome {self.key_outcome!r} is not one of the outcomes {self.outcomes}")
+        if statistics not in ("matched", "all"):
+            raise ValueError(f"statistics {statistics!r} must be 'matched' or 'all'")
+        self.statistics = statistics
+        self.solvers = tuple(solvers)
+        self.gap_tolerance = gap_tolerance
+        ga = _checked_gram(gram_a, len(self.states_a), "Alice")
+        gb = _checked_gram(gram_b, len(self.states_b), "Bob")
+        self.pairs = [(a, b) for a, sa in enumerate(self.states_a) for b, sb in enumerate(self.states_b)
+                      if statistics == "all" or _basis(sa) == _basis(sb)]
+        ia, ib = (np.array(x) for x in zip(*self.pairs))
+        self.gram = ga[np.ix_(ia, ia)] * gb[np.ix_(ib, ib)]
+        key_a, key_b = _key_indices(self.states_a, "Alice"), _key_indices(self.states_b, "Bob")
+        self.key = np.array([self.pairs.index((key_a[x], key_b[y])) for x in (0, 1) for y in (0, 1)])
+        self.objective_matrix = self._objective_matrix(ga, gb, key_a, key_b)
+        self._range()
+        self._programs: dict[bool, _Program] = {}
+
+    # -- Eq. (7) ------------------------------------------------------------------------------
+    def _objective_matrix(self, ga: np.ndarray, gb: np.ndarray, key_a: tuple[int, int], key_b: tuple[int, int]
+                          ) -> np.ndarray | None:
+        """W with e_ph = 1/2 + tr(W Y_k) (normalised Y_k), or None if no test state fixes the phase."""
+        ref_a, ref_b = _reference_state(ga, key_a), _reference_state(gb, key_b)
+        if ref_a is None or ref_b is None:
+            return None
+        label_a, label_b = self.states_a[ref_a], self.states_b[ref_b]
+        if _basis(label_a) != _basis(label_b):
+            raise ValueError(f"reference test states {label_a} (Alice) and {label_b} (Bob) are in different bases; "
+                             "the expected X⊗X parity of the announcement is undefined")
+        error = bit_error_mask((label_a,), (label_b,), (self.key_outcome,))[0, 0, 0]
+        sign = -1.0 if error else 1.0
+        gamma_a = np.angle(ga[key_a[1], ref_a]) - np.angle(ga[key_a[0], ref_a])
+        gamma_b = np.angle(gb[key_b[1], ref_b]) - np.angle(gb[key_b[0], ref_b])
+        k00, k01, k10, k11 = self.key
+        coefficients = np.zeros((len(self.pairs), len(self.pairs)), dtype=complex)
+        coefficients[k11, k00] = np.exp(1j * (gamma_a + gamma_b))     # multiplies ⟨e_00|e_11⟩ = Y[00, 11]
+        coefficients[k10, k01] = np.exp(1j * (gamma_a - gamma_b))     # multiplies ⟨e_01|e_10⟩ = Y[01, 10]
+        return -sign * (coefficients + coefficients.conj().T) / 2.0
+
+    def _range(self) -> None:
+        """U, Λ: the eigenvectors and eigenvalues of G_AB above the floating-point zeros (module docstring)."""
+        values, vectors = np.linalg.eigh(self.gram)
+        keep = values > _RANGE_TOLERANCE * values.max()
+        self.range_basis, self.range_values = vectors[:, keep], values[keep]
+        self.dropped_mass = float(np.clip(values[~keep], 0.0, None).sum())
+
+    def _program(self, exact: bool) -> _Program:
+        """The cvxpy problem, built once per kind of detection data (exact probabilities are equalities:
+        intervals of width 0 leave no interior). Variables M_r (d×d) with Y_r = U D M_r D U†; the diagonal
+        scaling D (``scaling`` = D_i D_l, chosen per solve) keeps every entry of M of order one."""
+        if exact in self._programs:
+            return self._programs[exact]
+        n, d, nr = len(self.pairs), len(self.range_values), len(self.outcomes)
+        k = self.outcomes.index(self.key_outcome)
+        u = self.range_basis
+        lower, upper = cp.Parameter((nr, n), nonneg=True), cp.Parameter((nr, n), nonneg=True)
+        scaling, capacity = cp.Parameter((d, d), nonneg=True), cp.Parameter(d, nonneg=True)
+        weights = cp.Parameter((d, d), complex=True)
+        m = [cp.Variable((d, d), hermitian=True) for _ in range(nr)]
+        # diag(U Y U†)_j = Σ_{i,l} U_ji conj(U_jl) Y_il, Y_il = D_i D_l M_il (column-major vec)
+        diag_map = np.einsum("ji,jl->jli", u, u.conj()).reshape(n, d * d)
+        diagonals = [cp.real(diag_map @ cp.vec(cp.multiply(scaling, m_r), order="F")) for m_r in m]
+        if exact:          # t = 1/Σ_key p is data: ``capacity`` holds t Λ/D², ``upper`` holds t p
+            fail = cp.diag(capacity) - sum(m) >> 0
+            below, above, normalisation = [diagonals[r] == upper[r] for r in range(nr)], [], None
+        else:              # Charnes-Cooper: ``capacity`` holds Λ/D²
+            t = cp.Variable(nonneg=True)
+            fail = t * cp.diag(capacity) - sum(m) >> 0
+            below = [diagonals[r] <= t * upper[r] for r in range(nr)]
+            above = [diagonals[r] >= t * lower[r] for r in range(nr)]
+            normalisation = cp.sum(diagonals[k][self.key]) == 1
+        objective = 0.5 + cp.real(cp.sum(cp.multiply(weights, m[k])))       # tr(W Y_k) = Σ (U†WU)ᵀ ∘ DD ∘ M
+        constraints = [fail, *[m_r >> 0 for m_r in m], *below, *above]
+        program = _Program(cp.Problem(cp.Maximize(objective), constraints + [normalisation] * (not exact)),
+                           objective, lower, upper, scaling, capacity, weights, fail, below, above, normalisation)
+        self._programs[exact] = program
+        return program
+
+    def _set(self, program: _Program, lower: np.ndarray, upper: np.ndarray, exact: bool) -> np.ndarray:
+        """Put the data into the parameters; returns D (D_i² = min(t̂ λ_i, 1), t̂ = 1/Σ_key p_U)."""
+        k = self.outcomes.index(self.key_outcome)
+        t_hat = 1.0 / upper[k, self.key].sum()
+        d = np.sqrt(np.minimum(t_hat * self.range_values, 1.0))
+        program.scaling.value = np.outer(d, d)
+        w_range = self.range_basis.conj().T @ self.objective_matrix @ self.range_basis
+        program.weights.value = w_range.T * np.outer(d, d)
+        capacity = self.range_values / d**2
+        program.lower.value = lower          # not part of the exact problem (p_L = p_U there)
+        if exact:
+            program.capacity.value, program.upper.value = t_hat * capacity, t_hat * upper
+        else:
+            program.capacity.value, program.upper.value = capacity, upper
+        return d
+
+    # -- data ---------------------------------------------------------------------------------
+    def _data(self, bounds: DetectionBounds) -> tuple[np.ndarray, np.ndarray]:
+        if bounds.lower.shape[:2] != (len(self.states_a), len(self.states_b)):
+            raise ValueError(f"bounds of shape {bounds.lower.shape} do not match {len(self.states_a)} x "
+                             f"{len(self.states_b)} states")
+        missing = [o for o in self.outcomes if o not in bounds.outcomes]
+        if missing:
+            raise ValueError(f"bounds for outcomes {bounds.outcomes} lack {missing}")
+        columns = [bounds.outcomes.index(o) for o in self.outcomes]
+        ia, ib = (np.array(x) for x in zip(*self.pairs))
+        lower = np.clip(bounds.lower[ia, ib][:, columns].T, 0.0, 1.0)
+        upper = np.clip(bounds.upper[ia, ib][:, columns].T, 0.0, 1.0)
+        return lower, upper
+
+    # -- certificate --------------------------------------------------------------------------
+    def certify(self, lower: np.ndarray, upper: np.ndarray, z: np.ndarray, mu: np.ndarray, nu: np.ndarray,
+                lam: float, scale: np.ndarray) -> float:
+        """The weak-duality bound of the module docstring from any dual candidate (Z, μ, ν, λ), repaired.
+
+        Coordinates: Y_r = U D M_r D U† on the range (U, Λ) of G_AB, D = diag(``scale``);
+        Z is the dual of Σ_r M_r ⪯ t C, C = Λ/D² (its PSD part is taken). The slacks
+        S_r = Z + D U†A_r U D (A_r = Diag(μ_r − ν_r) + δ_rk (λ Diag(key) − W)) should be ⪰ 0; their
+        negative parts N_r are paid for in the cheapest of three valid ways: Z → Z + Σ_r N_r (c_t grows
+        by Σ_r tr(N_r C)); −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(C); or, in the coordinates of Y,
+        ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r).
+        """
+        k = self.outcomes.index(self.key_outcome)
+        d = np.asarray(scale, dtype=float)
+        capacity = self.range_values / d**2
+        ud = self.range_basis * d
+        z = _psd_part(np.asarray(z, dtype=complex))
+        mu, nu = np.clip(np.real(mu), 0.0, None), np.clip(np.real(nu), 0.0, None)
+        t_min, t_max = 1.0 / upper[k, self.key].sum(), 1.0 / lower[k, self.key].sum()
+        c_t = float(np.real(np.diag(z)) @ capacity) + float(np.sum(mu * upper)) - float(np.sum(nu * lower))
+        key_diagonal = np.zeros(len(self.pairs))
+        key_diagonal[self.key] = 1.0
+        shift, per_outcome = np.zeros_like(z), 0.0
+        for r in range(len(self.outcomes)):
+            a_r = np.diag(mu[r] - nu[r])
+            if r == k:
+                a_r = a_r + lam * np.diag(key_diagonal) - self.objective_matrix
+            values, vectors = np.linalg.eigh(z + ud.conj().T @ a_r @ ud)
+            negative = (vectors * np.clip(-values, 0.0, None)) @ vectors.conj().T
+            shift += negative
+            in_y = np.linalg.eigvalsh(negative / np.outer(d, d)).max()
+            per_outcome += t_max * min(-min(values.min(), 0.0) * capacity.sum(), in_y * float(upper[r].sum()))
+        c_shifted = c_t + float(np.real(np.diag(shift)) @ capacity)
+        by_shift = max(t_min * c_shifted, t_max * c_shifted)
+        by_trace = max(t_min * c_t, t_max * c_t) + per_outcome
+        return float(0.5 + lam + min(by_shift, by_trace))
+
+    def _attempt(self, program: _Program, scale: np.ndarray, name: str, options: dict, lower: np.ndarray,
+                 upper: np.ndarray) -> tuple[float, float, str]:
+        """Solve with one solver; (certified bound, primal value, status). Raises on unusable results."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            program.problem.solve(solver=name, **options)
+        status = program.problem.status
+        if status not in _USABLE:
+            raise RuntimeError(f"status {status}")
+        fail = program.fail.dual_value
+        norm = 0.0 if program.normalisation is None else program.normalisation.dual_value
+        below = [c.dual_value for c in program.below]
+        above = [c.dual_value for c in program.above]
+        if fail is None or norm is None or any(x is None for x in below + above):
+            raise RuntimeError("no dual solution")
+        below = np.real(np.array(below))
+        # an equality's multiplier η splits into μ = max(η, 0) on p ≤ p_U and ν = max(−η, 0) on p ≥ p_L = p_U
+        above = np.real(np.array(above)) if above else np.clip(-below, 0.0, None)
+        bound = self.certify(lower, upper, fail, below, above, float(np.real(norm)), scale)
+        if not math.isfinite(bound):
+            raise RuntimeError(f"certificate is {bound}")
+        return bound, float(program.objective.value), status
+
+    def solve(self, bounds: DetectionBounds) -> PhaseErrorResult:
+        """Certified upper bound on e_ph of the key outcome for these detection bounds (see the module docstring)."""
+        lower, upper = self._data(bounds)
+        k = self.outcomes.index(self.key_outcome)
+        if self.objective_matrix is None:
+            return _conservative("no non-key state overlaps both key states, so the phase error is unconstrained")
+        if lower[k, self.key].sum() <= 0.0:
+            return _conservative(f"the key-basis pass probability of {self.key_outcome} has lower bound 0")
+        exact = bool(np.array_equal(lower, upper))
+        program = self._program(exact)
+        scale = self._set(program, lower, upper, exact)
+        best, best_bound, attempts = None, math.inf, []
+        for name, options in self.solvers:
+            try:
+                bound, primal, status = self._attempt(program, scale, name, options, lower, upper)
+            except _SOLVER_FAILURES as exc:  # retried with the next solver
+                attempts.append(f"{name}: {exc}")
+                log.info("phase-error SDP with %s failed (%s); trying the next solver", name, exc)
+                continue
+            gap = bound - primal
+            attempts.append(f"{name}: bound {bound:.6g}, gap {gap:.1e}")
+            if bound < best_bound:
+                best, best_bound = PhaseErrorResult(min(bound, 0.5), primal, gap, name, status, True, False,
+                                                    f"certified by {name} ({status}), gap {gap:.1e}"), bound
+            if gap <= self.gap_tolerance:
+                break
+        if best is None:
+            return _conservative("every solver failed: " + "; ".join(attempts))
+        return replace(best, message=f"{best.message}; attempts: {'; '.join(attempts)}") if len(attempts) > 1 else best
+
+
+def _conservative(reason: str) -> PhaseErrorResult:
+    log.warning("phase-error SDP: returning the conservative e_ph = 1/2: %s", reason)
+    return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason)
+
+
+class GramPhaseErrorBound:
+    """A :data:`.keyrate.PhaseErrorBound` from the SDP: ``bound(bounds) -> e_ph`` for one announcement.
+
+    Builds one :class:`GramPhaseErrorSDP` per tuple of announcements it is called with (the key
+    rate calls it per outcome with single-outcome bounds) and keeps the last full
+    :class:`PhaseErrorResult` per key announcement in ``results``.
+    """
+
+    def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str],
+                 states_b: Sequence[str] | None = None, statistics: Literal["matched", "all"] = "all",
+                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
+        self._args = (gram_a, gram_b, tuple(states_a), tuple(states_a if states_b is None else states_b))
+        self._options = {"statistics": statistics, "solvers": solvers, "gap_tolerance": gap_tolerance}
+        self._problems: dict[tuple[str, ...], GramPhaseErrorSDP] = {}
+        self.results: dict[str, PhaseErrorResult] = {}
+
+    def __call__(self, bounds: DetectionBounds) -> float:
+        if bounds.outcomes not in self._problems:
+            self._problems[bounds.outcomes] = GramPhaseErrorSDP(*self._args, outcomes=bounds.outcomes,
+                                                                **self._options)
+        result = self._problems[bounds.outcomes].solve(bounds)
+        self.results[bounds.outcomes[0]] = result
+        return result.phase_error_upper
