@@ -354,9 +354,6 @@ class Observations(_Frozen):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(sent[..., None] > 0, self.count_array / sent[..., None], 0.0)
 
-    def setting_index(self, label: str) -> int:
-        return self.settings.index(label)
-
     def basis_index(self, basis: str) -> int:
         return self.bob_bases.index(basis)
 

@@ -68,11 +68,6 @@ class OverlapBound:
         """Lower bound on Re<Tar|Ref> for the normalised states."""
         return 1.0 - self.distance / (2.0 * self.norm)
 
-    @property
-    def coin_probability(self) -> float:
-        """Upper bound on the a-priori probability of X_C = 1, (1 − Re<Tar|Ref>)/2."""
-        return self.distance / (4.0 * self.norm)
-
 
 def fidelity_scale(epsilon: float) -> float:
     """s = 2 − 2√(1 − ε), the largest ‖ψ − φ‖² at fidelity 1 − ε (no cancellation)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -126,19 +126,16 @@ def _committed(entry: h5py.Group) -> int:
     return min(lengths)
 
 
-def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: float = 0.2,
-                    stop: Callable[[], bool] = lambda: False, idle: Callable[[], None] = lambda: None
-                    ) -> Iterator[Block]:
-    """Blocks of a qkd-link run as the writer commits them (SWMR), until the run ends or ``stop()``.
+def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: float = 0.2) -> Iterator[Block]:
+    """Blocks of a qkd-link run as the writer commits them (SWMR), until the run ends.
 
     The file is opened for each poll and closed in between, so the writer can take the lock it
     needs to record the run's final status. A run left ``running`` by a writer that died ends the
-    follow as well (its last estimate then shows as stale). ``idle`` is called after every poll that found nothing
-    new (the live view refreshes there).
+    follow as well (its last estimate then shows as stale).
     """
     path = Path(path)
     done, name = 0, None
-    while not stop():
+    while True:
         with open_reader(path) as handle:
             entry = _entry(handle, path, run if name is None else name)
             name = entry.name.strip("/")
@@ -153,5 +150,4 @@ def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: f
             continue
         if not running:
             return
-        idle()
         time.sleep(poll_s)
