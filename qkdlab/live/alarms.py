@@ -22,7 +22,7 @@ import numpy as np
 from ..analysis.states import StateSet
 from ..model import Observations
 
-__all__ = ["AlarmPolicy", "Alarm", "check_block"]
+__all__ = ["AlarmPolicy", "Alarm", "check_block", "key_counts", "key_qber", "detection_rates"]
 
 
 @dataclass(frozen=True)
@@ -39,19 +39,24 @@ class Alarm:
     message: str
 
 
-def _qber(block: Observations) -> float:
+def key_counts(block: Observations) -> tuple[float, float]:
+    """(detections, bit errors) of the key rounds: Alice's Z settings at the signal intensity, Bob in Z."""
     z = [i for i, s in enumerate(block.settings) if s.startswith("Z")]
     counts = block.count_array[z, 0, block.basis_index("Z"), :]
     wrong = sum(counts[i, 1 - int(block.settings[j][1])] for i, j in enumerate(z))
-    total = counts.sum()
-    return float(wrong / total) if total > 0 else 0.0
+    return float(counts.sum()), float(wrong)
+
+
+def key_qber(block: Observations) -> float:
+    detections, errors = key_counts(block)
+    return errors / detections if detections > 0 else 0.0
 
 
 def check_block(block: Observations, states: StateSet, reference_rates: np.ndarray | None,
                 policy: AlarmPolicy) -> list[Alarm]:
     """The alarms raised by one block (module docstring); ``reference_rates``: detections per pulse per intensity."""
     alarms = []
-    qber = _qber(block)
+    qber = key_qber(block)
     if qber > policy.qber_threshold:
         alarms.append(Alarm("qber", f"QBER {qber:.2%} is above the alarm threshold {policy.qber_threshold:.2%}"))
     counts = block.count_array[:, 0]                                   # (j, b, o) at the signal intensity

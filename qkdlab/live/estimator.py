@@ -29,7 +29,7 @@ from ..analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from ..analysis.keyrate import grouped_key_rate
 from ..errors import QkdlabError
 from ..model import KeyRateResult, Observations, SourceModel
-from .alarms import Alarm, AlarmPolicy, _qber, check_block, detection_rates
+from .alarms import Alarm, AlarmPolicy, check_block, detection_rates, key_counts
 
 __all__ = ["LiveEstimator", "Estimate", "Update"]
 
@@ -142,10 +142,9 @@ class LiveEstimator:
         else:
             result = grouped_key_rate(self.source, groups, self.method, finite, ec_efficiency=self.ec_efficiency)
         assert isinstance(result, KeyRateResult)
-        merged = _merge(groups)
-        z = [i for i, s in enumerate(merged.settings) if s.startswith("Z")]
-        detections = float(merged.count_array[z, 0, merged.basis_index("Z"), :].sum())
-        return Estimate(scope, pulses, detections, _qber(merged), result.phase_error,
+        detections, errors = key_counts(_merge(groups))
+        qber = errors / detections if detections > 0 else 0.0
+        return Estimate(scope, pulses, detections, qber, result.phase_error,
                         result.finite.key_length_bits if result.finite else 0.0, result.key_rate_bps, result)
 
 
