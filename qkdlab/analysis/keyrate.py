@@ -32,7 +32,7 @@ from .overlap_sdp import max_distance
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
-from .statistics import Estimates, estimate
+from .statistics import CONCENTRATIONS, Estimates, estimate
 
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
@@ -64,8 +64,8 @@ class FiniteKey:
     concentration: str = "chernoff"
 
     def __post_init__(self) -> None:
-        if self.concentration not in ("chernoff", "azuma"):
-            raise ValueError(f"concentration {self.concentration!r}: use chernoff or azuma")
+        if self.concentration not in CONCENTRATIONS:
+            raise ValueError(f"concentration {self.concentration!r}: use one of {', '.join(CONCENTRATIONS)}")
         if not self.block_size >= 1:
             raise ValueError(f"block size {self.block_size} must be at least 1 pulse")
         for name in ("epsilon_sec", "epsilon_cor"):
