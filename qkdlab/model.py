@@ -422,6 +422,9 @@ class KeyRateResult(_Frozen):
     method allows, which the reference technique's sequential assumption may lower) are 0 when no
     key can be proven. ``phase_error`` is the upper bound on the phase-error rate of the key rounds
     (single-photon rounds with decoy states); ``bit_error`` the observed key-basis error rate.
+    Rates include the sifting that the basis probabilities imply (``parameters["pz"]``; pz = 1 is
+    the papers' efficient-BB84 limit). ``announcement``: the relay's announcement (MDI: "psi+" or
+    "psi-", each a separate key with its own phase error and rate); None for prepare-and-measure.
     """
 
     method: str
@@ -438,3 +441,4 @@ class KeyRateResult(_Frozen):
     finite: FiniteKeyReport | None = None
     epsilon: float = 0.0
     parameters: dict[str, float | str] = Field(default_factory=dict)
+    announcement: str | None = None

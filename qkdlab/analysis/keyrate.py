@@ -19,6 +19,7 @@ v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin). See phase_error.py f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,20 @@ class KeyRateCurve(Sequence[KeyRateResult]):
     def phase_error(self) -> np.ndarray:
         return self._column("phase_error")
 
+    @property
+    def announcement(self) -> list[str | None]:
+        return [r.announcement for r in self.results]
+
+    def total_per_pulse(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, key per pulse summed over the announcements at each distance): MDI's Ψ+ and Ψ−
+        are separate keys whose lengths add; a prepare-and-measure curve is returned as it is."""
+        distances = self.distance_km
+        unique = np.unique(distances[~np.isnan(distances)])
+        if unique.size == 0 or all(a is None for a in self.announcement):
+            return distances, self.key_rate_per_pulse
+        rates = self.key_rate_per_pulse
+        return unique, np.array([rates[distances == d].sum() for d in unique])
+
     def max_distance(self) -> float:
         """The largest distance with a positive key (0 if none)."""
         positive = self.distance_km[self.key_rate_per_pulse > 0]
@@ -158,19 +173,29 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates) -> tup
 def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence[Observations] | Channel,
              method: str = "ltqc", finite: FiniteKey | float | None = None, *,
              distance_km: float | Sequence[float] | np.ndarray | None = None,
-             ec_efficiency: float = 1.16) -> KeyRateResult | KeyRateCurve:
-    """Secure lower bound on the secret-key rate of a characterized source.
+             ec_efficiency: float = 1.16, pz: float | None = None) -> KeyRateResult | KeyRateCurve:
+    """Secure lower bound on the secret-key rate of a characterized source, per emitted pulse.
 
     ``data``: observed statistics (one :class:`Observations`, or a sequence giving a curve), or a
     :class:`Channel` to simulate at ``distance_km`` (a number: one result; an array: a curve).
     ``finite``: None for the asymptotic rate, a block size N, or a :class:`FiniteKey`.
     ``ec_efficiency``: f of the error correction applied to observed data (a channel has its own).
+    ``pz``: probability that Alice and Bob each choose the key basis Z on a simulated channel
+    (default: the channel's own, 1/2). Rates include the sifting it implies (the key rounds are a
+    fraction p_Z^A p_Z^B of the pulses); ``pz=1`` is the asymptotic efficient-BB84 limit of the
+    papers' figures (Lo, Chau, Ardehali 2005), evaluated as the exact pz → 1 limit: asymptotically
+    every term of the rate is proportional to p_Z^A p_Z^B. Observed data carry their own probabilities.
     """
     src = _source(source)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(finite, (int, float)):
         finite = FiniteKey(float(finite))
+    if pz is not None:
+        if not isinstance(data, Channel):
+            raise ValueError("pz sets the basis probabilities of a simulated channel; observed data carry their own "
+                             "(Observations.setting_probabilities and bob_basis_probabilities)")
+        return _efficient_limit(src, data, method, finite, distance_km, pz)
     groups = src.correlation_length + 1
     if isinstance(data, Channel):
         if distance_km is None:
@@ -204,11 +229,51 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
     return results[0] if isinstance(data, Observations) else KeyRateCurve(results)
 
 
+def _efficient_limit(src: AnalysisSource, channel: Channel, method: str, finite: FiniteKey | None,
+                     distance_km, pz: float) -> KeyRateResult | KeyRateCurve:
+    """The channel with both basis probabilities pz; pz = 1 (asymptotic only) as the exact limit pz → 1."""
+    if not 0.0 < pz <= 1.0:
+        raise ValueError(f"pz = {pz}: the key-basis probability must lie in (0, 1]")
+    if pz < 1.0:
+        return key_rate(src, dataclasses.replace(channel, alice_z_probability=pz, bob_z_probability=pz), method,
+                        finite, distance_km=distance_km)
+    if finite is not None:
+        raise ValueError("pz = 1 leaves no test rounds: a finite key needs pz < 1 (e.g. 0.9)")
+    inner = key_rate(src, dataclasses.replace(channel, alice_z_probability=0.5, bob_z_probability=0.5), method,
+                     distance_km=distance_km)
+    scale = 1.0 / (0.5 * 0.5)
+
+    def limit(r: KeyRateResult) -> KeyRateResult:
+        notes = tuple(a for a in r.assumptions if not a.startswith("sifting")) + (_sifting_note(1.0, 1.0),)
+        return r.model_copy(update={"key_rate_per_pulse": r.key_rate_per_pulse * scale,
+                                    "key_rate_bps": r.key_rate_bps * scale,
+                                    "key_detection_rate": r.key_detection_rate * scale, "assumptions": notes,
+                                    "parameters": {**r.parameters, "pz": 1.0, "pz_bob": 1.0}})
+
+    return limit(inner) if isinstance(inner, KeyRateResult) else KeyRateCurve([limit(r) for r in inner])
+
+
+def _sifting_note(pz_alice: float, pz_bob: float) -> str:
+    if pz_alice == pz_bob == 1.0:
+        return "sifting: pz → 1, asymptotic efficient BB84 (the papers' convention): no pulse is lost to sifting"
+    return (f"sifting: rates per emitted pulse include the key-round fraction p_Z^A p_Z^B = {pz_alice:.4g} × "
+            f"{pz_bob:.4g}")
+
+
 def _design(observations: Sequence[Observations], required: bool) -> np.ndarray | None:
     """Alice's design probabilities, when given (always needed for a finite key of counted data)."""
     if required or all(o.setting_probabilities is not None or o.expected for o in observations):
         return np.array([o.design_probabilities() for o in observations])
     return None
+
+
+def _basis_probabilities(meta: dict, emissions: np.ndarray) -> tuple[float, float]:
+    """(Alice's, Bob's) probability of the key basis Z: design probabilities if given, else emitted fractions."""
+    design = meta.get("design")
+    weights = np.asarray(design if design is not None else emissions, float)
+    weights = weights.reshape((-1,) + weights.shape[-2:])[0]
+    z = [i for i, label in enumerate(meta["settings"]) if label.startswith("Z")]
+    return float(weights[z].sum() / weights.sum()), float(meta["bob"][0])
 
 
 def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups: int, counts: np.ndarray,
@@ -249,7 +314,8 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     rep = meta["rep"]
     rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
     rates = np.where(np.isnan(rates), rep, rates)
-    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method]
+    pz_alice, pz_bob = _basis_probabilities(meta, emissions)
+    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method] + (_sifting_note(pz_alice, pz_bob),)
     if meta["source"] == "weak-coherent":
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
@@ -273,7 +339,8 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             key_detection_rate=float(data.key_detections[i]), repetition_rate_hz=float(rates[i]),
             distance_km=None if np.isnan(distance) else float(distance), assumptions=assumptions, solver=report,
             finite=finite_report, epsilon=eps_used,
-            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description}))
+            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
+                        "pz": pz_alice, "pz_bob": pz_bob}))
     return results
 
 
