@@ -77,7 +77,10 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
 @click.option("--ec-efficiency", type=float, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
 @click.option("--rep-rate", type=float, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
-@click.option("--basis-prob", default=0.5, show_default=True, help="Probability that Alice (and Bob) choose Z.")
+@click.option("--pz", "--basis-prob", "pz", default=0.5, show_default=True, type=float,
+              help="Probability that Alice and Bob each choose the key basis Z, for every protocol. Rates are per "
+                   "emitted pulse and include the sifting this implies (p_Z² of the pulses are key rounds); "
+                   "--pz 1 is the papers' asymptotic efficient-BB84 convention (no sifting loss; asymptotic only).")
 @click.option("--misalignment", default=0.0, show_default=True, help="Optical misalignment error probability.")
 @click.option("--decoys", help="Phase-randomised coherent pulses with decoys. Prepare-and-measure: mean photon "
                                "numbers, signal first, with a vacuum 0 (e.g. 0.5,0.1,0); MDI: the intensity set of "
@@ -89,9 +92,13 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
                     leakage_intensity: float | None, statistics: str, distance_text: str, finite: float | None,
                     eps_sec: float, eps_cor: float, fiber_loss: float, detector_efficiency: float | None,
                     dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
-                    basis_prob: float, misalignment: float, decoys: str | None, output_format: str,
+                    pz: float, misalignment: float, decoys: str | None, output_format: str,
                     plot_path: str | None) -> None:
     """Secret-key rate against distance for a characterized source over a simulated fiber link.
+
+    One convention for every protocol: bits per emitted pulse (and per second at the repetition
+    rate), including the sifting that --pz implies; --pz 1 reproduces the papers' figures. MDI
+    reports the Ψ+ and Ψ− keys on separate rows (each with its own phase error); their rates add.
 
     Prepare-and-measure (bb84, three-state): the source is a calibrated SourceModel (--model) or the
     papers' flaw family (--delta, --epsilon); methods that cannot be applied to the source (LT with
@@ -115,12 +122,14 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
         if finite is not None or compare:
             raise click.UsageError("MDI key rates are asymptotic and use the Gram-matrix SDP: drop --finite/--compare")
         curves, title, skipped = _mdi_curves(protocol, model, leakage_model, leakage_intensity, delta, statistics,
-                                             distances, fiber_loss, channel, intensities), f"{protocol}", []
+                                             distances, fiber_loss, channel, intensities, pz), f"{protocol}", []
         regime = "asymptotic"
     else:
         curves, title, skipped, regime = _pm_curves(model, protocol, delta, epsilon, correlations, method, compare,
                                                     distances, finite, eps_sec, eps_cor, fiber_loss, channel,
-                                                    basis_prob, misalignment, intensities)
+                                                    pz, misalignment, intensities)
+    regime += "; pz → 1 (efficient BB84)" if pz == 1 else f"; pz = {pz:g}"
+    curves = _split_announcements(curves)
     if output_format == "csv":
         _write_csv(curves)
     else:
@@ -137,7 +146,7 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
 
 
 def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, eps_sec, eps_cor,
-               fiber_loss, channel_options, basis_prob, misalignment, intensities):
+               fiber_loss, channel_options, pz, misalignment, intensities):
     from ..analysis import AnalysisSource, Channel, FiniteKey, key_rate
 
     if model is not None:
@@ -154,7 +163,7 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
         channel = Channel(fiber_loss_db_per_km=fiber_loss, detector_efficiency=channel_options["detector_efficiency"],
                           dark_count_probability=channel_options["dark_count_prob"],
                           ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"],
-                          alice_z_probability=basis_prob, bob_z_probability=basis_prob, misalignment=misalignment,
+                          misalignment=misalignment,
                           source="weak-coherent" if intensities else "single-photon",
                           intensities=intensities or (1.0,),
                           intensity_probabilities=_intensity_probabilities(intensities))
@@ -167,7 +176,7 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
         if name not in ("ltqc", "gllp", "rt", "lt"):
             raise click.BadParameter(f"{name!r} is not a method (ltqc, gllp, rt, lt)", param_hint="--compare")
         try:
-            curves[name] = key_rate(source, channel, name, finite_key, distance_km=distances)
+            curves[name] = key_rate(source, channel, name, finite_key, distance_km=distances, pz=pz)
         except ValueError as exc:
             if name == method:
                 raise ConfigError(str(exc)) from None
@@ -177,7 +186,7 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
 
 
 def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, statistics, distances, fiber_loss,
-                channel_options, intensities):
+                channel_options, intensities, pz):
     from ..analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
 
     try:
@@ -195,7 +204,7 @@ def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, stati
                 source = MdiSource(protocol, number, leakage_intensity or 0.0, delta=delta or 0.0)
             curves[f"mdi {source.label}"] = mdi_key_rate(
                 source, setup, distances, decoys=intensities, statistics=statistics,
-                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"])
+                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"], pz=pz)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return curves
@@ -208,14 +217,27 @@ def _intensity_probabilities(intensities: tuple[float, ...] | None) -> tuple[flo
     return (0.8,) + (rest,) * (len(intensities) - 1)
 
 
+def _split_announcements(curves: dict) -> dict:
+    """One curve per (method, announcement): MDI's Ψ+ and Ψ− keys are shown apart, never merged."""
+    from ..analysis.keyrate import KeyRateCurve
+
+    split = {}
+    for name, curve in curves.items():
+        for announcement in dict.fromkeys(curve.announcement):
+            rows = [r for r in curve if r.announcement == announcement]
+            split[name if announcement is None else f"{name} {announcement}"] = KeyRateCurve(rows)
+    return split
+
+
 def _write_csv(curves: dict) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["method", "distance_km", "key_rate_bps", "key_rate_per_pulse", "phase_error", "bit_error",
-                     "repetition_rate_hz", "solver_status", "certified"])
+    writer.writerow(["method", "announcement", "distance_km", "key_rate_bps", "key_rate_per_pulse", "phase_error",
+                     "bit_error", "pz", "repetition_rate_hz", "solver_status", "certified"])
     for name, curve in curves.items():
         for r in curve:
-            writer.writerow([name, f"{r.distance_km:g}", f"{r.key_rate_bps:.6e}", f"{r.key_rate_per_pulse:.6e}",
-                             f"{r.phase_error:.6e}", f"{r.bit_error:.6e}", f"{r.repetition_rate_hz:.6e}",
+            writer.writerow([name, r.announcement or "", f"{r.distance_km:g}", f"{r.key_rate_bps:.6e}",
+                             f"{r.key_rate_per_pulse:.6e}", f"{r.phase_error:.6e}", f"{r.bit_error:.6e}",
+                             f"{r.parameters.get('pz', float('nan')):g}", f"{r.repetition_rate_hz:.6e}",
                              r.solver.status, r.solver.certified and not r.solver.conservative])
 
 

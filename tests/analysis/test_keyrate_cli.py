@@ -77,3 +77,19 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_pz_sets_the_sifting_and_one_is_the_papers_convention():
+    """--pz (alias --basis-prob) is written into every row; --pz 1 is the exact efficient-BB84 limit."""
+    common = ("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "50", "--format", "csv")
+    half, paper, high = (rows(run(*common, "--pz", pz).output)[0] for pz in ("0.5", "1", "0.9"))
+    assert (half["pz"], paper["pz"], high["pz"]) == ("0.5", "1", "0.9")
+    assert float(half["key_rate_per_pulse"]) == pytest.approx(float(paper["key_rate_per_pulse"]) / 4, rel=1e-6)
+    expected = key_rate(AnalysisSource.flawed("bb84", 0.063, 1e-6), Channel(), "ltqc", distance_km=50.0, pz=0.9)
+    assert float(high["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
+    assert rows(run(*common[:-2], "--format", "csv", "--basis-prob", "0.9").output)[0]["pz"] == "0.9"
+    table = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "50", "--pz", "1").output
+    assert "efficient BB84" in table and "sifting" in table
+    refused = CliRunner().invoke(main, [*common[:-2], "--pz", "1", "--finite", "1e10"])
+    assert refused.exit_code == 2 and "error: pz = 1 leaves no test rounds" in refused.output
+    assert "--pz" in run("keyrate", "--help").output
