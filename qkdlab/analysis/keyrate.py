@@ -320,6 +320,9 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
         assumptions += (f"{finite.concentration} martingale concentration (coherent attacks)",)
+        if method in ("ltqc", "gllp"):
+            assumptions += ("finite key: per-round coin inequality with the a-priori Δ; the X_C = 1 fluctuation "
+                            "term of [F] Suppl. 1 is not included (docs/finite-key-proof.md §7)",)
     if groups > 1:
         assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
     results = []
