@@ -5,7 +5,8 @@ past with probabilities p_j, p_μ, p_b, the conditional probability of the event
 p_j p_μ p_b Q_k(j, μ, b, o). The estimators work with *sums over rounds* of conditional yields,
 Σ_k Q_k, because the phase-error bounds are concave and homogeneous and so can be summed over
 rounds (Jensen) — the step that makes them hold against coherent attacks (framework paper,
-Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56).
+Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56). The whole chain, lemma by lemma, and the
+step it leaves open for the coin methods, are in docs/finite-key-proof.md.
 
 - Asymptotic: the sums per round are the observed frequencies, exactly.
 - Finite key: a concentration inequality for the martingale Σ_k (1[event_k] − E_k[1[event_k]])
