@@ -72,6 +72,8 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
 @click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
 @click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
+@click.option("--concentration", default="chernoff", show_default=True, type=click.Choice(["chernoff", "kato", "azuma"]),
+              help="Finite key: the martingale inequality from counts to expectations (docs/finite-key-proof.md).")
 @click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
 @click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
 @click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
@@ -90,7 +92,7 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 def keyrate_command(model_path: str | None, protocol: str | None, delta: float | None, epsilon: float | None,
                     correlations: str | None, method: str, compare: str | None, leakage_model: str,
                     leakage_intensity: float | None, statistics: str, distance_text: str, finite: float | None,
-                    eps_sec: float, eps_cor: float, fiber_loss: float, detector_efficiency: float | None,
+                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float, detector_efficiency: float | None,
                     dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
                     pz: float, misalignment: float, decoys: str | None, output_format: str,
                     plot_path: str | None) -> None:
@@ -126,7 +128,8 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
         regime = "asymptotic"
     else:
         curves, title, skipped, regime = _pm_curves(model, protocol, delta, epsilon, correlations, method, compare,
-                                                    distances, finite, eps_sec, eps_cor, fiber_loss, channel,
+                                                    distances, finite, (eps_sec, eps_cor, concentration),
+                                                    fiber_loss, channel,
                                                     pz, misalignment, intensities)
     regime += "; pz → 1 (efficient BB84)" if pz == 1 else f"; pz = {pz:g}"
     curves = _split_announcements(curves)
@@ -145,7 +148,7 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
             console.print(f"figure: {plot_path}")
 
 
-def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, eps_sec, eps_cor,
+def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, finite_options,
                fiber_loss, channel_options, pz, misalignment, intensities):
     from ..analysis import AnalysisSource, Channel, FiniteKey, key_rate
 
@@ -167,7 +170,7 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
                           source="weak-coherent" if intensities else "single-photon",
                           intensities=intensities or (1.0,),
                           intensity_probabilities=_intensity_probabilities(intensities))
-        finite_key = None if finite is None else FiniteKey(finite, eps_sec, eps_cor)
+        finite_key = None if finite is None else FiniteKey(finite, *finite_options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     methods = [method] + [m.strip() for m in (compare or "").split(",") if m.strip() and m.strip() != method]
@@ -181,7 +184,8 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
             if name == method:
                 raise ConfigError(str(exc)) from None
             skipped.append(f"{name}: {exc}")
-    regime = "asymptotic" if finite_key is None else f"finite key, N = {finite_key.block_size:.3g}"
+    regime = ("asymptotic" if finite_key is None else
+              f"finite key, N = {finite_key.block_size:.3g}, {finite_key.concentration} concentration")
     return curves, f"{source.protocol}, {source.description}", skipped, regime
 
 

@@ -6,8 +6,9 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from qkdlab.analysis import AnalysisSource, Channel, key_rate
+from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from qkdlab.cli import main
+from qkdlab.cli.keyrate import keyrate_command
 from qkdlab.examples import flawed_source_model as model
 
 
@@ -93,3 +94,20 @@ def test_pz_sets_the_sifting_and_one_is_the_papers_convention():
     refused = CliRunner().invoke(main, [*common[:-2], "--pz", "1", "--finite", "1e10"])
     assert refused.exit_code == 2 and "error: pz = 1 leaves no test rounds" in refused.output
     assert "--pz" in run("keyrate", "--help").output
+
+
+def test_concentration_option_reaches_the_finite_key():
+    from qkdlab.analysis.statistics import CONCENTRATIONS
+
+    choices = next(p for p in keyrate_command.params if p.name == "concentration").type.choices
+    assert set(choices) == set(CONCENTRATIONS)
+    common = ("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "100", "--finite", "1e9",
+              "--pz", "0.9", "--format", "csv")
+    got = {kind: float(rows(run(*common, "--concentration", kind).output)[0]["key_rate_per_pulse"])
+           for kind in ("chernoff", "kato", "azuma")}
+    source = AnalysisSource.flawed("bb84", 0.063, 1e-6)
+    for kind, value in got.items():
+        expected = key_rate(source, Channel(), "ltqc", FiniteKey(1e9, concentration=kind), distance_km=100.0, pz=0.9)
+        assert value == pytest.approx(expected.key_rate_per_pulse, rel=1e-6)
+    assert got["azuma"] < got["kato"] <= got["chernoff"]
+    assert "kato martingale concentration" in run(*common[:-2], "--concentration", "kato").output
