@@ -230,7 +230,8 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
 
 
 def _efficient_limit(src: AnalysisSource, channel: Channel, method: str, finite: FiniteKey | None,
-                     distance_km, pz: float) -> KeyRateResult | KeyRateCurve:
+                     distance_km: float | Sequence[float] | np.ndarray | None, pz: float
+                     ) -> KeyRateResult | KeyRateCurve:
     """The channel with both basis probabilities pz; pz = 1 (asymptotic only) as the exact limit pz → 1."""
     if not 0.0 < pz <= 1.0:
         raise ValueError(f"pz = {pz}: the key-basis probability must lie in (0, 1]")
