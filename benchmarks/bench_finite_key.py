@@ -68,8 +68,8 @@ def main() -> None:
         finite, seconds = curves(source, args.pz, concentration)
         points = len(BLOCKS) * len(DISTANCES_KM)
         reach = ", ".join(f"1e{int(round(np.log10(n)))}: {c.max_distance():g}" for n, c in zip(BLOCKS, finite))
-        at_100 = [c.key_rate_per_pulse[DISTANCES_KM == 100.0][0] / asymptotic.key_rate_per_pulse[DISTANCES_KM == 100.0][0]
-                  for c in finite]
+        at = DISTANCES_KM == 100.0
+        at_100 = [c.key_rate_per_pulse[at][0] / asymptotic.key_rate_per_pulse[at][0] for c in finite]
         print(f"{concentration:9s} {points} points in {seconds:.1f} s; max distance (km) by N: {reach}")
         print(f"{'':9s} rate at 100 km / asymptote by N: " + ", ".join(f"{r:.3f}" for r in at_100))
         if not args.no_figures:

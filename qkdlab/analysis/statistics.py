@@ -25,7 +25,8 @@ step it leaves open for the coin methods, are in docs/finite-key-proof.md.
     the number of rounds N, not of events, so it is loose at low detection rates.
   * ``"kato"``: Kato's inequality (G. Kato, arXiv:2002.04357; the framework paper's Ref. 41, in
     the form of Currás-Lorenzo et al., npj Quantum Inf. 7, 22 (2021), Methods): for ξ_k ∈ [0, 1],
-    Λ = Σ_k ξ_k, any b ≥ |a|, Pr[Σp ≥ Λ + (b + a(2Λ/N − 1))√N] ≤ exp(−2(b² − a²)/(1 + 4a/(3√N))²)
+    Λ = Σ_k ξ_k, any b ≥ |a|,
+    Pr[Σp ≥ Λ + (b + a(2Λ/N − 1))√N] ≤ exp(−2(b² − a²)/(1 + 4a/(3√N))²)
     and Pr[Λ ≥ Σp + (b + a(2Λ/N − 1))√N] ≤ exp(−2(b² − a²)/(1 − 4a/(3√N))²). The slope a lets
     the deviation follow Λ(N − Λ)/N instead of N; we take the best a of a fixed grid (union
     bound over it, as for Chernoff) so the choice may depend on the data

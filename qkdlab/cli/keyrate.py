@@ -59,7 +59,8 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
 @click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
 @click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
-@click.option("--concentration", default="chernoff", show_default=True, type=click.Choice(["chernoff", "kato", "azuma"]),
+@click.option("--concentration", default="chernoff", show_default=True,
+              type=click.Choice(["chernoff", "kato", "azuma"]),
               help="Finite key: the martingale inequality from counts to expectations (docs/finite-key-proof.md).")
 @click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
 @click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
@@ -79,7 +80,8 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 def keyrate_command(model_path: str | None, protocol: str | None, delta: float | None, epsilon: float | None,
                     correlations: str | None, method: str, compare: str | None, leakage_model: str,
                     leakage_intensity: float | None, statistics: str, distance_text: str, finite: float | None,
-                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float, detector_efficiency: float | None,
+                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float,
+                    detector_efficiency: float | None,
                     dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
                     pz: float, misalignment: float, decoys: str | None, output_format: str,
                     plot_path: str | None) -> None:
