@@ -259,12 +259,12 @@ def calibrate_mode_dependence(run: RunData, *, failure_probability: float,
         raise CalibrationError(f"{run.path} {run.name}: a {run.kind} run cannot give mode dependence")
     where = f"{run.path} {run.name}"
     labels = tuple(str(v) for v in np.atleast_1d(run.parameter("labels")))
-    tol = float(run.parameter("osa_filter_tolerance").magnitude) if filter_tolerance is None else filter_tolerance
-    period = 1.0 / float(run.parameter("pulse_rate").to("Hz").magnitude)
-    width = float(run.parameter("pulse_duty_cycle").magnitude) * period
-    start = float(run.parameter("trigger_delay").to("s").magnitude)
-    margin = float(run.parameter("window_margin").to("s").magnitude)
-    resolution = float(run.parameter("osa_resolution").to("m").magnitude)
+    tol = _parameter(run, "osa_filter_tolerance", "") if filter_tolerance is None else filter_tolerance
+    period = 1.0 / _parameter(run, "pulse_rate", "Hz")
+    width = _parameter(run, "pulse_duty_cycle", "") * period
+    start = _parameter(run, "trigger_delay", "s")
+    margin = _parameter(run, "window_margin", "s")
+    resolution = _parameter(run, "osa_resolution", "m")
 
     times = _data(run, "traces", "time", "s")
     trace_setting = run.data("traces", "setting").magnitude.astype(int)
@@ -315,6 +315,12 @@ def calibrate_mode_dependence(run: RunData, *, failure_probability: float,
     return result, part
 
 
+def _parameter(run: RunData, name: str, unit: str) -> float:
+    """A scan parameter as a float in ``unit`` (plain numbers for dimensionless ones)."""
+    value = run.parameter(name)
+    return float(value.to(unit).magnitude if hasattr(value, "to") else value)
+
+
 def _data(run: RunData, group: str, name: str, unit: str) -> np.ndarray:
     """A dataset in ``unit``; a dataset in another kind of unit is refused with its name."""
     try:
@@ -338,8 +344,8 @@ def _tagger_check(run: RunData, labels: tuple[str, ...]) -> dict[str, float | st
     bins = _data(run, "histograms", "delay", "s")
     setting = run.data("histograms", "setting").magnitude.astype(int)
     counts = run.data("histograms", "counts").magnitude
-    half = float(run.parameter("window_margin").to("s").magnitude) + \
-        float(run.parameter("pulse_duty_cycle").magnitude) / float(run.parameter("pulse_rate").to("Hz").magnitude)
+    half = _parameter(run, "window_margin", "s") + _parameter(run, "pulse_duty_cycle", "") / _parameter(
+        run, "pulse_rate", "Hz")
     rows = [[histogram_centroid(bins, counts[i], half) for i in np.flatnonzero(setting == j)]
             for j in range(len(labels))]
     repeats = min(len(r) for r in rows)
