@@ -57,7 +57,7 @@ PARAMETERS = (
     Parameter("osa_filter_tolerance", 0.05, "relative uncertainty of the OSA filter width (FWHM = resolution)",
               unit=""),
     Parameter("histogram_bin", 10e-12, "time-tagger histogram bin width", unit="s"),
-    Parameter("tagger_duration", 1.0, "time-tagger acquisition per histogram", unit="s"),
+    Parameter("tagger_duration", 0.1, "time-tagger acquisition per histogram", unit="s"),
     Parameter("repeats", 8, "rounds over all settings (noise from their spread; at least 2)", type=int),
 )
 
