@@ -346,8 +346,11 @@ def _tagger_check(run: RunData, labels: tuple[str, ...]) -> dict[str, float | st
     counts = run.data("histograms", "counts").magnitude
     half = _parameter(run, "window_margin", "s") + _parameter(run, "pulse_duty_cycle", "") / _parameter(
         run, "pulse_rate", "Hz")
-    rows = [[histogram_centroid(bins, counts[i], half) for i in np.flatnonzero(setting == j)]
-            for j in range(len(labels))]
+    try:
+        rows = [[histogram_centroid(bins, counts[i], half) for i in np.flatnonzero(setting == j)]
+                for j in range(len(labels))]
+    except CalibrationError as exc:
+        return {"tagger_check": f"not available: {exc}"}
     repeats = min(len(r) for r in rows)
     if repeats < 2:
         return {}

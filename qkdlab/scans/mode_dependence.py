@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..store import DataGroup, DatasetSpec, RunData, RunSummary, Store
+from ..transmitter import drive_levels, nominal_phases
 from .base import Parameter, Progress, ScanSession, instrument, resolve_parameters
-from .drive import drive_levels, nominal_phases, play_levels
+from .drive import play_levels
 from .traces import fit_vertical
 from .transmitter import Transmitter, transmitter_parameters
 
