@@ -1,4 +1,4 @@
-"""Optical spectrum analysers: Yokogawa AQ6370 series (AQ6370C/D/E, AQ6360, AQ6373/AQ6375 share the tree).
+"""Optical spectrum analysers: Yokogawa AQ6370 series (AQ6370C/D; the AQ637x family is said to share the tree [unverified]).
 
 Sources of the command set
 --------------------------

@@ -37,6 +37,12 @@ Models used (all documented so tests can check them independently):
   (gate width g, pulse arrival c_i, pulse/jitter width σ) — the spatio-temporal mode dependence;
   click probability ``1 - (1 - p_dark)·exp(-η μ)``; non-paralysable dead time in whole gates.
 - Power meters: Gaussian noise, relative plus an absolute floor (NEP), shrinking as 1/√(averaging).
+- Mode dependence: pulse k is delayed by ``τ_k = mode_delay_s_per_v · V_pm,k`` and its carrier
+  shifted by ``Δν_k = mode_chirp_hz_per_v · V_pm,k`` (V_pm,k the PM drive after memory; a chirp
+  from the drive's slope across the pulse, modelled as its mean frequency offset). The scope's
+  ``optical_waveform`` and the time tags are delayed; ``optical_spectrum`` (what an OSA reads) is
+  the carved pulse's power spectrum shifted by Δν_k through a Gaussian resolution filter;
+  ``mode_infidelity`` is the true 1 - |⟨m|m'⟩|² of two such modes.
 - Instantaneous optical power (``optical_waveform``, what a fast photodiode on a sampling scope
   sees; t = 0 is the start of slot 0, times wrap modulo the pattern length): slot k's pulse window
   is ``[kT, kT + dT)``; pulse level ``P_k`` (IM at bias + V_rf,k after memory), leakage level ``L``
@@ -434,11 +440,7 @@ class TransmitterModel:
         for j in range(-reach, reach + 1):
             idx = (k + j) % n
             s = u - j * period - delay[idx]  # time since the start of pulse k + j (after its delay)
-            if sigma > 0:
-                window = ndtr(s / sigma) - ndtr((s - on_time) / sigma)
-            else:
-                window = ((s >= 0.0) & (s < on_time)).astype(float)
-            out = out + (pulse_w[idx] - leak_w[idx]) * weight[idx] * window
+            out = out + (pulse_w[idx] - leak_w[idx]) * weight[idx] * _carving_window(s, on_time, sigma)
         return out
 
     # -- the pulse's optical mode (timing and spectrum) ------------------------------------------
@@ -447,11 +449,7 @@ class TransmitterModel:
         p = self.params
         on_time = p.pulse_duty_cycle * self.pulse_period_s()
         sigma = p.pulse_rise_time_s / (2.0 * float(ndtri(0.9)))
-        if sigma > 0:
-            window = ndtr(t_s / sigma) - ndtr((t_s - on_time) / sigma)
-        else:
-            window = ((t_s >= 0.0) & (t_s < on_time)).astype(float)
-        return np.sqrt(np.clip(window, 0.0, None))
+        return np.sqrt(np.clip(_carving_window(t_s, on_time, sigma), 0.0, None))
 
     def _mode_grid(self) -> tuple[np.ndarray, float]:
         """A time grid (1 ps steps) covering one pulse with generous margins, and its step."""
@@ -614,6 +612,13 @@ class TransmitterModel:
                 out[channel] = _apply_dead_time(tags, int(round(self.detectors[channel].dead_time_s * 1e12)))
             self.advance(duration_s)
             return out
+
+
+def _carving_window(s: np.ndarray, on_time: float, sigma: float) -> np.ndarray:
+    """The IM's pulse window [0, on_time) with Gaussian edges of standard deviation ``sigma`` (s since its start)."""
+    if sigma > 0:
+        return ndtr(s / sigma) - ndtr((s - on_time) / sigma)
+    return ((s >= 0.0) & (s < on_time)).astype(float)
 
 
 def _apply_dead_time(tags: np.ndarray, dead_ps: int) -> np.ndarray:
