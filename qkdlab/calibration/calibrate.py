@@ -34,9 +34,9 @@ from .. import __version__
 from ..errors import CalibrationError
 from ..model import EpsilonBudget, EpsilonPart, SourceModel
 from ..store import RunData, Store, now_iso
-from .provenance import run_provenance
 from .isolation import DAMAGE_PRESETS, calibrate_isolation
 from .phase import PhaseCalibration, calibrate_phase
+from .provenance import run_provenance
 
 __all__ = ["CalibrationOptions", "select_runs", "calibrate_file"]
 

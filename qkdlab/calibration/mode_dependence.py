@@ -63,8 +63,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CalibrationError
-from ..model import EpsilonPart, Provenance
+from ..model import EpsilonPart
 from ..store import RunData
+from .provenance import run_provenance
 from .stats import t_quantile
 
 __all__ = ["TraceMoments", "SpectrumMoments", "ModeDependenceBound", "trace_moments", "spectrum_moments",
@@ -310,9 +311,8 @@ def calibrate_mode_dependence(run: RunData, *, failure_probability: float,
     part = EpsilonPart(
         name="mode_dependence", upper=result.upper, degree_of_freedom="own-mode", inventory="measured",
         failure_probability=failure_probability,
-        provenance=Provenance(file=str(run.path), run=run.name, kind=run.kind, status=run.status,
-                              method="1 - F ≤ sin²(|Δτ|σ_Ω + |Δω|σ_T): centroids and widths of scope traces and OSA "
-                                     "spectra (one mode displaced in time and frequency)"),
+        provenance=run_provenance(run, method="1 - F ≤ sin²(|Δτ|σ_Ω + |Δω|σ_T): centroids and widths of scope "
+                                              "traces and OSA spectra (one mode displaced in time and frequency)"),
         method="Mandelstam-Tamm bound on a time-frequency displacement; Student-t, Bonferroni", details=details)
     return result, part
 
