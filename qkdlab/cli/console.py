@@ -13,10 +13,28 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "err_console", "print_error", "QkdlabGroup", "RichProgress", "sigterm_as_interrupt", "progress_columns"]
+__all__ = ["console", "err_console", "section", "print_error", "QkdlabGroup", "RichProgress", "sigterm_as_interrupt", "progress_columns"]
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width of output that is not a terminal (a log file, CI, a pipe): wide enough that tables keep
+#: their natural size and no header or word is ever cut; text lines are never wrapped.
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool = False) -> Console:
+    plain = Console(stderr=stderr)
+    return plain if plain.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+def section(title: str) -> None:
+    """A section heading: a rule across a terminal, one plain line in a log."""
+    if console.is_terminal:
+        console.rule(f"[bold]{title}")
+    else:
+        console.print(f"== {title} ==", highlight=False)
 
 
 def print_error(message: str) -> None:

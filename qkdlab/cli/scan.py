@@ -47,9 +47,16 @@ def _scan_command(kind: str) -> click.Command:
         finally:
             signal.signal(signal.SIGTERM, previous)
         colour = "green" if summary.status == "completed" else "red"
-        console.print(f"[{colour}]{kind}: {summary.name} {summary.status}[/], {summary.points} points -> "
+        run = store.read(summary.name)
+        counts = {group: min(len(v) for k, v in values.items() if k not in run.fixed.get(group, set()))
+                  for group, values in run.groups.items() if values}
+        default = str(run.attrs.get("default", ""))
+        taken = (f"{sum(counts.values())} points ({summary.points} in {default}, "
+                 + ", ".join(f"{n} in {g}" for g, n in counts.items() if g != default) + ")"
+                 if len(counts) > 1 else f"{summary.points} points")
+        console.print(f"[{colour}]{kind}: {summary.name} {summary.status}[/], {taken} -> "
                       + escape(out + (f" ({summary.reason})" if summary.reason else "")))
-        for key, value in module.quicklook(store.read(summary.name)).items():
+        for key, value in module.quicklook(run).items():
             console.print(f"  {key}: {value}")
         console.print(f"  figure: qkdlab plot {out} {summary.name} -o {summary.name}.png")
 
@@ -64,9 +71,22 @@ def _scan_command(kind: str) -> click.Command:
     for spec in module.PARAMETERS:
         params.append(click.Option([f"--{spec.name.replace('_', '-')}", spec.name], default=None,
                                    help=spec.describe()))
-    return click.Command(kind, callback=callback, params=params, help=module.TITLE + ".\n\n"
-                         + (module.__doc__ or "").split("\n\n", 1)[-1].strip().split("\n\n")[0],
+    return click.Command(kind, callback=callback, params=params, help=_procedure_help(module),
                          short_help=module.TITLE)
+
+
+def _procedure_help(module: Any) -> str:
+    """The scan's title and its whole procedure (the module docstring after its first line).
+
+    Numbered steps and lists keep their lines (click's ``\\b`` marker); prose is rewrapped.
+    """
+    body = (module.__doc__ or "").split("\n\n", 1)[-1].strip().replace("``", "")
+    paragraphs = []
+    for paragraph in body.split("\n\n"):
+        first = paragraph.lstrip()[:3]
+        listed = first[:1].isdigit() or first.startswith(("- ", "* "))
+        paragraphs.append("\b\n" + paragraph if listed else paragraph)
+    return module.TITLE + ".\n\n" + "\n\n".join(paragraphs)
 
 
 class _ScanGroup(QkdlabGroup):

@@ -249,7 +249,7 @@ def plot(run: RunData, fig: Any) -> None:
             if quantity == "energy":
                 deviation = deviation / reference
             ax.plot(list(row), deviation * scale, "o-", alpha=0.7, label=f"setting {s}")
-        ax.set_xlabel("previous setting")
+        ax.set_xlabel("previous setting (index)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     ax3.legend(fontsize="x-small")
