@@ -42,15 +42,11 @@ METHODS = ("ltqc", "gllp", "rt", "lt")
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
                "Alice's key bits are equiprobable and her choices are independent of the past"),
-    "lt": ("ε = 0: the emitted states are exactly the characterized qubit states (no side channels)",
-           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
+    "lt": ("ε = 0: the emitted states are the characterized qubit states (no side channels)",),
     "rt": ("sequential attacks only: Alice emits a pulse after Bob has measured the previous one",
-           "fidelity ≥ 1 − ε between each emitted state and its characterized qubit state",
-           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
-    "ltqc": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
-             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
-    "gllp": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
-             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
+           "fidelity ≥ 1 − ε between each emitted state and its characterized qubit state"),
+    "ltqc": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",),
+    "gllp": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",),
 }
 
 
@@ -136,23 +132,34 @@ def _source(source: SourceModel | AnalysisSource) -> AnalysisSource:
 
 
 def _phase_probability(method: str, src: AnalysisSource, data: Estimates) -> tuple[np.ndarray, SolverReport, float]:
-    """(P(ph)^U per round (D,), solver report, ε used)."""
+    """(P(ph)^U per round (D,), solver report, ε used); phase intervals are absorbed into ε (source.py)."""
     if method == "lt":
         if src.epsilon > 0:
             raise ValueError(f"the loss-tolerant analysis assumes ε = 0 but this source has ε = {src.epsilon:.3g}; "
                              "use ltqc (or rt) for a source with side channels")
-        bound = np.max([loss_tolerant(lt_decomposition(s), data) for s in src.state_grid()], axis=0)
-        return bound, SolverReport(), 0.0
+        if not src.has_intervals:
+            return loss_tolerant(lt_decomposition(src.states), data), SolverReport(), 0.0
+        method = "ltqc"         # a box of qubit states is ε_eff-close to the centre: the LT coin covers all of it
     if method == "rt":
-        bound = np.max([reference_technique(lt_decomposition(s), src.epsilon, data) for s in src.state_grid()],
-                       axis=0)
-        return bound, SolverReport(), src.epsilon
+        epsilon = src.effective_epsilon()
+        return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon
     if method in ("ltqc", "gllp"):
         pair = ltqc_pair(src.states) if method == "ltqc" else gllp_pair(src.states)
         epsilon = src.effective_epsilon()
         overlap = max_distance(pair, epsilon)
         return quantum_coin(pair, overlap.distance, data), overlap.report, epsilon
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
+    """How the phase intervals enter (source.py): absorbed into ε for every method."""
+    if not src.has_intervals:
+        return ()
+    text = (f"phase intervals (half-width ≤ {max(src.phase_halfwidths):.3g} rad) absorbed into "
+            f"ε_eff = {src.effective_epsilon():.3g} (Fubini-Study triangle inequality): bound over the whole box")
+    if method == "lt":
+        text += "; with a box the loss-tolerant bound is the loss-tolerant quantum coin at ε_eff (coherent attacks)"
+    return (text,)
 
 
 def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence[Observations] | Channel,
@@ -249,7 +256,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     rep = meta["rep"]
     rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
     rates = np.where(np.isnan(rates), rep, rates)
-    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method]
+    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method] + _interval_assumptions(method, src)
     if meta["source"] == "weak-coherent":
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
