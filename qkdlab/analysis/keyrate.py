@@ -27,7 +27,7 @@ import numpy as np
 
 from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, SourceModel
 from .channel import SPEED_IN_FIBER_M_PER_S, Channel
-from .coin import gllp_pair, ltqc_pair
+from .coin import gllp_pair, ltqc_pairs
 from .overlap_sdp import max_distance
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
@@ -131,23 +131,36 @@ def _source(source: SourceModel | AnalysisSource) -> AnalysisSource:
     return source if isinstance(source, AnalysisSource) else AnalysisSource.from_model(source)
 
 
-def _phase_probability(method: str, src: AnalysisSource, data: Estimates) -> tuple[np.ndarray, SolverReport, float]:
-    """(P(ph)^U per round (D,), solver report, ε used); phase intervals are absorbed into ε (source.py)."""
+def _phase_probability(method: str, src: AnalysisSource, data: Estimates
+                       ) -> tuple[np.ndarray, SolverReport, float, list[str] | None]:
+    """(P(ph)^U per round (D,), solver report, ε used, the coin pair chosen per row or None).
+
+    Phase intervals are absorbed into ε (source.py). The loss-tolerant coin tries every candidate
+    decomposition (coin.ltqc_pairs) and keeps, per row, the smallest bound: each is valid for the
+    same data, so their minimum is (docs/keyrate-derivation.md, Sec. 3).
+    """
     if method == "lt":
         if src.epsilon > 0:
             raise ValueError(f"the loss-tolerant analysis assumes ε = 0 but this source has ε = {src.epsilon:.3g}; "
                              "use ltqc (or rt) for a source with side channels")
         if not src.has_intervals:
-            return loss_tolerant(lt_decomposition(src.states), data), SolverReport(), 0.0
+            return loss_tolerant(lt_decomposition(src.states), data), SolverReport(), 0.0, None
         method = "ltqc"         # a box of qubit states is ε_eff-close to the centre: the LT coin covers all of it
     if method == "rt":
         epsilon = src.effective_epsilon()
-        return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon
+        return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon, None
     if method in ("ltqc", "gllp"):
-        pair = ltqc_pair(src.states) if method == "ltqc" else gllp_pair(src.states)
+        pairs = ltqc_pairs(src.states) if method == "ltqc" else (gllp_pair(src.states),)
         epsilon = src.effective_epsilon()
-        overlap = max_distance(pair, epsilon)
-        return quantum_coin(pair, overlap.distance, data), overlap.report, epsilon
+        overlaps = [max_distance(pair, epsilon) for pair in pairs]
+        usable = [i for i, o in enumerate(overlaps) if not o.report.conservative] or list(range(len(pairs)))
+        bounds = np.array([quantum_coin(pairs[i], overlaps[i].distance, data) for i in usable])
+        winner = bounds.argmin(axis=0)
+        report = overlaps[usable[0]].report
+        if len(pairs) > 1:
+            report = report.model_copy(update={"message": f"{report.message}; {len(usable)} of {len(pairs)} coin "
+                                                          "pairs certified, the tightest used per row"})
+        return bounds.min(axis=0), report, epsilon, [pairs[usable[k]].choice for k in winner]
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -235,7 +248,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     concentration = "chernoff" if finite is None else finite.concentration
     data = estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"], meta["intensities"],
                     failure=eps_pe, probabilities=meta.get("design"), concentration=concentration)
-    p_phase, report, eps_used = _phase_probability(method, src, data)
+    p_phase, report, eps_used, choices = _phase_probability(method, src, data)
     single = data.key_detections if meta["source"] == "single-photon" else data.single_key_low
     phase_errors = data.phase_errors_upper(p_phase)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -280,7 +293,8 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             key_detection_rate=float(data.key_detections[i]), repetition_rate_hz=float(rates[i]),
             distance_km=None if np.isnan(distance) else float(distance), assumptions=assumptions, solver=report,
             finite=finite_report, epsilon=eps_used,
-            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description}))
+            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
+                        **({"coin_pair": choices[i]} if choices else {})}))
     return results
 
 
