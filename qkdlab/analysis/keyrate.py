@@ -14,7 +14,8 @@ GLLP 2004), per emitted pulse:
 
 Methods: "lt" (loss-tolerant, ε = 0 only), "gllp" (quantum coin, BB84 only), "rt" (reference
 technique, sequential: at most one pulse in the fiber, so the repetition rate is at most
-v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin). See phase_error.py for equations.
+v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin), "best" (all that apply, the largest
+secure rate per row, the winner named; best.py). See phase_error.py for equations.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .statistics import Estimates, estimate
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
 
-METHODS = ("ltqc", "gllp", "rt", "lt")
+METHODS = ("ltqc", "gllp", "rt", "lt", "best")
 
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
@@ -191,6 +192,10 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(finite, (int, float)):
         finite = FiniteKey(float(finite))
+    if method == "best":
+        from .best import applicable_methods, best_of
+        return best_of(lambda m, fk: key_rate(src, data, m, fk, distance_km=distance_km, ec_efficiency=ec_efficiency),
+                       applicable_methods(src), finite)
     groups = src.correlation_length + 1
     if isinstance(data, Channel):
         if distance_km is None:
@@ -307,6 +312,10 @@ def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Obse
     ``finite`` the groups are simply added (the asymptotic rate does not see the grouping).
     """
     src = _source(source)
+    if method == "best":
+        from .best import applicable_methods, best_of
+        return best_of(lambda m, fk: grouped_key_rate(src, groups, m, fk, ec_efficiency=ec_efficiency),
+                       applicable_methods(src), FiniteKey(float(finite)) if isinstance(finite, (int, float)) else finite)
     expected = src.correlation_length + 1
     if len(groups) != expected:
         raise ValueError(f"the source has pulse correlations of length {src.correlation_length}: give the counts of "
