@@ -13,7 +13,7 @@ __all__ = ["EstimateLog", "plot_history", "COLUMNS"]
 
 COLUMNS = ("block", "wall_time", "accepted", "reason", "block_emissions", "block_key_detections", "block_qber",
            "block_phase_error", "block_key_bits", "block_key_rate_bps", "total_emissions", "total_phase_error",
-           "total_key_bits", "total_key_rate_bps", "latency_ms", "alarms")
+           "total_key_bits", "total_key_rate_bps", "latency_ms", "alarms", "block_method", "total_method")
 
 
 class EstimateLog:
@@ -39,7 +39,8 @@ class EstimateLog:
                                                            f"{b.key_length_bits:.6e}", f"{b.key_rate_bps:.6e}")),
             *(("", "", "", "") if t is None else (f"{t.emissions:.0f}", f"{t.phase_error:.6e}",
                                                    f"{t.key_length_bits:.6e}", f"{t.key_rate_bps:.6e}")),
-            f"{update.latency_s * 1e3:.2f}", " | ".join(a.message for a in update.alarms)])
+            f"{update.latency_s * 1e3:.2f}", " | ".join(a.message for a in update.alarms),
+            "" if b is None else b.winner, "" if t is None else t.winner])
         self._file.flush()
         self.rows.append(update)
 
