@@ -30,6 +30,7 @@ from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, 
 from .channel import SPEED_IN_FIBER_M_PER_S, Channel
 from .coin import gllp_pair, ltqc_pairs
 from .overlap_sdp import max_distance
+from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
@@ -39,6 +40,8 @@ __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate
            "sequential_repetition_rate"]
 
 METHODS = ("ltqc", "gllp", "rt", "lt", "best")
+#: Relative tolerance of the LT bound over a phase box (phase_box.py); the bound is rigorous for any value.
+_BOX_TOLERANCE = 0.01
 
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
@@ -146,7 +149,13 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
                              "use ltqc (or rt) for a source with side channels")
         if not src.has_intervals:
             return loss_tolerant(lt_decomposition(src.states), data), SolverReport(), 0.0, None
-        method = "ltqc"         # a box of qubit states is ε_eff-close to the centre: the LT coin covers all of it
+        phases = src.ket_phases()
+        if phases is not None:      # real qubit states: maximise the LT bound over the box (phase_box.py)
+            widths = dict(zip(src.states.labels, src.phase_halfwidths))
+            report = SolverReport(solver="interval branch and bound", message=f"within {_BOX_TOLERANCE:.0%} of the "
+                                  "relaxed maximum over the phase box")
+            return box_phase_error(phases, widths, data, _BOX_TOLERANCE), report, 0.0, None
+        method = "ltqc"         # complex states: the box is ε_eff-close to the centre, the LT coin covers it
     if method == "rt":
         epsilon = src.effective_epsilon()
         return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon, None
@@ -169,10 +178,14 @@ def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
     """How the phase intervals enter (source.py): absorbed into ε for every method."""
     if not src.has_intervals:
         return ()
-    text = (f"phase intervals (half-width ≤ {max(src.phase_halfwidths):.3g} rad) absorbed into "
-            f"ε_eff = {src.effective_epsilon():.3g} (Fubini-Study triangle inequality): bound over the whole box")
+    widest = max(src.phase_halfwidths)
+    if method == "lt" and src.ket_phases() is not None:
+        return (f"phase intervals (half-width ≤ {widest:.3g} rad): the loss-tolerant bound maximised over the whole "
+                f"box by interval branch and bound (within {_BOX_TOLERANCE:.0%} of the relaxed maximum)",)
+    text = (f"phase intervals (half-width ≤ {widest:.3g} rad) absorbed into ε_eff = {src.effective_epsilon():.3g} "
+            "(Fubini-Study triangle inequality): bound over the whole box")
     if method == "lt":
-        text += "; with a box the loss-tolerant bound is the loss-tolerant quantum coin at ε_eff (coherent attacks)"
+        text += "; complex states: the loss-tolerant quantum coin at ε_eff (coherent attacks)"
     return (text,)
 
 

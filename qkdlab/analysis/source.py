@@ -2,13 +2,15 @@
 
 Interval inputs (issue 5, made rigorous in issue 15): calibration gives each setting's encoded
 phase as an interval. The analysis never uses the centre value alone, and never samples the box:
-every method uses the centre states φ_j and absorbs the whole box into ε. If the true qubit
+the loss-tolerant method (ε = 0, real qubit states) maximises its bound over the whole box
+(phase_box.py: interval arithmetic with branch and bound, rigorous); every other method uses the
+centre states φ_j and absorbs the whole box into ε. If the true qubit
 state is within Bloch angle w_j of φ_j (state angle w_j/2) and the emitted state has fidelity
 ≥ 1 − ε with the true one, the Fubini-Study triangle inequality gives fidelity
 ≥ cos²(arcsin √ε + max_j w_j/2) with φ_j (framework paper, App. A.5, "the simplest way"). That
 holds for every point of the box at once, so the bounds built on it (the coin methods, the
-reference technique, and the loss-tolerant method with a box, which then becomes the
-loss-tolerant quantum coin) hold over the whole box; docs/keyrate-derivation.md, Sec. 7.
+reference technique, and LT for complex states, which then becomes the loss-tolerant quantum
+coin) hold over the whole box; docs/keyrate-derivation.md, Sec. 7.
 (A sample of the box, such as its corners, is not a bound: interior points can be worse.)
 """
 
@@ -88,6 +90,12 @@ class AnalysisSource:
         """ε with the state uncertainty absorbed (module docstring)."""
         angle = math.asin(math.sqrt(self.epsilon)) + max(self.phase_halfwidths, default=0.0) / 2.0
         return math.sin(min(angle, math.pi / 2)) ** 2
+
+    def ket_phases(self) -> dict[str, float] | None:
+        """Phase p of each characterized ket cos(p/2)|0> + sin(p/2)|1> (None for states off the x-z circle)."""
+        if any(abs(k[0].imag) > 1e-12 or abs(k[1].imag) > 1e-12 for k in self.states.kets):
+            return None
+        return {label: 2.0 * math.atan2(k[1].real, k[0].real) for label, k in zip(self.states.labels, self.states.kets)}
 
     @property
     def has_intervals(self) -> bool:
