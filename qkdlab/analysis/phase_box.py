@@ -42,8 +42,10 @@ from .statistics import Estimates
 __all__ = ["box_phase_error"]
 
 _MARGIN = 1e-9
-#: Refinement stops (bound still valid, only looser) before the live sub-boxes would exceed this.
+#: Refinement stops (the bound stays valid, only looser) before the live sub-boxes, or sub-boxes
+#: times data sets, would exceed these (a 200-distance curve then costs a fraction of a second).
 _MAX_BOXES = 40_000
+_MAX_WORK = 2_000_000
 
 
 def _sin_range(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +119,7 @@ def _branch_and_bound(outcome: int, lo: np.ndarray, hi: np.ndarray, y: dict, tol
     result = np.full(len(next(iter(y.values()))[0][0]), -np.inf)
     for level in range(levels + 1):
         upper = _upper(outcome, lo, hi, y)
-        if level == levels or 8 * len(lo) > _MAX_BOXES:
+        if level == levels or 8 * len(lo) > min(_MAX_BOXES, _MAX_WORK / upper.shape[1]):
             return np.maximum(result, upper.max(axis=0))
         mid = 0.5 * (lo + hi)
         reached = _upper(outcome, mid, mid, y).max(axis=0)
