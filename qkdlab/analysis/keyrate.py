@@ -139,7 +139,8 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
                        ) -> tuple[np.ndarray, SolverReport, float, list[str] | None]:
     """(P(ph)^U per round (D,), solver report, ε used, the coin pair chosen per row or None).
 
-    Phase intervals are absorbed into ε (source.py). The loss-tolerant coin tries every candidate
+    Phase intervals: LT maximises its bound over the box (phase_box.py); the other methods absorb
+    the box into ε (source.py). The loss-tolerant coin tries every candidate
     decomposition (coin.ltqc_pairs) and keeps, per row, the smallest bound: each is valid for the
     same data, so their minimum is (docs/keyrate-derivation.md, Sec. 3).
     """
@@ -175,7 +176,7 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
 
 
 def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
-    """How the phase intervals enter (source.py): absorbed into ε for every method."""
+    """How the phase intervals enter: LT's bound over the whole box, or the box absorbed into ε (source.py)."""
     if not src.has_intervals:
         return ()
     widest = max(src.phase_halfwidths)
