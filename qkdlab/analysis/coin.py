@@ -38,6 +38,7 @@ concave and homogeneous, which lets the finite-key analysis sum it over rounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -118,16 +119,18 @@ def ltqc_pair(states: StateSet, decomposition: LTDecomposition | None = None) ->
                     observed_errors, ref_errors, ref_correct, lt.name)
 
 
+@lru_cache(maxsize=256)
 def ltqc_pairs(states: StateSet) -> tuple[CoinPair, ...]:
     """One loss-tolerant coin pair per candidate decomposition (states.lt_decompositions), least weight first.
 
     Every pair is a valid target/reference pair (the coin inequality holds for any two states;
     the decomposition only decides how close they are), so the smallest of their bounds is a
-    bound too (docs/keyrate-derivation.md, Sec. 3).
+    bound too (docs/keyrate-derivation.md, Sec. 3). Cached per states, like the SDPs built on them.
     """
     return tuple(ltqc_pair(states, d) for d in lt_decompositions(states))
 
 
+@lru_cache(maxsize=256)
 def gllp_pair(states: StateSet) -> CoinPair:
     """GLLP's coin: target |Ψ_Z>, reference |Ψ_X> (needs both X states, i.e. BB84)."""
     if "X1" not in states.labels:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.optimize import linprog
@@ -147,8 +147,9 @@ class LTDecomposition:
         return w
 
 
+@lru_cache(maxsize=256)
 def lt_decomposition(states: StateSet) -> LTDecomposition:
-    """The least-weight loss-tolerant decomposition of the virtual states (module docstring)."""
+    """The least-weight loss-tolerant decomposition of the virtual states (module docstring; cached per states)."""
     labels = states.labels
     i0, i1 = states.index("Z0"), states.index("Z1")
     virtual = np.zeros((2, len(labels)))
@@ -184,7 +185,8 @@ def _describe(labels: tuple[str, ...], coefficients: np.ndarray) -> str:
     return "; ".join(parts)
 
 
-def lt_decompositions(states: StateSet) -> list[LTDecomposition]:
+@lru_cache(maxsize=256)
+def lt_decompositions(states: StateSet) -> tuple[LTDecomposition, ...]:
     """The least-weight decomposition, then every distinct pair of basic ones (three states each).
 
     All are exact at the characterized states (each is checked to 1e-9 in Bloch components), so
@@ -211,4 +213,4 @@ def lt_decompositions(states: StateSet) -> list[LTDecomposition]:
         if not any(np.allclose(coefficients, d.coefficients, rtol=0, atol=1e-12) for d in found):
             found.append(LTDecomposition(states, coefficients, least.virtual, least.q,
                                          _describe(states.labels, coefficients)))
-    return found
+    return tuple(found)
