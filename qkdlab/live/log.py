@@ -29,7 +29,7 @@ COLUMNS = ("block", "time", "time_unix_s", "accepted", "reason", "block_emission
 UNITS = {"block": "1", "time": "", "time_unix_s": "s", "accepted": "1", "reason": "", "block_emissions": "1",
          "block_key_detections": "1", "block_qber": "1", "block_phase_error": "1", "block_key_bits": "bit",
          "block_key_rate_bps": "bit/s", "total_emissions": "1", "total_phase_error": "1", "total_key_bits": "bit",
-         "total_key_rate_bps": "bit/s", "latency_ms": "ms", "alarms": ""}
+         "total_key_rate_bps": "bit/s", "latency_ms": "ms", "alarms": "", "block_method": "", "total_method": ""}
 
 
 def metadata_path(path: str | Path) -> Path:
