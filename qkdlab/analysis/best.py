@@ -16,11 +16,11 @@ from an ideal key is at most Σ_m (distance of protocol m's key restricted to m*
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..model import KeyRateResult
-from .keyrate import FiniteKey, KeyRateCurve
 from .source import AnalysisSource
 
 __all__ = ["applicable_methods", "best_of"]
@@ -41,18 +41,20 @@ def _winner(row: tuple[KeyRateResult, ...]) -> KeyRateResult:
     return max(row, key=lambda r: (r.key_rate_bps, r.key_rate_per_pulse, -r.phase_error))
 
 
-def best_of(compute: Callable[[str, FiniteKey | None], KeyRateResult | KeyRateCurve], methods: tuple[str, ...],
-            finite: FiniteKey | None) -> KeyRateResult | KeyRateCurve:
-    """Evaluate ``compute(method, finite)`` for every method; per row keep the largest rate (module docstring)."""
+def best_of(compute: Callable[[str, Any], Sequence[KeyRateResult]], methods: tuple[str, ...],
+            finite: Any) -> list[KeyRateResult]:
+    """Rows of ``compute(method, finite_share)`` for every method; per row the largest rate (module docstring).
+
+    ``finite``: None (asymptotic) or keyrate's FiniteKey, whose ε_sec is split equally among the
+    methods (this module does not import keyrate, which calls it).
+    """
     share = None if finite is None else replace(finite, epsilon_sec=finite.epsilon_sec / len(methods))
     outputs = [compute(method, share) for method in methods]
-    single = isinstance(outputs[0], KeyRateResult)
-    rows = zip(*[[out] if single else list(out) for out in outputs])  # type: ignore[arg-type]
     note = f"best of {', '.join(methods)} per row (largest secure rate)"
     if finite is not None:
         note += f"; union bound: each method run with ε_sec/{len(methods)}"
     results = []
-    for row in rows:
+    for row in zip(*outputs):
         winner = _winner(row)
         update: dict = {"method": "best", "assumptions": winner.assumptions + (note,),
                         "parameters": {**winner.parameters, "winner": winner.method,
@@ -60,4 +62,4 @@ def best_of(compute: Callable[[str, FiniteKey | None], KeyRateResult | KeyRateCu
         if winner.finite is not None and finite is not None:
             update["finite"] = winner.finite.model_copy(update={"epsilon_sec": finite.epsilon_sec})
         results.append(winner.model_copy(update=update))
-    return results[0] if single else KeyRateCurve(results)
+    return results

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, SourceModel
+from .best import applicable_methods, best_of
 from .channel import SPEED_IN_FIBER_M_PER_S, Channel
 from .coin import gllp_pair, ltqc_pairs
 from .overlap_sdp import max_distance
@@ -131,6 +132,10 @@ def sequential_repetition_rate(distance_km: np.ndarray | float, repetition_rate_
         return np.minimum(repetition_rate_hz, np.where(length_m > 0, SPEED_IN_FIBER_M_PER_S / length_m, np.inf))
 
 
+def _rows(result: KeyRateResult | KeyRateCurve) -> list[KeyRateResult]:
+    return [result] if isinstance(result, KeyRateResult) else list(result)
+
+
 def _source(source: SourceModel | AnalysisSource) -> AnalysisSource:
     return source if isinstance(source, AnalysisSource) else AnalysisSource.from_model(source)
 
@@ -207,9 +212,10 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
     if isinstance(finite, (int, float)):
         finite = FiniteKey(float(finite))
     if method == "best":
-        from .best import applicable_methods, best_of
-        return best_of(lambda m, fk: key_rate(src, data, m, fk, distance_km=distance_km, ec_efficiency=ec_efficiency),
-                       applicable_methods(src), finite)
+        rows = best_of(lambda m, fk: _rows(key_rate(src, data, m, fk, distance_km=distance_km,
+                                                    ec_efficiency=ec_efficiency)), applicable_methods(src), finite)
+        single = isinstance(data, Observations) or (isinstance(data, Channel) and np.ndim(distance_km) == 0)
+        return rows[0] if single else KeyRateCurve(rows)
     groups = src.correlation_length + 1
     if isinstance(data, Channel):
         if distance_km is None:
@@ -327,9 +333,9 @@ def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Obse
     """
     src = _source(source)
     if method == "best":
-        from .best import applicable_methods, best_of
-        return best_of(lambda m, fk: grouped_key_rate(src, groups, m, fk, ec_efficiency=ec_efficiency),
-                       applicable_methods(src), FiniteKey(float(finite)) if isinstance(finite, (int, float)) else finite)
+        finite = FiniteKey(float(finite)) if isinstance(finite, (int, float)) else finite
+        return best_of(lambda m, fk: [grouped_key_rate(src, groups, m, fk, ec_efficiency=ec_efficiency)],
+                       applicable_methods(src), finite)[0]
     expected = src.correlation_length + 1
     if len(groups) != expected:
         raise ValueError(f"the source has pulse correlations of length {src.correlation_length}: give the counts of "
