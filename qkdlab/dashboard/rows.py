@@ -1,0 +1,85 @@
+"""What one estimated block becomes on the page: a row of plotted numbers, each in a stated unit.
+
+The numbers are the live estimator's (key rate, key bits, phase-error bound — never recomputed
+here) plus what the block's counts say directly (QBER per basis, detection and dark rates per
+detector). A "detector" is one (Bob basis, outcome) pair, labelled like ``Z0``.
+
+- detection rate of detector (b, o): its clicks in the block / the block's duration
+  (pulses / repetition rate), in counts/s;
+- dark rate of detector (b, o): its clicks in the vacuum-intensity slots where Bob measured in b,
+  per such slot, times the repetition rate — the click rate the detector would show without light
+  (NaN when the run has no vacuum decoy). ``docs/dashboard.md`` derives both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..live.alarms import basis_counts
+from ..live.estimator import Update
+from ..model import Observations
+
+__all__ = ["UNITS", "block_row", "detector_labels"]
+
+#: Unit of every plotted column (the page labels its axes from this table).
+UNITS: dict[str, str] = {
+    "time": "ms since 1970 (UTC)", "index": "block", "width": "blocks", "emissions": "pulses",
+    "rate_bps": "bit/s", "key_bits": "bit", "total_bits": "bit", "total_rate_bps": "bit/s",
+    "qber_z": "%", "qber_x": "%", "phase_error": "%", "total_phase_error": "%", "latency_ms": "ms",
+}
+
+
+def detector_labels(block: Observations) -> tuple[str, ...]:
+    return tuple(f"{basis}{outcome}" for basis in block.bob_bases for outcome in (0, 1))
+
+
+def block_row(update: Update, groups: Sequence[Observations]) -> dict[str, float]:
+    """The plotted numbers of one accepted update (its block's groups summed)."""
+    assert update.block is not None and update.accumulated is not None, "only accepted updates have rows"
+    first = groups[0]
+    counts = sum(g.count_array for g in groups)                       # (j, k, b, o)
+    emissions = sum(g.emission_array for g in groups)                 # (j, k)
+    merged = first.model_copy(update={"counts": counts.tolist(), "emissions": emissions.tolist()})
+    row = {"time": update.wall_time * 1e3, "index": float(update.index), "width": 1.0,
+           "emissions": update.block.emissions, "rate_bps": update.block.key_rate_bps,
+           "key_bits": update.block.key_length_bits, "total_bits": update.accumulated.key_length_bits,
+           "total_rate_bps": update.accumulated.key_rate_bps, "qber_z": 100.0 * _qber(merged, "Z"),
+           "qber_x": 100.0 * _qber(merged, "X"), "phase_error": 100.0 * update.block.phase_error,
+           "total_phase_error": 100.0 * update.accumulated.phase_error, "latency_ms": 1e3 * update.latency_s}
+    rate = first.repetition_rate_hz or math.nan
+    duration = emissions.sum() / rate
+    vacuum = [k for k, mu in enumerate(first.intensities) if mu == 0.0]
+    for b, basis in enumerate(first.bob_bases):
+        for outcome in (0, 1):
+            label = f"{basis}{outcome}"
+            row[f"det_{label}"] = float(counts[..., b, outcome].sum() / duration)
+            gates = emissions[:, vacuum].sum() * first.bob_basis_probabilities[b]
+            row[f"dark_{label}"] = float(counts[:, vacuum, b, outcome].sum() / gates * rate) if gates > 0 else math.nan
+    return row
+
+
+def _qber(block: Observations, basis: str) -> float:
+    detections, errors = basis_counts(block, basis)
+    return errors / detections if detections > 0 else math.nan
+
+
+def merge_rows(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """One point standing for consecutive rows: width-weighted means; running totals take the last value."""
+    widths = np.array([r["width"] for r in rows])
+    merged = {}
+    for key in rows[0]:
+        values = np.array([r[key] for r in rows])
+        if key in _LAST:
+            merged[key] = float(values[-1])
+        elif key == "width":
+            merged[key] = float(widths.sum())
+        else:
+            merged[key] = float(np.average(values, weights=widths))
+    return merged
+
+
+#: Columns that are running totals (or the current value of one): a merged point keeps the newest.
+_LAST = frozenset({"total_bits", "total_rate_bps", "total_phase_error", "index"})
