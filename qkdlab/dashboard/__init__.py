@@ -4,7 +4,8 @@ The live loop publishes each update to a :class:`Feed` (never blocking); a :clas
 on its own thread drains it into a bounded :class:`History` and streams it to every viewer.
 """
 
-from .feed import Board, Feed, RunInfo
+from .board import Board
+from .feed import Feed, RunInfo
 from .history import History
 from .replay import estimate_into
 from .server import DashboardServer, is_loopback

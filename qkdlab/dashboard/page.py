@@ -23,7 +23,8 @@ from bokeh.models import ColumnDataSource, Div, HoverTool, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from .feed import Board, RunInfo
+from .board import Board
+from .feed import RunInfo
 from .rows import UNITS
 
 __all__ = ["build_document", "PANELS"]
@@ -64,12 +65,11 @@ def info_html(info: RunInfo) -> str:
 
 
 def status_html(board: Board, stale_after_s: float) -> str:
-    feed = board.feed
     age = board.status_age_s()
     if age is None:
         producer = "waiting for the first block"
-    elif feed.finished:
-        producer = f"{html.escape(feed.finished)}; last block {_utc(board.last_wall_time)}"  # type: ignore[arg-type]
+    elif board.finished:
+        producer = f"{html.escape(board.finished)}; last block {_utc(board.last_wall_time)}"  # type: ignore[arg-type]
     elif age > stale_after_s:
         producer = f"<b style='color:#b36b00'>STALE</b>: no block for {age:.0f} s (last {_utc(board.last_wall_time)})"  # type: ignore[arg-type]
     else:
@@ -106,7 +106,7 @@ def _figure(name: str, source: ColumnDataSource, x_range: object | None) -> figu
 
 def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_after_s: float = 5.0) -> None:
     """Fill one viewer's document and keep it following the board."""
-    info = board.feed.info
+    info = board.info
     source = ColumnDataSource(data={key: [] for key in UNITS if key != "time"} | {"time": []}, name="blocks")
     figures: dict[str, figure] = {}
     for name in PANELS:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-
 from ..live.alarms import basis_counts
 from ..live.estimator import Update
 from ..model import Observations
@@ -68,16 +66,15 @@ def _qber(block: Observations, basis: str) -> float:
 
 def merge_rows(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     """One point standing for consecutive rows: width-weighted means; running totals take the last value."""
-    widths = np.array([r["width"] for r in rows])
+    width = sum(r["width"] for r in rows)
     merged = {}
     for key in rows[0]:
-        values = np.array([r[key] for r in rows])
         if key in _LAST:
-            merged[key] = float(values[-1])
+            merged[key] = rows[-1][key]
         elif key == "width":
-            merged[key] = float(widths.sum())
+            merged[key] = width
         else:
-            merged[key] = float(np.average(values, weights=widths))
+            merged[key] = sum(r[key] * r["width"] for r in rows) / width
     return merged
 
 

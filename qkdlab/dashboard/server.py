@@ -1,8 +1,15 @@
-"""The dashboard's web server: a Bokeh server on its own thread and event loop, read-only.
+"""The dashboard's web server: a read-only Bokeh server in a process of its own.
 
 Why Bokeh server: its ``ColumnDataSource.stream`` sends only appended points over one websocket per
-viewer, the plots are drawn by BokehJS (no hand-written JavaScript), and the whole server runs in
-Python on a Tornado event loop we can put on a background thread beside the live loop.
+viewer, the plots are drawn by BokehJS (no hand-written JavaScript), and the whole server is
+Python on a Tornado event loop.
+
+Why a process: serialising documents and patches for ten viewers is Python work; on a thread of
+the live process it competes for the GIL and measurably slowed the estimator
+(``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers). In its own process it cannot: the live
+process only appends to the feed's deque, and a sender thread pickles small messages into a pipe
+(blocking only itself when the server lags; the deque then drops the oldest). The server process
+exits when the pipe closes, so it never outlives the run.
 
 Access: by default the server listens on 127.0.0.1 only (and refuses requests whose Host header
 is not a loopback name, against DNS rebinding). Any other address needs an access token: every
@@ -19,8 +26,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import multiprocessing
 import secrets
 import threading
+from collections import deque
+from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +45,8 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
-from .feed import Board, Feed
+from .board import Board
+from .feed import Feed, RunInfo
 from .history import History
 from .page import build_document
 
@@ -103,24 +114,24 @@ class _GuardedTornado(BokehTornado):
 
 
 class DashboardServer:
-    """Serves the dashboard of ``feed`` until :meth:`stop`; use as a context manager.
+    """Serves the dashboard of ``feed`` from a child process until :meth:`stop`; a context manager.
 
     ``token``: ``None`` generates one when ``host`` is not loopback (required there) and uses none
     on loopback; pass a string to set it. ``port=0`` picks a free port (see :attr:`port`).
     """
 
     def __init__(self, feed: Feed, *, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
-                 poll_s: float = 0.1, refresh_ms: int = 200, stale_after_s: float = 5.0,
+                 send_every_s: float = 0.05, refresh_ms: int = 200, stale_after_s: float = 5.0,
                  history_points: int = 4000) -> None:
-        self.host, self.port = host, port
+        self.feed, self.host, self.port = feed, host, port
         self.loopback = is_loopback(host)
         self.token = token if token is not None else (None if self.loopback else secrets.token_urlsafe(24))
-        self.board = Board(feed, History(history_points))
-        self._poll_ms, self._refresh_ms, self._stale = poll_s * 1e3, refresh_ms, stale_after_s
-        self._thread: threading.Thread | None = None
-        self._loop: IOLoop | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._options = {"refresh_ms": refresh_ms, "stale_after_s": stale_after_s, "history_points": history_points}
+        self._send_every = send_every_s
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._sender: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @property
     def url(self) -> str:
@@ -128,19 +139,44 @@ class DashboardServer:
         shown = f"[{self.host}]" if ":" in self.host else ("127.0.0.1" if self.host == "0.0.0.0" else self.host)
         return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
+    @property
+    def pid(self) -> int | None:
+        """The server process (the benchmark and tests stop it to play a stalled server)."""
+        return None if self._process is None else self._process.pid
+
     def start(self) -> DashboardServer:
-        self._thread = threading.Thread(target=self._serve, name="qkdlab-dashboard", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({self._error}); "
-                              "choose another --host/--port") from None
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, name="qkdlab-dashboard", daemon=True,
+                                        args=(theirs, self.feed.info, self.host, self.port, self.token, self._options))
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+        if not ours.poll(60):
+            self.stop()
+            raise ConfigError("the dashboard server did not start within 60 s")
+        kind, value = ours.recv()
+        if kind == "error":
+            self.stop()
+            raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
+                              "choose another --host/--port")
+        self.port = value
+        self._sender = threading.Thread(target=self._send, name="qkdlab-dashboard-feed", daemon=True)
+        self._sender.start()
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.add_callback(self._loop.stop)
-            self._thread.join(10)
+        """Send what is left, close the pipe (the server process then exits) and wait for it."""
+        self._stop.set()
+        if self._sender is not None:
+            self._sender.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
 
     def __enter__(self) -> DashboardServer:
         return self.start()
@@ -148,32 +184,61 @@ class DashboardServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- the server thread ---------------------------------------------------------------------
-    def _make(self, doc: Any) -> None:
-        build_document(doc, self.board, refresh_ms=self._refresh_ms, stale_after_s=self._stale)
+    def _send(self) -> None:
+        """The sender thread: feed → messages → pipe; blocks only itself when the server lags."""
+        assert self._conn is not None
+        while True:
+            done = self._stop.wait(self._send_every)
+            messages = self.feed.take()
+            try:
+                if messages:
+                    self._conn.send(messages)
+            except (OSError, ValueError):           # the server process is gone: nothing left to feed
+                return
+            if done:
+                return
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(asyncio.new_event_loop())
+
+def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | None, options: dict) -> None:
+    """The server process: receive messages on a thread, serve the page on the main thread's loop."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = IOLoop.current()
+    board = Board(info, History(options["history_points"]))
+    inbox: deque[list[dict]] = deque()
+    try:
+        sockets, port = bind_sockets(host, port)
+        origins = ([f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"] if is_loopback(host)
+                   else [".".join(["*"] * n) + f":{port}" for n in range(1, 9)])
+
+        def make(doc: Any) -> None:
+            build_document(doc, board, refresh_ms=options["refresh_ms"], stale_after_s=options["stale_after_s"])
+
+        app = _GuardedTornado({"/": Application(FunctionHandler(make))}, token=token,
+                              cookie=f"qkdlab_dashboard_{port}", extra_websocket_origins=origins)
+        http = HTTPServer(app, xheaders=False)
+        http.add_sockets(sockets)
+        server = BaseServer(loop, app, http)
+        server.start()
+    except Exception as exc:  # reported by the parent as one line
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", port))
+
+    def receive() -> None:
         try:
-            self._loop = IOLoop.current()
-            sockets, self.port = bind_sockets(self.host, self.port)
-            origins = ([f"localhost:{self.port}", f"127.0.0.1:{self.port}", f"[::1]:{self.port}"] if self.loopback
-                       else [".".join(["*"] * n) + f":{self.port}" for n in range(1, 9)])
-            app = _GuardedTornado({"/": Application(FunctionHandler(self._make))}, token=self.token,
-                                  cookie=f"qkdlab_dashboard_{self.port}", extra_websocket_origins=origins)
-            http = HTTPServer(app, xheaders=False)
-            http.add_sockets(sockets)
-            server = BaseServer(self._loop, app, http)
-            server.start()
-            PeriodicCallback(self.board.poll, self._poll_ms).start()
-        except Exception as exc:  # reported by start() as one line
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            self._loop.start()
-        finally:
-            server.stop()
-            http.stop()
-            self._loop.close(all_fds=True)
+            while True:
+                inbox.append(conn.recv())
+        except (EOFError, OSError):
+            loop.add_callback(loop.stop)
+
+    def drain() -> None:
+        while inbox:
+            board.take(inbox.popleft())
+
+    threading.Thread(target=receive, daemon=True).start()
+    PeriodicCallback(drain, 50).start()
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        http.stop()
