@@ -96,7 +96,7 @@ def viewers(url: str, count: int, seconds: float) -> None:
     print(json.dumps(received), flush=True)
 
 
-def day_of_updates(feed: Feed) -> None:
+def day_of_updates(feed: Feed, server: DashboardServer) -> None:
     """A day of 1 block/s (one real block, re-stamped 86 400 times) through the feed, before the run."""
     link = SimulatedLink(SOURCE, block_emissions=1e9, seed=9)
     estimator = LiveEstimator(SOURCE)
@@ -105,7 +105,7 @@ def day_of_updates(feed: Feed) -> None:
     start = time.time() - 86_400
     for i in range(86_400):
         feed.publish(dataclasses.replace(update, index=i, wall_time=start + i), block)
-    while feed.taken < feed.published:
+    while server.sent < feed.published:
         time.sleep(0.5)
 
 
@@ -128,7 +128,7 @@ def main() -> None:
     feed = Feed(RunInfo.from_estimator(LiveEstimator(SOURCE), "benchmark"), maxlen=100_000)
     memory_on: list[float] = []
     with DashboardServer(feed, port=0) as server:
-        day_of_updates(feed)
+        day_of_updates(feed, server)
         child = subprocess.Popen([sys.executable, __file__, "--viewers-of", server.url, "--viewers",
                                   str(args.viewers), "--seconds", str(args.seconds + 5)],
                                  stdout=subprocess.PIPE, text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from .console import console, sigterm_as_interrupt
+from .dashboard import serve_options, serving, wait_for_ctrl_c
 
 
 @click.command("live")
@@ -36,14 +38,19 @@ from .console import console, sigterm_as_interrupt
               help="CSV log of every estimate.")
 @click.option("--png", "png_path", default="live-history.png", show_default=True, type=click.Path(dir_okay=False),
               help="History figure written at the end.")
+@click.option("--serve", is_flag=True, help="Also serve the live dashboard in the browser (--host, --port).")
+@serve_options
 def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: str | None, method: str,
                  block_size: float, block_count: int | None, interval: float, distance: float, drift_im: float,
                  drift_pm: float, record_path: str | None, seed: int, qber_alarm: float, stale_after: float,
-                 eps_sec: float, eps_cor: float, log_path: str, png_path: str) -> None:
+                 eps_sec: float, eps_cor: float, log_path: str, png_path: str, serve: bool, host: str,
+                 port: int) -> None:
     """Rolling finite-key estimates while the link runs: per block and for all data so far.
 
     Shows the current rate, QBER, phase-error bound, the key so far and a sparkline, raises alarms
     when the data leave the calibrated envelope, and logs every estimate. Ctrl-C ends cleanly.
+    With --serve the same run is shown on a web page (``qkdlab.dashboard``), which stays up after
+    the producer ends until Ctrl-C.
     """
     from ..calibration import load_source_model
     from ..errors import ConfigError
@@ -72,8 +79,19 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
         else:
             blocks = follow_link_run(follow_path, run_name, poll_s=0.2)  # type: ignore[arg-type]
             title = f"following {follow_path}"
-        result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path, console=console,
-                             stale_after_s=stale_after)
+        with contextlib.ExitStack() as stack:
+            observers = ()
+            if serve:
+                from ..dashboard import Feed, RunInfo
+
+                feed = Feed(RunInfo.from_estimator(estimator, title, model))
+                stack.enter_context(serving(feed, host, port, stale_after))
+                observers = (feed.publish,)
+            result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path,
+                                 console=console, stale_after_s=stale_after, observers=observers)
+            if serve and not result.interrupted:
+                feed.finish(result.state.finished)
+                wait_for_ctrl_c("the producer has ended; the dashboard stays up until Ctrl-C.")
     finally:
         signal.signal(signal.SIGTERM, previous)
     accepted = sum(u.accepted for u in result.updates)

@@ -77,10 +77,10 @@ class Feed:
         """Updates published but never taken because the queue overflowed (0 in a healthy run)."""
         return max(self.published - self.taken - len(self._queue), 0)
 
-    def take(self) -> list[dict[str, Any]]:
-        """The waiting updates as :func:`message` dicts (called by the sender, never by the loop)."""
-        out = []
-        while True:
+    def take(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Up to ``limit`` waiting updates as :func:`message` dicts (called by the sender, never by the loop)."""
+        out: list[dict[str, Any]] = []
+        while len(out) < limit:
             try:
                 item = self._queue.popleft()
             except IndexError:
@@ -90,6 +90,7 @@ class Feed:
             else:
                 self.taken += 1
                 out.append(message(*item) | {"dropped": self.dropped})
+        return out
 
 
 def message(update: Update, block: Block | None) -> dict[str, Any]:

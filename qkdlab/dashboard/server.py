@@ -132,6 +132,7 @@ class DashboardServer:
         self._conn: Connection | None = None
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
+        self.sent = 0
 
     @property
     def url(self) -> str:
@@ -189,12 +190,12 @@ class DashboardServer:
         assert self._conn is not None
         while True:
             done = self._stop.wait(self._send_every)
-            messages = self.feed.take()
-            try:
-                if messages:
+            while messages := self.feed.take():
+                try:
                     self._conn.send(messages)
-            except (OSError, ValueError):           # the server process is gone: nothing left to feed
-                return
+                except (OSError, ValueError):       # the server process is gone: nothing left to feed
+                    return
+                self.sent += len(messages)
             if done:
                 return
 

@@ -15,8 +15,8 @@ import pytest
 from qkdlab.analysis import AnalysisSource
 from qkdlab.dashboard import Board, DashboardServer, Feed, History, RunInfo, is_loopback
 from qkdlab.dashboard.rows import merge_rows
+from qkdlab.examples import flawed_source_model
 from qkdlab.live import LiveEstimator, SimulatedLink
-from qkdlab.testing import flawed_source_model
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7)
 
