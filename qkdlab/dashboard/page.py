@@ -67,7 +67,7 @@ def info_html(info: RunInfo) -> str:
 def status_html(board: Board, stale_after_s: float) -> str:
     age = board.status_age_s()
     if age is None:
-        producer = "waiting for the first block"
+        producer = html.escape(board.finished) if board.finished else "waiting for the first block"
     elif board.finished:
         producer = f"{html.escape(board.finished)}; last block {_utc(board.last_wall_time)}"  # type: ignore[arg-type]
     elif age > stale_after_s:
