@@ -35,7 +35,8 @@ from qkdlab.live import LiveEstimator, SimulatedLink
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-6, correlation_length=1)
 
 
-def live_loop(seconds: float, rate: float, feed: Feed | None, memory: list[float]) -> dict[str, float]:
+def live_loop(seconds: float, rate: float, feed: Feed | None, memory: list[float],
+              server_memory: list[float] | None = None, server_pid: int | None = None) -> dict[str, float]:
     """Estimate blocks at ``rate`` per second; returns latency figures in ms."""
     link = SimulatedLink(SOURCE, block_emissions=1e9, distance_km=10.0, seed=1)
     estimator = LiveEstimator(SOURCE)
@@ -53,6 +54,8 @@ def live_loop(seconds: float, rate: float, feed: Feed | None, memory: list[float
             publish.append(time.perf_counter() - t)
         if time.monotonic() >= next_sample:
             memory.append(process.memory_info().rss / 2**20)
+            if server_pid is not None and server_memory is not None:
+                server_memory.append(psutil.Process(server_pid).memory_info().rss / 2**20)
             next_sample += 5.0
         next_tick += 1.0 / rate
         time.sleep(max(next_tick - time.monotonic(), 0.0))
@@ -127,6 +130,7 @@ def main() -> None:
     before = live_loop(args.seconds, args.rate, None, memory_off)
     feed = Feed(RunInfo.from_estimator(LiveEstimator(SOURCE), "benchmark"), maxlen=100_000)
     memory_on: list[float] = []
+    memory_server: list[float] = []
     with DashboardServer(feed, port=0) as server:
         day_of_updates(feed, server)
         child = subprocess.Popen([sys.executable, __file__, "--viewers-of", server.url, "--viewers",
@@ -136,7 +140,7 @@ def main() -> None:
             for pid in (server.pid, child.pid):
                 psutil.Process(pid).cpu_affinity([1])
         time.sleep(3.0)                          # the viewers connect and load a day of history
-        loaded = live_loop(args.seconds, args.rate, feed, memory_on)
+        loaded = live_loop(args.seconds, args.rate, feed, memory_on, memory_server, server.pid)
         out, _ = child.communicate(timeout=120)
         received = json.loads(out.strip().splitlines()[-1])
     after = live_loop(args.seconds, args.rate, None, [])
@@ -151,11 +155,14 @@ def main() -> None:
         change = loaded[key] / baseline[key] - 1.0
         print(f"  {key[:3]} with / without: {change:+.1%} (target within ±10 %)")
     print(f"Feed.publish p99: {loaded['publish_p99_us']:.1f} µs")
-    print(f"viewers' last block index received: {received} (live loop published {loaded['blocks']} blocks "
+    print(f"viewers' last block index received (a viewer that fell behind shows a smaller one): {received} (live loop published {loaded['blocks']} blocks "
           f"after a day of history; dropped: {feed.dropped})")
     print("resident memory of the live process with the dashboard (MiB, every 5 s): " + " ".join(f"{m:.0f}" for m in memory_on))
+    print("resident memory of the dashboard's server process (MiB, every 5 s): "
+          + " ".join(f"{m:.0f}" for m in memory_server))
     if len(memory_on) > 2:
-        print(f"  growth from the second sample to the end: {memory_on[-1] - memory_on[1]:+.1f} MiB")
+        print(f"  growth from the second sample to the end: live {memory_on[-1] - memory_on[1]:+.1f} MiB, "
+              f"server {memory_server[-1] - memory_server[1]:+.1f} MiB")
 
 
 if __name__ == "__main__":
