@@ -73,7 +73,7 @@ def status_html(board: Board, stale_after_s: float) -> str:
     elif age > stale_after_s:
         producer = f"<b style='color:#b36b00'>STALE</b>: no block for {age:.0f} s (last {_utc(board.last_wall_time)})"  # type: ignore[arg-type]
     else:
-        producer = f"last block {_utc(board.last_wall_time)} ({age:.1f} s ago)"  # type: ignore[arg-type]
+        producer = f"last block {_utc(board.last_wall_time)} ({age:.0f} s ago)"  # type: ignore[arg-type]
     rejected = f", last reason: {html.escape(board.last_rejection)}" if board.rejected else ""
     dropped = f"; <b>{board.dropped} updates dropped (dashboard fell behind)</b>" if board.dropped else ""
     return (f"<div><b>producer</b>: {producer}</div>"
@@ -145,8 +145,10 @@ def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_
             banner.text, banner.visible = banner_html(board), True
         status.text = status_html(board, stale_after_s)
 
-    def tick() -> None:
-        status.text = status_html(board, stale_after_s)
+    def tick() -> None:                                   # the age and STALE, also when no block comes
+        text = status_html(board, stale_after_s)
+        if text != status.text:
+            status.text = text
 
     doc.add_periodic_callback(refresh, refresh_ms)
     doc.add_periodic_callback(tick, 1000)
