@@ -25,7 +25,7 @@ from bokeh.plotting import figure
 
 from .board import Board
 from .feed import RunInfo
-from .rows import UNITS
+from .rows import COLUMNS
 
 __all__ = ["build_document", "PANELS"]
 
@@ -107,7 +107,7 @@ def _figure(name: str, source: ColumnDataSource, x_range: object | None) -> figu
 def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_after_s: float = 5.0) -> None:
     """Fill one viewer's document and keep it following the board."""
     info = board.info
-    source = ColumnDataSource(data={key: [] for key in UNITS if key != "time"} | {"time": []}, name="blocks")
+    source = ColumnDataSource(data={key: [] for key in COLUMNS}, name="blocks")
     figures: dict[str, figure] = {}
     for name in PANELS:
         figures[name] = _figure(name, source, figures["keyrate"].x_range if figures else None)

@@ -13,21 +13,20 @@ detector). A "detector" is one (Bob basis, outcome) pair, labelled like ``Z0``.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Sequence
 
 from ..live.alarms import basis_counts
 from ..live.estimator import Update
 from ..model import Observations
 
-__all__ = ["UNITS", "block_row", "detector_labels"]
+__all__ = ["COLUMNS", "block_row", "detector_labels", "merge_rows"]
 
-#: Unit of every plotted column (the page labels its axes from this table).
-UNITS: dict[str, str] = {
-    "time": "ms since 1970 (UTC)", "index": "block", "width": "blocks", "emissions": "pulses",
-    "rate_bps": "bit/s", "key_bits": "bit", "total_bits": "bit", "total_rate_bps": "bit/s",
-    "qber_z": "%", "qber_x": "%", "phase_error": "%", "total_phase_error": "%", "latency_ms": "ms",
-}
+#: The columns of every row besides the per-detector ones (units: docs/dashboard.md and the page's axes).
+COLUMNS = ("time", "index", "width", "emissions", "rate_bps", "key_bits", "total_bits", "total_rate_bps", "qber_z",
+           "qber_x", "phase_error", "total_phase_error", "latency_ms")
 
 
 def detector_labels(block: Observations) -> tuple[str, ...]:
@@ -37,24 +36,22 @@ def detector_labels(block: Observations) -> tuple[str, ...]:
 def block_row(update: Update, groups: Sequence[Observations]) -> dict[str, float]:
     """The plotted numbers of one accepted update (its block's groups summed)."""
     assert update.block is not None and update.accumulated is not None, "only accepted updates have rows"
-    first = groups[0]
-    counts = sum(g.count_array for g in groups)                       # (j, k, b, o)
-    emissions = sum(g.emission_array for g in groups)                 # (j, k)
-    merged = first.model_copy(update={"counts": counts.tolist(), "emissions": emissions.tolist()})
+    merged = functools.reduce(operator.add, groups)
+    counts, emissions = merged.count_array, merged.emission_array     # (j, k, b, o), (j, k)
     row = {"time": update.wall_time * 1e3, "index": float(update.index), "width": 1.0,
            "emissions": update.block.emissions, "rate_bps": update.block.key_rate_bps,
            "key_bits": update.block.key_length_bits, "total_bits": update.accumulated.key_length_bits,
            "total_rate_bps": update.accumulated.key_rate_bps, "qber_z": 100.0 * _qber(merged, "Z"),
            "qber_x": 100.0 * _qber(merged, "X"), "phase_error": 100.0 * update.block.phase_error,
            "total_phase_error": 100.0 * update.accumulated.phase_error, "latency_ms": 1e3 * update.latency_s}
-    rate = first.repetition_rate_hz or math.nan
+    rate = merged.repetition_rate_hz or math.nan
     duration = emissions.sum() / rate
-    vacuum = [k for k, mu in enumerate(first.intensities) if mu == 0.0]
-    for b, basis in enumerate(first.bob_bases):
+    vacuum = [k for k, mu in enumerate(merged.intensities) if mu == 0.0]
+    for b, basis in enumerate(merged.bob_bases):
         for outcome in (0, 1):
             label = f"{basis}{outcome}"
             row[f"det_{label}"] = float(counts[..., b, outcome].sum() / duration)
-            gates = emissions[:, vacuum].sum() * first.bob_basis_probabilities[b]
+            gates = emissions[:, vacuum].sum() * merged.bob_basis_probabilities[b]
             row[f"dark_{label}"] = float(counts[:, vacuum, b, outcome].sum() / gates * rate) if gates > 0 else math.nan
     return row
 

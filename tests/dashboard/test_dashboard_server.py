@@ -69,13 +69,16 @@ def test_rows_carry_the_estimator_numbers_and_physical_rates():
     link = SimulatedLink(SOURCE, block_emissions=1e9, distance_km=10.0, seed=2)
     board = Board(feed.info)
     for block in link.blocks(2):
-        feed.publish(estimator.push(block), block)
+        update = estimator.push(block)
+        feed.publish(update, block)
     feed.publish(estimator.push("junk"))
     messages = feed.take()
     assert len(messages) == 3 and feed.dropped == 0
     board.take(pickle.loads(pickle.dumps(messages)))          # as the server process receives them
     assert board.accepted == 2 and board.rejected == 1 and "rejected block" in board.last_rejection
     row = board.history.rows[-1]
+    assert row["qber_z"] == pytest.approx(100 * update.block.qber, rel=1e-12)    # the estimator's own QBER
+    assert row["rate_bps"] == update.block.key_rate_bps and row["total_bits"] == update.accumulated.key_length_bits
     last = estimator.push(link.next_block())
     assert row["total_bits"] < last.accumulated.key_length_bits  # (the next block adds key)
     # the simulated detectors' dark-count probability is 2.5e-5 per slot at 1 GHz: 25 kc/s each
