@@ -6,7 +6,7 @@ Python on a Tornado event loop.
 
 Why a process: serialising documents and patches for ten viewers is Python work; on a thread of
 the live process it competes for the GIL and measurably slowed the estimator
-(``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers). In its own process it cannot: the live
+(``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers, on a loaded 2-core machine). In its own process it cannot: the live
 process only appends to the feed's deque, and a sender thread pickles small messages into a pipe
 (blocking only itself when the server lags; the deque then drops the oldest). The server process
 exits when the pipe closes, so it never outlives the run.
@@ -28,6 +28,7 @@ import hmac
 import ipaddress
 import multiprocessing
 import secrets
+import socket
 import threading
 from collections import deque
 from multiprocessing.connection import Connection
@@ -137,7 +138,8 @@ class DashboardServer:
     @property
     def url(self) -> str:
         """The page's address (with the token, when one is needed): print it once."""
-        shown = f"[{self.host}]" if ":" in self.host else ("127.0.0.1" if self.host == "0.0.0.0" else self.host)
+        shown = (socket.gethostname() if self.host in ("0.0.0.0", "::", "") else
+                 f"[{self.host}]" if ":" in self.host else self.host)
         return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     @property
