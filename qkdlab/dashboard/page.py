@@ -98,7 +98,6 @@ def _figure(name: str, source: ColumnDataSource, x_range: object | None) -> figu
     fig.yaxis.axis_label = ylabel
     for i, (col, legend) in enumerate(lines):
         fig.line("time", col, source=source, legend_label=legend, color=Category10_10[i], line_width=2)
-        fig.scatter("time", col, source=source, color=Category10_10[i], size=3)
     fig.add_tools(HoverTool(tooltips=[("block", "@index"), ("blocks merged", "@width"), ("pulses", "@emissions"),
                                       ("value", "$y")], formatters={}))
     return fig

@@ -158,7 +158,12 @@ class DashboardServer:
         if not ours.poll(60):
             self.stop()
             raise ConfigError("the dashboard server did not start within 60 s")
-        kind, value = ours.recv()
+        try:
+            kind, value = ours.recv()
+        except EOFError:
+            kind, value = "error", ("the server process ended at start; a script that starts the dashboard must "
+                                    "guard its main code with `if __name__ == \"__main__\":` (spawned processes "
+                                    "import it)")
         if kind == "error":
             self.stop()
             raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "

@@ -164,3 +164,4 @@ def test_loopback_by_default_and_a_token_elsewhere():
     with DashboardServer(feed, port=0) as server:         # loopback server: other Host names are refused
         assert get(server.port, "/").status == 200
         assert get(server.port, "/", {"Host": "attacker.example"}).status == 403
+
