@@ -50,7 +50,7 @@ class RunInfo:
                            f"{p.provenance.file} {p.provenance.run} ({p.provenance.kind}, {p.provenance.method})"
                            if p.provenance else (p.method or "no provenance recorded")) for p in model.epsilon.parts)
         return cls(title, estimator.method, estimator.epsilon_sec, estimator.epsilon_cor, estimator.ec_efficiency,
-                   estimator.policy.qber_threshold, estimator.source.description, estimator.source.epsilon, rule,
+                   estimator.policy.qber_threshold, estimator.source_description, estimator.source.epsilon, rule,
                    parts, estimator.assumptions)
 
 
