@@ -180,8 +180,14 @@ class SweepSpec(BaseModel):
         return self.point(tuple(int(i) for i in np.unravel_index(flat, self.shape)))
 
     def canonical(self) -> str:
-        """The spec as canonical JSON: what a study file stores and compares on resume."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The spec as canonical JSON: what a study file stores and compares on resume.
+
+        The order of the axes (the file's dimensions) and of the optimised parameters (the
+        optimiser's coordinates) is part of the spec; the order of the fixed values is not.
+        """
+        data = self.model_dump(mode="json")
+        data["fixed"] = dict(sorted(data["fixed"].items()))
+        return json.dumps(data, separators=(",", ":"))
 
     def digest(self) -> str:
         return hashlib.sha256(self.canonical().encode()).hexdigest()

@@ -1,0 +1,146 @@
+"""Running a sweep: the missing points of a study, in chunks, on a ``dask.distributed`` cluster.
+
+There is one execution path. Without a scheduler address a ``LocalCluster`` of worker
+processes (one thread each: the solvers hold the GIL) is started for the run and closed after
+it; with ``scheduler="tcp://host:8786"`` the same tasks go to an existing cluster (``dask
+scheduler`` + ``dask worker``, or dask-jobqueue on SLURM), whose workers need qkdlab installed.
+
+Chunks: a task evaluates a list of points, so the scheduler's fixed cost per task (a few ms) is
+spread over many points. The chunk size does not change any number (each point is evaluated on
+its own, with the same seed), only how much work is lost when a process dies and how evenly the
+workers finish. Results are written by this process alone, as each chunk completes
+(``as_completed``), in flushed batches (see :mod:`qkdlab.sweep.study`).
+
+Lost workers: dask reruns the tasks of a worker that died on another one; a chunk that kills
+``distributed.scheduler.allowed-failures`` workers in a row is left missing and reported, so the
+next run retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..interrupts import delayed_keyboard_interrupt
+from .evaluate import evaluate_chunk
+from .spec import SweepSpec
+from .study import DONE, FAILED, StudyFile
+
+__all__ = ["SweepSummary", "run_sweep", "chunk_points", "CHUNKS_PER_WORKER", "MAX_CHUNK"]
+
+#: Default chunking: about this many tasks per worker (balance), each at most MAX_CHUNK points.
+CHUNKS_PER_WORKER = 16
+MAX_CHUNK = 256
+
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a run did: points in the grid, done / failed in the file, computed now, still missing."""
+
+    path: Path
+    total: int
+    done: int
+    failed: int
+    computed: int
+    missing: int
+    seconds: float
+    workers: int
+    lost_chunks: tuple[str, ...] = ()
+    interrupted: bool = False
+
+
+def chunk_points(points: np.ndarray, workers: int, chunk_size: int | None = None) -> list[list[int]]:
+    """Split the points to compute into consecutive chunks (grid order keeps a batch's rows together)."""
+    if chunk_size is None:
+        chunk_size = max(1, min(MAX_CHUNK, math.ceil(len(points) / (max(workers, 1) * CHUNKS_PER_WORKER))))
+    return [[int(i) for i in points[k:k + chunk_size]] for k in range(0, len(points), chunk_size)]
+
+
+def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--scheduler {scheduler}: cannot reach the dask scheduler ({exc}); start one with "
+                              "'dask scheduler' and workers with 'dask worker ADDRESS'") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_sweep(spec: SweepSpec, path: str | os.PathLike[str], *, scheduler: str | None = None,
+              workers: int | None = None, progress: Progress | None = None, client: Any = None) -> SweepSummary:
+    """Compute every missing point of ``spec`` into the study at ``path`` (created, or resumed).
+
+    ``progress(done, failed, total)`` is called after each written batch. ``client``: an open
+    ``dask.distributed.Client`` to use as is (tests, notebooks); otherwise one is made from
+    ``scheduler`` / ``workers``. Ctrl-C stops after the batch being written; the file keeps every
+    finished point and the next run resumes it.
+    """
+    start = time.perf_counter()
+    computed, lost, interrupted = 0, [], False
+    with StudyFile.open(path, spec) as study:
+        missing = study.missing()
+        total = spec.size
+
+        def report() -> None:
+            if progress is not None:
+                progress(int(np.count_nonzero(study.status == DONE)), int(np.count_nonzero(study.status == FAILED)),
+                         total)
+
+        report()
+        own, n_workers = None, 0
+        if len(missing):
+            if client is None:
+                client, own = _client(scheduler, workers)
+            try:
+                n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+                computed, lost, interrupted = _compute(client, study, spec, missing, n_workers, report)
+            finally:
+                if own is not None:
+                    client.close()
+                    own.close()
+        return SweepSummary(Path(path), total, int(np.count_nonzero(study.status == DONE)),
+                            int(np.count_nonzero(study.status == FAILED)), computed, len(study.missing()),
+                            time.perf_counter() - start, n_workers if len(missing) else 0, tuple(lost), interrupted)
+
+
+def _compute(client: Any, study: StudyFile, spec: SweepSpec, missing: np.ndarray, workers: int,
+             report: Callable[[], None]) -> tuple[int, list[str], bool]:
+    from dask.distributed import as_completed
+
+    chunks = chunk_points(missing, workers, spec.chunk_size)
+    spec_json = spec.canonical()
+    futures = [client.submit(evaluate_chunk, spec_json, chunk, pure=False) for chunk in chunks]
+    computed, lost = 0, []
+    try:
+        for future in as_completed(futures):
+            try:
+                results = future.result()
+            except Exception as exc:  # a chunk whose workers kept dying: leave it missing, say so
+                lost.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with delayed_keyboard_interrupt():
+                study.write(results)
+            future.release()
+            computed += len(results)
+            report()
+    except KeyboardInterrupt:
+        client.cancel(futures)
+        return computed, lost, True
+    return computed, lost, False
