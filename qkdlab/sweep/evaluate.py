@@ -12,8 +12,9 @@ the bounds: the start values (the spec's defaults) and ``starts`` points of a sc
 sequence seeded by ``seed`` (the same for every point, so a point's optimum does not depend on
 which worker or chunk computed it), then Powell's derivative-free method (the rate is only
 piecewise smooth: the decoy bounds and the clipping at 0 have kinks) from the best of them.
-Candidates outside the protocol's domain (decoy ≥ signal, probabilities summing past 1) count
-as no key.
+Where a candidate has no key its score is a constant plus its phase- and bit-error bounds, which
+still fall towards the region with key (near the cut-off no start may have any). Candidates
+outside the protocol's domain (decoy ≥ signal, probabilities summing past 1) score worst.
 """
 
 from __future__ import annotations
@@ -108,32 +109,31 @@ def _optimise(spec: SweepSpec, index: int, values: dict[str, Any], optimise: Opt
                 result = _rate(spec.protocol, candidate, spec.model_json)
             except ValueError:
                 result = None
-            rate = result.key_rate_per_pulse if result is not None else 0.0
-            seen[key] = (-math.log(rate) if rate > 0 else _NO_KEY, result)
+            if result is None:
+                score = 2 * _NO_KEY
+            elif result.key_rate_per_pulse > 0:
+                score = -math.log(result.key_rate_per_pulse)
+            else:   # no key yet: lower error-rate bounds lead towards the region with key
+                score = _NO_KEY + result.phase_error + result.bit_error
+            seen[key] = (score, result)
         return seen[key][0]
 
     x0 = np.array([(_start(n, optimise.parameters[n], values) - lo) / s for n, lo, s in zip(names, low, span)])
     candidates = [x0]
     if optimise.starts:
         candidates += list(qmc.Halton(len(names), seed=optimise.seed).random(optimise.starts))
-    scores = [objective(x) for x in candidates]
+    best = int(np.argmin([objective(x) for x in candidates]))
     start_result = seen[tuple(np.clip(x0, 0, 1).tolist())][1]
-    best = int(np.argmin(scores))
-    iterations, converged = 0, False
-    if scores[best] < _NO_KEY:
-        found = minimize(objective, candidates[best], method="Powell", bounds=[(0.0, 1.0)] * len(names),
-                         options={"maxiter": optimise.max_iterations, "xtol": 1e-4, "ftol": 1e-6})
-        iterations, converged = int(found.nit), bool(found.success)
+    found = minimize(objective, candidates[best], method="Powell", bounds=[(0.0, 1.0)] * len(names),
+                     options={"maxiter": optimise.max_iterations, "xtol": 1e-4, "ftol": 1e-6})
     x_best = min(seen, key=lambda k: seen[k][0])
     result = seen[x_best][1]
-    if result is None:   # no candidate had a key (or none was in the domain): report the start values
-        x_best, result = tuple(np.clip(x0, 0, 1).tolist()), start_result
-        if result is None:
-            raise ValueError("no candidate parameters within the bounds are valid for this protocol")
+    if result is None:
+        raise ValueError("no candidate parameters within the optimisation bounds are valid for this protocol")
     point = _record(index, result)
     point.optimum = {n: float(v) for n, v in zip(names, low + span * np.array(x_best))}
     point.start_rate = start_result.key_rate_per_pulse if start_result is not None else math.nan
-    point.iterations, point.evaluations, point.converged = iterations, len(seen), converged
+    point.iterations, point.evaluations, point.converged = int(found.nit), len(seen), bool(found.success)
     return point
 
 

@@ -144,11 +144,23 @@ class SweepSpec(BaseModel):
     def _check_values(self) -> None:
         """Build the inputs of each axis value (others at their first value): bad values fail now, by key."""
         base = self.point(tuple(0 for _ in self.axes))
+        try:
+            self._check_one("fixed", base)
+        except ValueError:
+            for name, values in self.axes.items():   # the culprit may be an axis's first value
+                if len(values) > 1 and self._passes({**base, name: values[1]}):
+                    self._check_one(f"axes.{name}[0]", base)
+            raise
         for name, values in self.axes.items():
-            for i, value in enumerate(values):
-                where = f"axes.{name}[{i}]"
-                self._check_one(where, {**base, name: value})
-        self._check_one("fixed", base)
+            for i, value in enumerate(values[1:], 1):
+                self._check_one(f"axes.{name}[{i}]", {**base, name: value})
+
+    def _passes(self, values: dict[str, Any]) -> bool:
+        try:
+            self._check_one("", values)
+        except ValueError:
+            return False
+        return True
 
     def _check_one(self, where: str, values: dict[str, Any]) -> None:
         for name, value in values.items():
