@@ -55,6 +55,16 @@ def parse_axis(value: Any) -> list[Any]:
     raise ValueError(f"{value!r}: give a non-empty list or start:stop:step")
 
 
+def _number(name: str, value: Any) -> Any:
+    """YAML 1.1 reads 2.0e6 (no sign in the exponent) as text: take it as the number it is."""
+    if name in _TEXT or not isinstance(value, str):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 class Optimise(BaseModel):
     """Protocol parameters to choose per point (maximising the secure key rate) and how."""
 
@@ -98,13 +108,18 @@ class SweepSpec(BaseModel):
             raise ValueError(f"{value!r}: the sweep evaluates {', '.join(PROTOCOLS)}")
         return value
 
+    @field_validator("fixed")
+    @classmethod
+    def _numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {name: _number(name, v) for name, v in value.items()}
+
     @field_validator("axes")
     @classmethod
     def _expand(cls, value: dict[str, Any]) -> dict[str, Any]:
         expanded = {}
         for name, axis in value.items():
             try:
-                values = parse_axis(axis)
+                values = [_number(name, v) for v in parse_axis(axis)]
             except ValueError as exc:
                 raise ValueError(f"axes.{name}: {exc}") from None
             if len(set(map(str, values))) != len(values):
