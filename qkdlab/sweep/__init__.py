@@ -10,7 +10,8 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {"SweepSpec": "spec", "load_spec": "spec", "parse_spec": "spec", "run_sweep": "run",
-            "SweepSummary": "run", "open_study": "study", "StudyFile": "study", "study_kind": "study"}
+            "SweepSummary": "run", "open_study": "study", "read_spec": "study", "StudyFile": "study",
+            "study_kind": "study"}
 
 __all__ = list(_EXPORTS)
 

@@ -240,7 +240,7 @@ def parse_spec(data: Any, source: str = "<spec>", base: Path | None = None) -> S
         raise ConfigError(f"{source}: expected a mapping with an 'axes' key, got {type(data).__name__}")
     data = dict(data)
     if data.get("model") is not None and data.get("model_json") is None:
-        from ..model import load_source_model
+        from ..calibration import load_source_model
 
         path = Path(str(data["model"]))
         if base is not None and not path.is_absolute():
