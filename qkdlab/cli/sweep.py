@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
@@ -45,7 +46,6 @@ def sweep_command(spec_path: str, out: str, scheduler: str | None, workers: int 
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")
     spec = load_spec(spec_path)
-    start = time.monotonic()
     previous = sigterm_as_interrupt()
     try:
         with Progress(*_columns(), console=err_console, transient=False) as bar:
@@ -62,8 +62,6 @@ def sweep_command(spec_path: str, out: str, scheduler: str | None, workers: int 
 
             summary = run_sweep(spec, out, scheduler=scheduler, workers=workers, progress=progress)
     finally:
-        import signal
-
         signal.signal(signal.SIGTERM, previous)
     where = f"scheduler {scheduler}" if scheduler else f"{summary.workers} local worker(s)"
     console.print(f"{out}: {summary.done}/{summary.total} points done, {summary.failed} failed; computed "

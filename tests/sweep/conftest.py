@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def gys() -> dict:
     """GYS-like link (Gobby, Yuan, Shields 2004, as simulated by Ma, Qi, Zhao, Lo 2005): decoy BB84."""
