@@ -104,17 +104,19 @@ def run_sweep(spec: SweepSpec, path: str | os.PathLike[str], *, scheduler: str |
                          total)
 
         report()
-        own, n_workers = None, 0
+        n_workers = 0
         if len(missing):
-            if client is None:
+            made = client is None
+            if made:
                 client, own = _client(scheduler, workers)
             try:
                 n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
                 computed, lost, interrupted = _compute(client, study, spec, missing, n_workers, report)
             finally:
-                if own is not None:
+                if made:
                     client.close()
-                    own.close()
+                    if own is not None:
+                        own.close()
         return SweepSummary(Path(path), total, int(np.count_nonzero(study.status == DONE)),
                             int(np.count_nonzero(study.status == FAILED)), computed, len(study.missing()),
                             time.perf_counter() - start, n_workers if len(missing) else 0, tuple(lost), interrupted)

@@ -105,3 +105,10 @@ def test_optimal_signal_intensity_falls_with_distance(optimised_after_a_lost_wor
     assert 0.4 < signal_opt[0] < 0.55
     assert np.allclose(study.optimal_decoy.values, BOUNDS["decoy"][0], atol=1e-3)
     assert study.optimiser_converged.all() and (study.optimiser_evaluations > 8).all()
+
+
+def test_an_existing_cluster_is_reached_by_its_scheduler_address(tmp_path, cluster_client):
+    spec = parse_spec({"fixed": {"delta": 0.063}, "axes": {"distance": "0:100:10"}})
+    summary = run_sweep(spec, tmp_path / "s.h5", scheduler=cluster_client.scheduler.address)
+    assert summary.done == spec.size and summary.workers == 2
+    _assert_identical(open_study(tmp_path / "s.h5"), _one_process(tmp_path / "one.h5", spec))
