@@ -6,9 +6,9 @@ it; with ``scheduler="tcp://host:8786"`` the same tasks go to an existing cluste
 scheduler`` + ``dask worker``, or dask-jobqueue on SLURM), whose workers need qkdlab installed.
 
 Chunks: a task evaluates a list of points, so the scheduler's fixed cost per task (a few ms) is
-spread over many points. The chunk size does not change any number (each point is evaluated on
-its own, with the same seed), only how much work is lost when a process dies and how evenly the
-workers finish. Results are written by this process alone, as each chunk completes
+spread over many points; :class:`Chunker` sizes them from the measured time per point. The chunk
+size does not change any number (each point is evaluated on its own, with the same seed), only
+how much work is lost when a process dies and how evenly the workers finish. Results are written by this process alone, as each chunk completes
 (``as_completed``), in flushed batches (see :mod:`qkdlab.sweep.study`).
 
 Lost workers: dask reruns the tasks of a worker that died on another one; a chunk that kills
@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 
 from ..interrupts import delayed_keyboard_interrupt
-from .evaluate import evaluate_chunk
+from .evaluate import PointResult, evaluate_chunk
 from .spec import SweepSpec
 from .study import DONE, FAILED, StudyFile
 
-__all__ = ["SweepSummary", "run_sweep", "chunk_points", "CHUNKS_PER_WORKER", "MAX_CHUNK"]
+__all__ = ["SweepSummary", "Chunker", "run_sweep", "timed_chunk", "TARGET_CHUNK_S", "MAX_CHUNK"]
 
-#: Default chunking: about this many tasks per worker (balance), each at most MAX_CHUNK points.
-CHUNKS_PER_WORKER = 16
+#: Adaptive chunking: seconds of work per task, and the most points in one task.
+TARGET_CHUNK_S = 1.0
 MAX_CHUNK = 256
 
 Progress = Callable[[int, int, int], None]
@@ -59,11 +59,50 @@ class SweepSummary:
     interrupted: bool = False
 
 
-def chunk_points(points: np.ndarray, workers: int, chunk_size: int | None = None) -> list[list[int]]:
-    """Split the points to compute into consecutive chunks (grid order keeps a batch's rows together)."""
-    if chunk_size is None:
-        chunk_size = max(1, min(MAX_CHUNK, math.ceil(len(points) / (max(workers, 1) * CHUNKS_PER_WORKER))))
-    return [[int(i) for i in points[k:k + chunk_size]] for k in range(0, len(points), chunk_size)]
+class Chunker:
+    """Hands out consecutive chunks of the points to compute, sized from the measured time per point.
+
+    Why adaptive: the cost of a point ranges from a millisecond (closed forms) to seconds
+    (optimisation, numerical engines) and is not known before the sweep. The first chunks hold
+    one point each; after that a chunk holds about ``TARGET_CHUNK_S`` of work (the scheduler's few
+    ms per task are then under 1 %), at most ``MAX_CHUNK`` points, and never more than an equal
+    share of what is left among twice the workers, so the last chunks finish together. Sizes
+    change nothing but the timing: every point is evaluated on its own, with the same seed.
+    """
+
+    def __init__(self, points: np.ndarray, workers: int, fixed_size: int | None = None) -> None:
+        self.points = [int(i) for i in points]
+        self.next = 0
+        self.workers = max(workers, 1)
+        self.fixed_size = fixed_size
+        self.seconds_per_point: float | None = None
+
+    def record(self, points: int, seconds: float) -> None:
+        """A chunk's compute time as the worker measured it (smoothed: the first chunks include warm-up)."""
+        if points:
+            latest = seconds / points
+            previous = self.seconds_per_point
+            self.seconds_per_point = latest if previous is None else 0.5 * (previous + latest)
+
+    def take(self) -> list[int]:
+        left = len(self.points) - self.next
+        if self.fixed_size is not None:
+            size = self.fixed_size
+        elif self.seconds_per_point is None:
+            size = 1
+        else:
+            size = int(TARGET_CHUNK_S / max(self.seconds_per_point, 1e-6))
+            size = max(1, min(size, MAX_CHUNK, math.ceil(left / (2 * self.workers))))
+        chunk = self.points[self.next:self.next + size]
+        self.next += len(chunk)
+        return chunk
+
+
+def timed_chunk(spec_json: str, indices: list[int]) -> tuple[list[PointResult], float]:
+    """The task: a chunk's results and the seconds the worker spent computing them."""
+    start = time.perf_counter()
+    results = evaluate_chunk(spec_json, indices)
+    return results, time.perf_counter() - start
 
 
 def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
@@ -124,25 +163,42 @@ def run_sweep(spec: SweepSpec, path: str | os.PathLike[str], *, scheduler: str |
 
 def _compute(client: Any, study: StudyFile, spec: SweepSpec, missing: np.ndarray, workers: int,
              report: Callable[[], None]) -> tuple[int, list[str], bool]:
+    """Keep two chunks per worker in flight (no worker waits for the next task); write each as it ends."""
     from dask.distributed import as_completed
 
-    chunks = chunk_points(missing, workers, spec.chunk_size)
+    chunker = Chunker(missing, workers, spec.chunk_size)
     spec_json = spec.canonical()
-    futures = [client.submit(evaluate_chunk, spec_json, chunk, pure=False) for chunk in chunks]
+    running: set[Any] = set()
+    queue = as_completed()
+
+    def submit() -> None:
+        while len(running) < 2 * workers:
+            chunk = chunker.take()
+            if not chunk:
+                return
+            future = client.submit(timed_chunk, spec_json, chunk, pure=False)
+            running.add(future)
+            queue.add(future)
+
     computed, lost = 0, []
     try:
-        for future in as_completed(futures):
+        submit()
+        for future in queue:
+            running.discard(future)
             try:
-                results = future.result()
+                results, seconds = future.result()
             except Exception as exc:  # a chunk whose workers kept dying: leave it missing, say so
                 lost.append(f"{type(exc).__name__}: {exc}")
+                submit()
                 continue
+            chunker.record(len(results), seconds)
+            submit()
             with delayed_keyboard_interrupt():
                 study.write(results)
             future.release()
             computed += len(results)
             report()
     except KeyboardInterrupt:
-        client.cancel(futures)
+        client.cancel(list(running))
         return computed, lost, True
     return computed, lost, False
