@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
+from ..errors import QkdlabError
 from .parameters import DEFAULTS, point_inputs
 from .spec import Optimise, SweepSpec
 
@@ -107,7 +108,7 @@ def _optimise(spec: SweepSpec, index: int, values: dict[str, Any], optimise: Opt
             candidate = {**values, **{n: float(v) for n, v in zip(names, low + span * x)}}
             try:
                 result = _rate(spec.protocol, candidate, spec.model_json)
-            except ValueError:
+            except (ValueError, QkdlabError):   # outside the protocol's domain, or no bound at all: no key
                 result = None
             if result is None:
                 score = 2 * _NO_KEY
