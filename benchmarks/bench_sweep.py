@@ -74,7 +74,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     try:
         grid = parse_spec(ltqc_grid(10 if args.quick else 100))
-        sdp = parse_spec(sdp_grid(100 if args.quick else 1000))
+        sdp = parse_spec(sdp_grid(100 if args.quick else 400))
         results = {}
         for workers in (1, 2):
             client, local, startup = cluster(workers)
