@@ -10,7 +10,10 @@
    writing them (2 workers), against computing all 10^4.
 
 Cluster start-up (seconds: worker processes import the solvers) is timed apart, not counted in
-the throughput. Run: ``python benchmarks/bench_sweep.py`` (``--quick`` for a tenth of the grid).
+the throughput. The share of the wall time the workers spent computing (dask's task stream)
+separates the sweep's own idle time from CPU contention: on a machine shared with other jobs,
+two workers can be busy all the time and still not run twice as fast. Run:
+``python benchmarks/bench_sweep.py`` (``--quick`` for a tenth of the grid).
 Timings on a shared machine are inflated and the speed-up deflated by other load: compare with
 ``uptime`` and rerun on an idle machine for the record.
 """
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from dask.distributed import get_task_stream
 
 from qkdlab.sweep.run import run_sweep
 from qkdlab.sweep.spec import parse_spec
@@ -58,6 +62,11 @@ def cluster(workers: int):
     return client, local, time.perf_counter() - start
 
 
+def compute_seconds(stream) -> float:
+    """Seconds the workers spent computing tasks, from dask's task stream."""
+    return sum(s["stop"] - s["start"] for task in stream.data for s in task["startstops"] if s["action"] == "compute")
+
+
 def timed_run(spec, path: Path, client) -> float:
     path.unlink(missing_ok=True)
     start = time.perf_counter()
@@ -80,17 +89,16 @@ def main() -> None:
             client, local, startup = cluster(workers)
             try:
                 timed_run(parse_spec({**ltqc_grid(2), "name": "warm-up"}), tmp / "warm.h5", client)
-                seconds = timed_run(grid, tmp / f"grid{workers}.h5", client)
+                with get_task_stream(client) as stream:
+                    seconds = timed_run(grid, tmp / f"grid{workers}.h5", client)
                 results[workers] = seconds
                 print(f"{workers} worker(s): {grid.size} LTQC points in {seconds:.1f} s = {grid.size / seconds:.0f} "
-                      f"points/s (cluster start-up {startup:.1f} s, not counted)")
+                      f"points/s (cluster start-up {startup:.1f} s, not counted); the workers computed "
+                      f"{compute_seconds(stream) / (workers * seconds) * 100:.0f} % of the wall time")
                 if workers == 1:
-                    from dask.distributed import get_task_stream
-
                     with get_task_stream(client) as stream:   # the worker's own record of its compute time
                         wall = timed_run(sdp, tmp / "sdp.h5", client)
-                    work = sum(s["stop"] - s["start"] for task in stream.data for s in task["startstops"]
-                               if s["action"] == "compute")
+                    work = compute_seconds(stream)
                     print(f"overhead at {work / sdp.size * 1e3:.1f} ms/point of work: {sdp.size} points on one worker "
                           f"in {wall:.2f} s wall, {work:.2f} s of it computing: overhead "
                           f"{(wall - work) / work * 100:+.1f} % (target < 5 %; file creation included)")
