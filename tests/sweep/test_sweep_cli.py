@@ -69,6 +69,27 @@ def test_a_sigkilled_sweep_resumes_to_the_uninterrupted_file_computing_no_point_
     assert a.attrs["spec"] == b.attrs["spec"]
 
 
+def test_ctrl_c_stops_after_the_batch_being_written_and_leaves_a_closed_resumable_file(tmp_path, gys_spec_file):
+    out = tmp_path / "study.h5"
+    command = [sys.executable, "-m", "qkdlab.cli", "sweep", str(gys_spec_file), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _done(out) < 8 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "points still missing; run the same command again to resume" in stderr
+    with h5py.File(out, "r") as f:          # closed properly: opens without SWMR, nothing to rebuild
+        done = int(np.count_nonzero(f["status"][...]))
+    assert 8 <= done < load_spec(gys_spec_file).size
+
+
 def test_bad_specs_and_changed_specs_are_one_line_errors(tmp_path, gys_spec_file):
     runner = CliRunner()
     bad = tmp_path / "bad.yaml"
