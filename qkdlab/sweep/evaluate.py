@@ -60,6 +60,7 @@ class PointResult:
     reason: str = ""
     values: dict[str, float] = field(default_factory=dict)
     solver: str = ""
+    method_used: str = ""
     certified: bool = False
     conservative: bool = False
     optimum: dict[str, float] = field(default_factory=dict)
@@ -76,6 +77,7 @@ def _record(index: int, result: Any) -> PointResult:
         "phase_error": result.phase_error, "bit_error": result.bit_error,
         "key_detection_rate": result.key_detection_rate, "epsilon_used": result.epsilon, "solver_gap": report.gap},
         solver=f"{report.solver}: {report.status}" + (f" ({report.message})" if report.message else ""),
+        method_used=str(result.parameters.get("winner", result.method)),
         certified=bool(report.certified and not report.conservative), conservative=bool(report.conservative))
 
 

@@ -12,6 +12,7 @@ engine="h5netcdf")`` gives labelled arrays; NeXus-style attributes for the rest)
     /failure_reason           why a point failed (empty otherwise)
     /solver, /certified,      the solver report of each point: "SOLVER: status (message)", whether
     /conservative             the bound is certified, whether the conservative fallback was used
+    /method_used              the method whose bound is stored (for method "best": the winner)
     /computed                 how many times the point's result was written (1 when done once)
     /optimal_<param>, /start_key_rate_per_pulse, /optimiser_iterations, /optimiser_evaluations,
     /optimiser_converged      with ``optimise:``: the optimum, the rate at the start values, and how
@@ -83,6 +84,7 @@ def _variables(spec: SweepSpec) -> list[_Var]:
         _Var("certified", "i1", 0, {"long_name": "bound certified (solver certificate, no fallback)"}),
         _Var("conservative", "i1", 0, {"long_name": "conservative fallback used (no key claimed)"}),
         _Var("solver", str, "", {"long_name": "solver: status (message)"}),
+        _Var("method_used", str, "", {"long_name": "the method whose bound is stored (the winner for 'best')"}),
         _Var("failure_reason", str, "", {"long_name": "why the point failed"}),
     ]
     if spec.optimise is not None:
@@ -190,7 +192,7 @@ class StudyFile:
         self.path, self.handle, self.spec = path, handle, spec
         self.names = [v.name for v in _variables(spec)]
         self.data = {name: handle[name][...].reshape(-1) for name in self.names}
-        for name in ("solver", "failure_reason"):
+        for name in ("solver", "method_used", "failure_reason"):
             self.data[name] = np.array([x.decode() if isinstance(x, bytes) else x for x in self.data[name]],
                                        dtype=object)
         self.handle.swmr_mode = True
@@ -260,6 +262,7 @@ class StudyFile:
             for name, value in r.values.items():
                 self.data[name][i] = value
             self.data["solver"][i] = r.solver
+            self.data["method_used"][i] = r.method_used
             self.data["certified"][i] = r.certified
             self.data["conservative"][i] = r.conservative
             if self.spec.optimise is not None:

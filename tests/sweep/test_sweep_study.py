@@ -37,6 +37,17 @@ def test_xarray_reads_labelled_arrays_that_match_the_analysis(tmp_path):
     assert ds.key_rate_bps.sel({"method": "gllp", "distance": 40.0, "epsilon": 1e-6}).item() == direct.key_rate_bps
     assert ds.solver.sel({"method": "gllp", "distance": 40.0, "epsilon": 1e-6}).item().startswith("CLARABEL")
     assert study_kind(tmp_path / "s.h5") and not study_kind(tmp_path / "none.h5")
+    assert ds.method_used.sel({"method": "gllp", "distance": 40.0, "epsilon": 1e-6}).item() == "gllp"
+
+
+def test_method_best_records_the_winner(tmp_path):
+    from qkdlab.sweep.parameters import known_methods
+
+    if "best" not in known_methods():
+        pytest.skip("this analysis has no method 'best'")
+    spec = parse_spec({"fixed": {"method": "best", "delta": 0.063, "epsilon": 1e-6}, "axes": {"distance": [100.0]}})
+    _fill(tmp_path / "s.h5", spec)
+    assert open_study(tmp_path / "s.h5").method_used.item() in known_methods()
 
 
 def test_resume_computes_only_what_is_missing(tmp_path):
