@@ -26,7 +26,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -95,7 +95,7 @@ class Control:
                  native_int: bool = False, limits: Limits = None,
                  values: Mapping[Any, Any] | type[enum.Enum] | None = None,
                  safety: str | None = None, check: bool = True, verify_tolerance: float | None = None,
-                 preprocess: Callable[[str], str] | None = None) -> None:
+                 preprocess: Callable[[str], str] | None = None, optional_query: bool = False) -> None:
         self.get_cmd = get_cmd
         self.set_cmd = set_cmd
         self.__doc__ = doc
@@ -110,6 +110,9 @@ class Control:
         self.check = check
         self.verify_tolerance = verify_tolerance
         self.preprocess = preprocess
+        #: The query is not confirmed by any source: a read-back or snapshot that needs it asks it
+        #: with ``ask_optional`` (short timeout, remembered as unsupported when unanswered).
+        self.optional_query = optional_query
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -313,7 +316,7 @@ class _PropertyOwner:
         if update:
             for ctl in _controls(type(self)):
                 if ctl.get_cmd is not None and ctl.set_cmd is not None:
-                    getattr(self, ctl.name)
+                    self.read_optional(ctl) if ctl.optional_query else getattr(self, ctl.name)
         out: dict[str, Any] = {}
         for ctl in _controls(type(self)):
             cached = self._cache.get(ctl.name)
@@ -328,7 +331,20 @@ class _PropertyOwner:
                              "timestamp": cached.timestamp, "source": cached.source}
         for channel in self.channels:
             out[f"channel {channel.id}"] = channel.snapshot(update=update)
+        unsupported = getattr(self, "unsupported_queries", None)
+        if unsupported:
+            out["unsupported queries"] = sorted(unsupported)
         return out
+
+    def read_optional(self, ctl: Control) -> Any:
+        """Read a property whose query may be unsupported: its value, or None (and nothing cached)."""
+        command = self.format_command(ctl.get_cmd)
+        reply = self.ask_optional(command)
+        if reply is None:
+            return None
+        value = ctl.from_reply(self, reply, command)
+        self.cache_value(ctl.name, value, "get")
+        return value
 
     @property
     def channels(self) -> list[Channel]:
@@ -366,6 +382,8 @@ class Instrument(_PropertyOwner):
     """
 
     interface: ClassVar[str] = "visa"
+    #: Seconds an optional query may stay unanswered before it is taken as unsupported.
+    optional_query_timeout: ClassVar[float] = 0.5
     #: Channel classes whose Controls also declare safety limits of this driver.
     channel_classes: ClassVar[tuple[type, ...]] = ()
     default_settings: ClassVar[dict[str, Any]] = {}
@@ -374,8 +392,11 @@ class Instrument(_PropertyOwner):
 
     def __init__(self, resource: str | Transport, name: str | None = None, *,
                  safety_limits: Mapping[str, Any] | None = None, check_errors: bool = True,
-                 reconnect_retries: int = 3, **settings: Any) -> None:
+                 reconnect_retries: int = 3, unsupported_queries: Iterable[str] = (), **settings: Any) -> None:
         self.name = name or type(self).__name__.lower()
+        #: Queries this instrument does not answer: from a bench probe record, or found by
+        #: ``ask_optional``; optional read-backs skip them, snapshots list them.
+        self.unsupported_queries: set[str] = set(unsupported_queries)
         self._cache = {}
         self._setpoints = {}
         self.check_errors_on_set = check_errors
@@ -443,6 +464,33 @@ class Instrument(_PropertyOwner):
     def write_block(self, header: str, block: bytes) -> None:
         self._with_recovery(lambda: self.transport.write_block(header, block), header)
 
+    def ask_optional(self, command: str) -> str | None:
+        """Ask a query that the instrument may not know: its reply, or None if it is unsupported.
+
+        Known-unsupported queries (``unsupported_queries``) are not sent. Otherwise the query gets
+        ``optional_query_timeout`` seconds and no retry or reconnect (silence here means "not
+        understood", not "link lost"); an unanswered query is remembered, so it costs one short
+        timeout per session, and ``forget_unsupported`` clears what the instrument left behind.
+        """
+        if command in self.unsupported_queries:
+            return None
+        with self.transaction():
+            previous = self.transport.timeout
+            self.transport.timeout = min(previous, self.optional_query_timeout)
+            try:
+                return self.transport.query(command)
+            except Timeout:
+                self.transport.clear()
+                self.unsupported_queries.add(command)
+                self.log.warning("%s: no answer to optional query %r; skipping it from now on", self.name, command)
+                self.forget_unsupported(command)
+                return None
+            finally:
+                self.transport.timeout = previous
+
+    def forget_unsupported(self, command: str) -> None:
+        """Clean up after an unanswered query (SCPI: drop the 'undefined header' it queued)."""
+
     def _with_recovery(self, action: Callable[[], Any], command: str) -> Any:
         """Run one exchange; on timeout retry once, then reconnect and try again, then raise.
 
@@ -498,11 +546,18 @@ class Instrument(_PropertyOwner):
         """Raise ``InstrumentReportedError`` for any error the instrument reports (default: none)."""
 
     def verify_readback(self, ctl: Control, command: str, expected: Any) -> None:
-        """Error check for instruments without an error queue: read the setting back and compare."""
+        """Error check for instruments without an error queue: read the setting back and compare.
+
+        A query no source confirms (``optional_query``) is asked with ``ask_optional``: where the
+        instrument does not answer it, the setting stands unverified rather than failing.
+        """
         if ctl.get_cmd is None:
             return
         get_command = self.format_command(ctl.get_cmd)
-        actual = ctl.from_reply(self, self.ask(get_command), get_command)
+        reply = self.ask_optional(get_command) if ctl.optional_query else self.ask(get_command)
+        if reply is None:
+            return
+        actual = ctl.from_reply(self, reply, get_command)
         if isinstance(actual, pint.Quantity):
             actual_si = float(actual.to(ctl.unit or "dimensionless").magnitude) if ctl.unit else float(actual.magnitude)
             tol = ctl.verify_tolerance if ctl.verify_tolerance is not None else 0.5 / ctl.scale
@@ -569,6 +624,13 @@ class SCPIInstrument(Instrument):
         if reply not in ("1", "+1"):
             raise ProtocolError(f"{self.name}: *OPC? answered {reply!r}, expected 1")
 
+    def forget_unsupported(self, command: str) -> None:
+        """Drain the error queue of the -113 'undefined header' an unknown query leaves behind."""
+        for _ in range(self.max_error_queue):
+            code, _message = self.next_error()
+            if code == 0:
+                return
+
     def next_error(self) -> tuple[int, str]:
         """Pop one entry of the error queue as (code, message)."""
         reply = self.ask("SYST:ERR?")
@@ -615,6 +677,9 @@ class Channel(_PropertyOwner):
 
     def write_block(self, header: str, block: bytes) -> None:
         self.parent.write_block(header, block)
+
+    def ask_optional(self, command: str) -> str | None:
+        return self.parent.ask_optional(command)
 
     def transaction(self) -> Any:
         return self.parent.transaction()
