@@ -10,7 +10,7 @@ drivers themselves run unchanged.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,12 @@ class InstrumentStatus:
 class Bench:
     """The open instruments of a bench config; use as a context manager so everything closes."""
 
-    def __init__(self, config: BenchConfig, *, simulate: bool = False) -> None:
+    def __init__(self, config: BenchConfig, *, simulate: bool = False,
+                 unsupported_queries: Mapping[str, Iterable[str]] | None = None) -> None:
+        """``unsupported_queries``: instrument name -> queries a bench probe found unanswered
+        (``qkdlab.probe.ProbeRecord.unsupported_by_instrument``); their drivers skip them."""
         self.config = config
+        self.unsupported_queries = {name: set(q) for name, q in (unsupported_queries or {}).items()}
         self.simulate = simulate
         self.instruments: dict[str, Any] = {}
         self.failures: dict[str, str] = {}
@@ -77,6 +81,8 @@ class Bench:
                 return self.sim.emulators[name]
             return cls(inst.resource, name, **settings)
         resource = inst.resource
+        if self.unsupported_queries.get(name):
+            settings["unsupported_queries"] = self.unsupported_queries[name]
         if interface == "visa":
             settings["visa_library"] = self.sim.visa_library if self.simulate else inst.visa_library
         elif self.simulate:

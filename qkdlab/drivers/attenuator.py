@@ -173,6 +173,8 @@ class Keysight81577A(Keysight816xModule):
     """
 
     extra_safety_limits: ClassVar[dict[str, str]] = {"min_attenuation": "dB"}
+    #: Queries sent outside the properties (for ``qkdlab bench probe``).
+    probe_extra_queries = (":SLOT{slot}:IDN?", "*IDN?")
 
     # Declaration order is also the re-apply order after a reconnect: offset before attenuation
     # (the attenuation means something only once the offset is back), the shutter last.

@@ -48,7 +48,7 @@ from .transport import SerialTransport, Transport, VisaTransport
 
 __all__ = [
     "Control", "control", "measurement", "setting", "Instrument", "SCPIInstrument", "Channel",
-    "Identity", "CachedValue", "OVERRANGE",
+    "Identity", "CachedValue", "OVERRANGE", "controls",
 ]
 
 #: SCPI's "not a number / over range" reply (IEEE 488.2: 9.9E37).
@@ -245,7 +245,7 @@ def setting(set_cmd: str, doc: str, **kwargs: Any) -> Control:
     return Control(None, set_cmd, doc, **kwargs)
 
 
-def _controls(cls: type) -> list[Control]:
+def controls(cls: type) -> list[Control]:
     """The Control descriptors of a class in declaration order (base classes first)."""
     seen: dict[str, Control] = {}
     for klass in reversed(cls.__mro__):
@@ -289,7 +289,7 @@ class _PropertyOwner:
     def __setattr__(self, name: str, value: Any) -> None:
         if (self.__dict__.get("_frozen") and not name.startswith("_") and name not in self.__dict__
                 and not hasattr(type(self), name)):
-            known = sorted(c.name for c in _controls(type(self)))
+            known = sorted(c.name for c in controls(type(self)))
             raise AttributeError(f"{type(self).__name__} has no property {name!r}; its properties are {known}")
         object.__setattr__(self, name, value)
 
@@ -314,11 +314,11 @@ class _PropertyOwner:
         a snapshot records settings, not readings).
         """
         if update:
-            for ctl in _controls(type(self)):
+            for ctl in controls(type(self)):
                 if ctl.get_cmd is not None and ctl.set_cmd is not None:
                     self.read_optional(ctl) if ctl.optional_query else getattr(self, ctl.name)
         out: dict[str, Any] = {}
-        for ctl in _controls(type(self)):
+        for ctl in controls(type(self)):
             cached = self._cache.get(ctl.name)
             if cached is None or ctl.set_cmd is None:
                 continue
@@ -358,7 +358,7 @@ class _PropertyOwner:
         reconnect forget that it was set.
         """
         restored = []
-        for ctl in _controls(type(self)):
+        for ctl in controls(type(self)):
             cached = self._setpoints.get(ctl.name)
             if cached is not None and ctl.set_cmd is not None:
                 setattr(self, ctl.name, cached.value)
@@ -384,6 +384,9 @@ class Instrument(_PropertyOwner):
     interface: ClassVar[str] = "visa"
     #: Seconds an optional query may stay unanswered before it is taken as unsupported.
     optional_query_timeout: ClassVar[float] = 0.5
+    #: Queries a driver sends outside its properties, which ``qkdlab bench probe`` also tries
+    #: (templates with the driver's ``format_command`` fields).
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ()
     #: Channel classes whose Controls also declare safety limits of this driver.
     channel_classes: ClassVar[tuple[type, ...]] = ()
     default_settings: ClassVar[dict[str, Any]] = {}
@@ -420,9 +423,9 @@ class Instrument(_PropertyOwner):
     @classmethod
     def safety_limit_units(cls) -> dict[str, str]:
         """Every safety-limit name this driver checks, with the unit it is compared in."""
-        names = {c.safety: c.unit for c in _controls(cls) if c.safety}
+        names = {c.safety: c.unit for c in controls(cls) if c.safety}
         for klass in getattr(cls, "channel_classes", ()):
-            names.update({c.safety: c.unit for c in _controls(klass) if c.safety})
+            names.update({c.safety: c.unit for c in controls(klass) if c.safety})
         names.update(cls.extra_safety_limits)
         return names
 
@@ -599,6 +602,7 @@ class SCPIInstrument(Instrument):
 
     #: Longest error queue drained in one check (an instrument that never answers 0 is broken).
     max_error_queue = 32
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ("*IDN?",)
     _error_reply = re.compile(r"^\s*([+-]?\d+)\s*,\s*\"?(.*?)\"?\s*$")
 
     def identify(self) -> Identity:

@@ -182,6 +182,8 @@ class IDQID210(Instrument):
     """
 
     interface: ClassVar[str] = "visa"
+    #: Queries sent outside the properties (for ``qkdlab bench probe``).
+    probe_extra_queries = ("*IDN?",)
     default_settings: ClassVar[dict[str, Any]] = {
         "timeout": 5.0, "write_termination": "\n", "read_termination": "\n"}
 

@@ -187,6 +187,9 @@ class Keysight816xLaser(Keysight816xModule):
         "Control the laser output (True: ``ON``, emitting); switching on re-checks ``max_laser_power``.",
         values={True: "ON", False: "OFF"}, cast=str, preprocess=on_off)
 
+    #: Queries sent outside the properties (for ``qkdlab bench probe``).
+    probe_extra_queries = (":SOUR{slot}:POW:UNIT?", ":LOCK?", ":SLOT{slot}:IDN?", "*IDN?")
+
     def __init__(self, resource: str | Transport, name: str | None = None, *, slot: int = 1,
                  wavelength_range: tuple[float, float] | None = None,
                  power_range: tuple[float, float] = DEFAULT_POWER_RANGE, lock_password: int | None = None,

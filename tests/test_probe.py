@@ -1,0 +1,93 @@
+"""``qkdlab.probe``: the bench probe on the simulated bench, with and without an unknown query."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+
+from qkdlab.bench import Bench
+from qkdlab.config import parse_config
+from qkdlab.drivers.detector import CountingMode
+from qkdlab.probe import PROBE_KIND, probe_bench, probe_queries, read_probe
+
+UNKNOWN = "Counter:Counting_Mode?"
+
+
+def small_config(unknown: list[str] | None = None) -> object:
+    spd_sim = {"detector": 1, "serial": "ID210A0001"}
+    if unknown:
+        spd_sim["unknown_commands"] = unknown
+    return parse_config({
+        "name": "probe test bench",
+        "instruments": {
+            "spd1": {"driver": "idq_id210", "resource": "USB0::0x1DDC::0x0210::ID210A0001::INSTR", "sim": spd_sim},
+            "laser": {"driver": "keysight_816x_laser", "resource": "GPIB0::20::INSTR",
+                      "limits": {"max_laser_power": "5 mW"}, "sim": {"role": "source"}},
+            "voa": {"driver": "keysight_81577a", "resource": "GPIB0::23::INSTR"},
+        },
+        "simulation": {"seed": 1, "parameters": {}},
+    })
+
+
+def test_probe_of_the_simulated_bench_passes_and_is_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "probe.h5"
+    with Bench(small_config(), simulate=True) as bench:
+        record = probe_bench(bench, out, timeout=0.5)
+        queries = probe_queries(bench["spd1"])
+    assert record.passed, record.summary()
+    assert UNKNOWN in queries and "Detector:Trigger_Delay?" in queries
+    back = read_probe(out)
+    assert back.results == record.results and back.identities == record.identities
+    with h5py.File(out, "r") as f:
+        run = f[f.attrs["default"]]
+        assert run.attrs["kind"] == PROBE_KIND and run.attrs["status"] == "completed"
+        assert len(run["commands/command"]) == len(record.results)
+
+
+def test_an_unknown_query_is_named_and_the_driver_then_skips_it(tmp_path: Path) -> None:
+    """Acceptance (issue 20): an emulator that does not know ``Counter:Counting_Mode?``."""
+    config = small_config([UNKNOWN])
+    out = tmp_path / "probe.h5"
+    with Bench(config, simulate=True) as bench:
+        record = probe_bench(bench, out, timeout=0.3)
+    assert not record.passed
+    bad = [r for r in record.results if r.status != "answered"]
+    assert [(r.instrument, r.command, r.status) for r in bad] == [("spd1", UNKNOWN, "timeout")]
+    assert f"TIMEOUT  query {UNKNOWN}" in record.summary()
+    # A bench opened with the probe record sets the counting mode without asking the query at all.
+    unsupported = read_probe(out).unsupported_by_instrument()
+    with Bench(config, simulate=True, unsupported_queries=unsupported) as bench:
+        bench.open()
+        spd = bench["spd1"]
+        emulator = bench.sim.emulators["spd1"]
+        start = time.monotonic()
+        spd.counting_mode = CountingMode.TOTALIZE
+        assert time.monotonic() - start < 0.25
+        assert emulator.counting_mode == "Totalize"
+        assert UNKNOWN.encode() not in emulator.sent_messages()
+        assert spd.snapshot()["unsupported queries"] == [UNKNOWN]
+
+
+def test_without_a_probe_record_the_set_still_succeeds_after_one_short_wait() -> None:
+    with Bench(small_config([UNKNOWN]), simulate=True) as bench:
+        bench.open()
+        spd = bench["spd1"]
+        spd.counting_mode = CountingMode.TOTALIZE      # one optional-query timeout, no error
+        spd.counting_mode = CountingMode.FREQUENCY     # not asked again
+        sent = bench.sim.emulators["spd1"].sent_messages()
+        assert sent.count(UNKNOWN.encode()) == 1
+        assert bench.sim.emulators["spd1"].counting_mode == "Frequency"
+
+
+def test_allow_set_writes_back_present_values_within_the_limits() -> None:
+    with Bench(small_config(), simulate=True) as bench:
+        bench.open()
+        bench["laser"].power = 2e-3
+        before = bench.sim.model.source.power_w
+        record = probe_bench(bench, None, allow_set=True, timeout=0.5)
+        sets = [r for r in record.results if r.step == "set"]
+        assert sets and all(r.status == "answered" for r in sets), record.summary()
+        assert bench.sim.model.source.power_w == pytest.approx(before)
