@@ -40,6 +40,7 @@ _GROUP = DataGroup("commands", [
     DatasetSpec("step", "", "identify, query or set", dtype=STRING),
     DatasetSpec("command", "", "command sent (or the property set)", dtype=STRING),
     DatasetSpec("status", "", "answered, error, timeout or skipped", dtype=STRING),
+    DatasetSpec("need", "", "required, or optional (the driver copes without an answer)", dtype=STRING),
     DatasetSpec("reply", "", "raw reply, or the error-queue entry", dtype=STRING),
     DatasetSpec("seconds", "s", "time the exchange took"),
 ], signal="seconds", title="bench probe: one row per command")
@@ -55,6 +56,7 @@ class ProbeResult:
     status: str          # one of STATUSES
     reply: str = ""
     seconds: float = 0.0
+    optional: bool = False   # the driver asks it with ask_optional and copes without an answer
 
 
 @dataclass
@@ -76,8 +78,9 @@ class ProbeRecord:
 
     @property
     def passed(self) -> bool:
-        """True when every instrument opened and every command was answered."""
-        return not self.failures and all(r.status in ("answered", "skipped") for r in self.results)
+        """True when every instrument opened and every required command was answered (an optional
+        query may go unanswered: its driver skips it, and the summary still names it)."""
+        return not self.failures and all(r.status in ("answered", "skipped") or r.optional for r in self.results)
 
     def summary(self) -> str:
         """A readable report: per instrument, its identity, counts, and every command not answered."""
@@ -94,8 +97,10 @@ class ProbeRecord:
             for r in mine:
                 if r.status in ("error", "timeout"):
                     detail = f": {r.reply}" if r.reply else ""
-                    lines.append(f"    {r.status.upper():8s} {r.step} {r.command}{detail}")
-        verdict = "PASSED: every command answered" if self.passed else "ATTENTION: see the commands above"
+                    need = " (optional: the driver skips it)" if r.optional else ""
+                    lines.append(f"    {r.status.upper():8s} {r.step} {r.command}{need}{detail}")
+        verdict = ("PASSED: every required command answered" if self.passed
+                   else "ATTENTION: required commands were not answered (see above)")
         return "\n".join([*lines, verdict])
 
 
@@ -105,22 +110,24 @@ def _owners(instrument: Instrument) -> Iterator[Any]:
     yield from instrument.channels
 
 
-def probe_queries(instrument: Instrument) -> list[str]:
-    """Every query the driver sends, as it would send it (formatted for its slot and channels).
+def probe_queries(instrument: Instrument) -> dict[str, bool]:
+    """Every query the driver sends, as it would send it (formatted for its slot and channels),
+    mapped to whether it is optional (asked with ``ask_optional``: the driver copes without it).
 
     Compound query templates (``"SOUR1:VOLT:UNIT VPP;:SOUR1:VOLT?"``) contribute only their final
     query: the parts before it are settings, and the probe reads only. Drivers list queries used
-    outside their properties in ``probe_extra_queries``.
+    outside their properties in ``probe_extra_queries`` and ``optional_queries``.
     """
-    seen: dict[str, None] = {}
+    seen: dict[str, bool] = {}
     for owner in _owners(instrument):
         for ctl in controls(type(owner)):
             if ctl.get_cmd is not None:
-                command = owner.format_command(ctl.get_cmd).split(";")[-1]
-                seen[command] = None
+                seen[owner.format_command(ctl.get_cmd).split(";")[-1]] = ctl.optional_query
         for template in getattr(owner, "probe_extra_queries", ()):
-            seen[owner.format_command(template)] = None
-    return list(seen)
+            seen.setdefault(owner.format_command(template), False)
+        for template in getattr(owner, "optional_queries", ()):
+            seen[owner.format_command(template)] = True
+    return seen
 
 
 def _settable(instrument: Instrument) -> Iterator[tuple[Any, Control]]:
@@ -147,7 +154,7 @@ def _drain_errors(instrument: Instrument) -> list[str]:
     return entries
 
 
-def _query(instrument: Instrument, name: str, command: str, timeout: float) -> ProbeResult:
+def _query(instrument: Instrument, name: str, command: str, timeout: float, optional: bool) -> ProbeResult:
     """Send one query straight to the transport (no retry, no reconnect) and classify the outcome."""
     transport = instrument.transport
     start = time.monotonic()
@@ -166,7 +173,7 @@ def _query(instrument: Instrument, name: str, command: str, timeout: float) -> P
     if errors:
         status = "error" if status == "answered" else status
         reply = "; ".join(errors) if not reply else f"{reply} (error queue: {'; '.join(errors)})"
-    return ProbeResult(name, "query", command, status, reply, time.monotonic() - start)
+    return ProbeResult(name, "query", command, status, reply, time.monotonic() - start, optional)
 
 
 def _set_back(instrument: Instrument, name: str, owner: Any, ctl: Control) -> ProbeResult:
@@ -203,8 +210,8 @@ def probe_instrument(name: str, instrument: Any, *, allow_set: bool = False,
     if not isinstance(instrument, Instrument):
         return identity, results
     _drain_errors(instrument)  # start from an empty error queue
-    for command in probe_queries(instrument):
-        result = _query(instrument, name, command, timeout)
+    for command, optional in probe_queries(instrument).items():
+        result = _query(instrument, name, command, timeout, optional)
         if result.status == "timeout":
             instrument.unsupported_queries.add(command)
         results.append(result)
@@ -248,7 +255,7 @@ def write_probe(record: ProbeRecord, out: str | Path, bench: Any) -> str:
                             instruments=instruments, title="bench probe") as run:
         for r in record.results:
             run.append("commands", instrument=r.instrument, step=r.step, command=r.command, status=r.status,
-                       reply=r.reply, seconds=r.seconds)
+                       need="optional" if r.optional else "required", reply=r.reply, seconds=r.seconds)
         run.finish("completed")
         return run.name
 
@@ -269,7 +276,8 @@ def read_probe(path: str | Path, run: str | int | None = None) -> ProbeRecord:
     for i in range(len(columns["command"])):
         record.results.append(ProbeResult(*(str(columns[k][i]) for k in ("instrument", "step", "command", "status",
                                                                            "reply")),
-                                          float(columns["seconds"][i].magnitude)))
+                                          float(columns["seconds"][i].magnitude),
+                                          str(columns["need"][i]) == "optional"))
     for name, info in data.instruments.items():
         if "probe failure" in info.get("settings", {}):
             record.failures[name] = info["settings"]["probe failure"]

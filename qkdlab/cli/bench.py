@@ -74,3 +74,28 @@ def bench_check(config: str | None, sim: bool) -> None:
         err_console.print(f"[bold red]not answering:[/] {', '.join(failed)}")
         sys.exit(1)
     console.print(f"[green]all {len(statuses)} instruments answered[/]")
+
+
+@bench.command("probe")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--sim", is_flag=True, help="Probe the simulated bench (the built-in one without CONFIG).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="HDF5 file the probe run (kind 'probe') is written to.")
+@click.option("--allow-set", is_flag=True,
+              help="Also write every setting back with the value just read (within the safety limits).")
+@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds each query may take before it counts as unanswered.")
+def bench_probe(config: str | None, sim: bool, out: str, allow_set: bool, timeout: float) -> None:
+    """First contact with new hardware: identify each instrument of CONFIG, send every query its
+    driver uses, and record answered / error / timeout with the raw reply in OUT (reads only unless
+    --allow-set). Exit 1 when a command was not answered; send OUT back with a bug report."""
+    from ..bench import Bench
+    from ..probe import probe_bench
+
+    with Bench(load_bench_config(config, sim), simulate=sim) as the_bench:
+        record = probe_bench(the_bench, out, allow_set=allow_set, timeout=timeout,
+                             progress=lambda name: err_console.print(f"probing {name} ..."))
+    console.print(record.summary(), markup=False, highlight=False)
+    console.print(f"probe record written to {out}")
+    if not record.passed:
+        sys.exit(1)

@@ -387,6 +387,9 @@ class Instrument(_PropertyOwner):
     #: Queries a driver sends outside its properties, which ``qkdlab bench probe`` also tries
     #: (templates with the driver's ``format_command`` fields).
     probe_extra_queries: ClassVar[tuple[str, ...]] = ()
+    #: Queries outside the properties that the driver only asks with ``ask_optional`` (it copes
+    #: when they go unanswered); the probe tries them and reports them as optional.
+    optional_queries: ClassVar[tuple[str, ...]] = ()
     #: Channel classes whose Controls also declare safety limits of this driver.
     channel_classes: ClassVar[tuple[type, ...]] = ()
     default_settings: ClassVar[dict[str, Any]] = {}

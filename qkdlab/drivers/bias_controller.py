@@ -122,8 +122,8 @@ class ThorlabsMBX(Instrument):
     """
 
     interface: ClassVar[str] = "serial"
-    #: Queries sent outside the properties (for ``qkdlab bench probe``): the identity candidates.
-    probe_extra_queries = ("SYSTEM:MODEL?", "SYSTEM:SERIAL?", "SYSTEM:FIRMWARE?", "*IDN?")
+    #: The identity candidates, asked with ``ask_optional`` (for ``qkdlab bench probe``).
+    optional_queries = ("SYSTEM:MODEL?", "SYSTEM:SERIAL?", "SYSTEM:FIRMWARE?", "*IDN?")
     default_settings: ClassVar[dict[str, Any]] = {
         "baudrate": 115200, "timeout": 1.0, "write_termination": "\r", "read_termination": "\r"}
 

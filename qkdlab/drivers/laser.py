@@ -188,7 +188,8 @@ class Keysight816xLaser(Keysight816xModule):
         values={True: "ON", False: "OFF"}, cast=str, preprocess=on_off)
 
     #: Queries sent outside the properties (for ``qkdlab bench probe``).
-    probe_extra_queries = (":SOUR{slot}:POW:UNIT?", ":LOCK?", ":SLOT{slot}:IDN?", "*IDN?")
+    probe_extra_queries = (":SOUR{slot}:POW:UNIT?", ":SLOT{slot}:IDN?", "*IDN?")
+    optional_queries = (":LOCK?",)
 
     def __init__(self, resource: str | Transport, name: str | None = None, *, slot: int = 1,
                  wavelength_range: tuple[float, float] | None = None,
