@@ -212,3 +212,16 @@ def test_min_attenuation_holds_whichever_way_the_offset_applies() -> None:
     with pytest.raises(SafetyLimitError, match="10 dB"):
         voa.attenuation = 10
     assert transport.sent == [b":INP1:CHAN1:OFFS?"]
+
+
+def test_transcript_from_third_party_8157x_front_ends() -> None:
+    """Independent sources: a Qt front end for an 8163x attenuator (search-index id 38672315887) sends
+    ``':INP2:CHAN1:ATT ' + text + 'dB'`` and queries ``:INP2:CHAN1:ATT?``; ``voa_agilent.py`` (id 15381028402)
+    switches ``:OUTP<slot>:STAT ON|OFF``. qkdlab sends the number without the (default) dB suffix, adds the
+    channel to the shutter and checks the error queue after each setting."""
+    pairs = [(":INP2:CHAN1:OFFS?", "+0.000000E+00"), (":INP2:CHAN1:ATT 12.5000", None), OK,
+             (":INP2:CHAN1:ATT?", "+1.250000E+01"), (":OUTP2:CHAN1:STAT OFF", None), OK]
+    with expected_protocol(Keysight81577A, pairs, slot=2) as voa:
+        voa.attenuation = 12.5
+        assert voa.attenuation == pytest.approx(12.5)
+        voa.close_shutter()

@@ -355,3 +355,23 @@ def test_reconnect_reapplies_setpoints_setpoints_before_mode() -> None:
         mbx.hold_voltage = 1.5
         mbx.voa_attenuation = 3
         assert mbx.reconnect() == ["bias.hold_voltage", "bias.mode", "bias.voa_attenuation"]
+
+
+def test_transcript_from_pymeasure_thorlabsmbxseries_tests() -> None:
+    """Independent source: PyMeasure ``tests/instruments/thorlabs/test_thorlabsmbxseries.py`` (``MZM:MODE: 3``,
+    ``MZM:HOLD:VOLTAGE: 5000`` for 5.0004 V, ``MZM:HOLD:RATIO: 500`` for 5.004 %, ``VOA:MODE: 0`` answered
+    ``1``, ``MZM:VOLTAGE?`` -> ``5.42``, ``MZM:TAP:MW?`` -> ``1.23``, ``MZM:RESET`` -> ``1``), each set followed
+    by the read-back qkdlab adds."""
+    pairs = [("MZM:MODE: 3", None), ("MZM:MODE?", "3"),
+             ("MZM:HOLD:VOLTAGE: 5000", None), ("MZM:HOLD:VOLTAGE?", "5000"),
+             ("MZM:HOLD:RATIO: 500", None), ("MZM:HOLD:RATIO?", "500"),
+             ("VOA:MODE: 0", "1"), ("VOA:MODE?", "0"),
+             ("MZM:VOLTAGE?", "5.42"), ("MZM:TAP:MW?", "1.23"), ("MZM:RESET", "1")]
+    with expected_protocol(ThorlabsMBX, pairs) as mbx:
+        mbx.mode = MzmMode.AUTOQUADPOS
+        mbx.hold_voltage = 5.0004
+        mbx.hold_ratio = 0.05004
+        mbx.voa_mode = VoaMode.ATTENUATION
+        assert mbx.bias_voltage == Q_(5.42, "V")
+        assert mbx.tap_power.to("mW").magnitude == pytest.approx(1.23)
+        mbx.recalibrate()

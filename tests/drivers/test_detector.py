@@ -352,3 +352,21 @@ def test_trigger_delay_still_verified_where_the_query_answers() -> None:
     with expected_protocol(IDQID210, [("Detector:Trigger_Delay 1500", None), ("Detector:Trigger_Delay?", "1400")]) as spd, \
             pytest.raises(InstrumentReportedError, match="read back"):
         spd.trigger_delay = 1.5e-9
+
+
+def test_transcript_from_the_spd_id210_class() -> None:
+    """Independent source: the third-party ``SPD_ID210`` class (A. Afifi, 2020; search-index id 19078969106):
+    ``'Detector:Efficiency %d'`` in tenths of a percent, ``'Counter:Integration_Time %d'`` in tenths of a
+    second, ``'Detector:Frequency %d'`` in Hz, ``'Counter:Counting_Mode %s'`` with ``Frequency``, and
+    ``Counter:Detection?``; qkdlab adds its read-backs (optional where that class shows no query)."""
+    pairs = [("Detector:Efficiency 100", None), ("Detector:Efficiency?", "100"),
+             ("Counter:Integration_Time 10", None), ("Counter:Integration_Time?", "10"),
+             ("Detector:Frequency 1000000", None), ("Detector:Frequency?", "1000000"),
+             ("Counter:Counting_Mode Frequency", None), ("Counter:Counting_Mode?", "Frequency"),
+             ("Counter:Detection?", "1234")]
+    with expected_protocol(IDQID210, pairs) as spd:
+        spd.efficiency = 0.10
+        spd.integration_time = 1.0
+        spd.gate_frequency = 1e6
+        spd.counting_mode = CountingMode.FREQUENCY
+        assert spd.read_counter().value == Q_(1234, "Hz")

@@ -150,3 +150,15 @@ def test_pm100_transcript_from_pymeasure_thorlabspm100usb() -> None:
     with expected_protocol(ThorlabsPM100, pairs) as pm:
         assert pm.wavelength_range == pytest.approx((400e-9, 1100e-9))
         assert pm.power == Q_(2.5e-6, "W")
+
+
+def test_8163b_transcript_from_public_scripts() -> None:
+    """Independent source: a lab script for 8163B power-meter slots (search-index id 37848458164) sends
+    ``'sens' + slot + ':pow:unit 0'``, ``'sens' + slot + ':pow:rang:auto 1'`` and ``':pow:atim <t>s'`` (SCPI is
+    case-insensitive; qkdlab sends upper case, W as unit 1, and names the channel where the script omits it)."""
+    pairs = [("SENS3:CHAN1:POW:UNIT 1", None), OK, ("SENS3:POW:RANG:AUTO 1", None), OK,
+             ("SENS3:CHAN1:POW:ATIM 0.5", None), OK, ("READ3:CHAN1:POW?", "+2.500000E-06")]
+    with expected_protocol(Keysight8163B, pairs, heads=((3, 1),)) as meter:
+        meter.head(3).auto_range = True
+        meter.head(3).averaging_time = 0.5
+        assert meter.power(3) == Q_(2.5e-6, "W")
