@@ -120,3 +120,24 @@ def test_cli_bench_probe_sim_passes_and_names_an_unknown_query(tmp_path: Path) -
     assert result.exit_code == 0 and f"TIMEOUT  query {UNKNOWN} (optional" in result.output
     result = CliRunner().invoke(main, ["bench", "probe", str(tmp_path / "missing.yaml"), "--out", str(out)])
     assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_cli_takes_the_probe_record(tmp_path: Path) -> None:
+    """``--probe-record`` (bench check and every scan): drivers skip the queries a probe found unanswered."""
+    import yaml
+    from click.testing import CliRunner
+
+    from qkdlab.cli import main
+
+    out = tmp_path / "probe.h5"
+    config = tmp_path / "bench.yaml"
+    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "qkdlab" / "configs" / "sim_bench.yaml").read_text())
+    data["instruments"]["spd1"]["sim"]["unknown_commands"] = [UNKNOWN]
+    config.write_text(yaml.safe_dump(data))
+    runner = CliRunner()
+    assert runner.invoke(main, ["bench", "probe", str(config), "--sim", "--out", str(out), "--timeout", "0.3"],
+                         catch_exceptions=False).exit_code == 0
+    result = runner.invoke(main, ["bench", "check", str(config), "--sim", "--probe-record", str(out)],
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert read_probe(out).unsupported_by_instrument()["spd1"] == {UNKNOWN}

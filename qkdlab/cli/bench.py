@@ -31,6 +31,21 @@ def load_bench_config(config: str | None, sim: bool) -> Any:
     return check_config_scan_defaults(load_config(config))
 
 
+def probe_record_option() -> click.Option:
+    """``--probe-record FILE``: a bench probe's record, whose unanswered optional queries the drivers skip."""
+    return click.Option(["--probe-record"], type=click.Path(exists=True, dir_okay=False), default=None,
+                        help="HDF5 file of 'qkdlab bench probe': drivers skip the optional queries it found unanswered.")
+
+
+def unsupported_queries(probe_record: str | None) -> dict[str, set[str]] | None:
+    """Instrument name -> unanswered optional queries of a probe record (None without one)."""
+    if probe_record is None:
+        return None
+    from ..probe import read_probe
+
+    return read_probe(probe_record).unsupported_by_instrument()
+
+
 def _format_state(state: dict[str, Any] | None, indent: str = "") -> str:
     if not state:
         return ""
@@ -59,14 +74,15 @@ def print_bench_report(statuses: list[Any]) -> None:
     console.print(table)
 
 
-@bench.command("check")
+@bench.command("check", params=[probe_record_option()])
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--sim", is_flag=True, help="Run against the simulated bench (the built-in one without CONFIG).")
-def bench_check(config: str | None, sim: bool) -> None:
+def bench_check(config: str | None, sim: bool, probe_record: str | None) -> None:
     """Open every instrument of CONFIG, print identities and state; exit 1 naming any that does not answer."""
     from ..bench import Bench
 
-    with Bench(load_bench_config(config, sim), simulate=sim) as the_bench:
+    with Bench(load_bench_config(config, sim), simulate=sim,
+               unsupported_queries=unsupported_queries(probe_record)) as the_bench:
         statuses = the_bench.check()
         print_bench_report(statuses)
     failed = [s.name for s in statuses if not s.ok]
