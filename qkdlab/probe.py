@@ -237,11 +237,11 @@ def probe_bench(bench: Any, out: str | Path | None = None, *, allow_set: bool = 
         record.identities[name] = identity
         record.results += results
     if out is not None:
-        write_probe(record, out, bench)
+        write_probe(record, out, bench, allow_set=allow_set)
     return record
 
 
-def write_probe(record: ProbeRecord, out: str | Path, bench: Any) -> str:
+def write_probe(record: ProbeRecord, out: str | Path, bench: Any, *, allow_set: bool = False) -> str:
     """Write the record as a run of kind ``probe``; return the run name."""
     config_text = yaml.safe_dump(bench.config.model_dump(mode="json"), sort_keys=False)
     instruments = {name: {"driver": bench.config.instruments[name].driver,
@@ -249,8 +249,7 @@ def write_probe(record: ProbeRecord, out: str | Path, bench: Any) -> str:
                           "identity": record.identities.get(name, ""),
                           "settings": {"probe failure": record.failures[name]} if name in record.failures else {}}
                    for name in bench.config.instruments}
-    parameters = {"allow_set": False if not record.results else any(r.step == "set" for r in record.results),
-                  "simulated": bool(bench.simulate), "summary": record.summary()}
+    parameters = {"allow_set": allow_set, "simulated": bool(bench.simulate), "summary": record.summary()}
     with Store(out).new_run(PROBE_KIND, [_GROUP], parameters=parameters, bench_config=config_text,
                             instruments=instruments, title="bench probe") as run:
         for r in record.results:
