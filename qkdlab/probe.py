@@ -167,6 +167,8 @@ def _query(instrument: Instrument, name: str, command: str, timeout: float, opti
         except Timeout:
             transport.clear()
             reply, status = "", "timeout"
+        except QkdlabError as exc:  # a lost link or undecodable reply: report it, go on with the rest
+            reply, status = str(exc), "error"
         finally:
             transport.timeout = previous
         errors = _drain_errors(instrument)
@@ -194,8 +196,8 @@ def _set_back(instrument: Instrument, name: str, owner: Any, ctl: Control) -> Pr
 
 def probe_instrument(name: str, instrument: Any, *, allow_set: bool = False,
                      timeout: float = 2.0) -> tuple[str, list[ProbeResult]]:
-    """Probe one open instrument: (identity text, results). Library drivers (no transport) are
-    identified and their settings snapshot taken; there is no command set to probe."""
+    """Probe one open instrument: (identity text, results). Library drivers (no transport, e.g. the
+    time tagger) are only identified: they have no command set to probe."""
     results: list[ProbeResult] = []
     start = time.monotonic()
     try:
