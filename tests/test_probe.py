@@ -12,6 +12,7 @@ from qkdlab.bench import Bench
 from qkdlab.config import parse_config
 from qkdlab.drivers.detector import CountingMode
 from qkdlab.probe import PROBE_KIND, probe_bench, probe_queries, read_probe
+from qkdlab.store import Store
 
 UNKNOWN = "Counter:Counting_Mode?"
 
@@ -41,10 +42,10 @@ def test_probe_of_the_simulated_bench_passes_and_is_recorded(tmp_path: Path) -> 
     assert queries[UNKNOWN] is True and queries["Detector:Mode?"] is False and "Detector:Trigger_Delay?" in queries
     back = read_probe(out)
     assert back.results == record.results and back.identities == record.identities
+    summary = Store(out).runs()[-1]
+    assert (summary.kind, summary.status, summary.points) == (PROBE_KIND, "completed", len(record.results))
     with h5py.File(out, "r") as f:
-        run = f[f.attrs["default"]]
-        assert run.attrs["kind"] == PROBE_KIND and run.attrs["status"] == "completed"
-        assert len(run["commands/command"]) == len(record.results)
+        assert len(f[summary.name]["commands/command"]) == len(record.results)
 
 
 def test_an_unknown_query_is_named_and_the_driver_then_skips_it(tmp_path: Path) -> None:
