@@ -695,7 +695,7 @@ class Keysight33500B(SCPIInstrument):
         """Settings snapshot, plus whether the two arbs were last started together."""
         out = super().snapshot(update=update)
         out["arbs synchronized"] = {"value": self.arbs_synchronized, "unit": "", "label": "arbs synchronized",
-                                    "timestamp": None, "source": "driver"}
+                                    "time_unix_s": None, "source": "driver"}
         return out
 
     def read_byte_order(self) -> str:

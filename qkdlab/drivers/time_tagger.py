@@ -439,7 +439,7 @@ class SwabianTimeTagger(TimeTagger):
         """The channel settings, plus conditional filter, event dividers and test signal as set here."""
         out = super().snapshot(update=update)
         for key, value in self._signal_settings.items():
-            out[key] = {"value": value, "unit": "", "label": key, "timestamp": None, "source": "set"}
+            out[key] = {"value": value, "unit": "", "label": key, "time_unix_s": None, "source": "set"}
         return out
 
     def _apply_channel(self, channel: int, trigger_level_v: float | None, delay_ps: int | None,
