@@ -9,12 +9,13 @@ drivers themselves run unchanged.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import BenchConfig
+from .config import VISA_LIBRARY_ENV, BenchConfig
 from .drivers import driver_class
 from .errors import ConfigError, QkdlabError
 
@@ -37,13 +38,17 @@ class InstrumentStatus:
 class Bench:
     """The open instruments of a bench config; use as a context manager so everything closes."""
 
-    def __init__(self, config: BenchConfig, *, simulate: bool = False,
+    def __init__(self, config: BenchConfig, *, simulate: bool = False, visa_library: str | None = None,
                  unsupported_queries: Mapping[str, Iterable[str]] | None = None) -> None:
-        """``unsupported_queries``: instrument name -> queries a bench probe found unanswered
+        """``visa_library``: a VISA library the *user* names (a path, from ``--visa-library`` or the
+        ``QKDLAB_VISA_LIBRARY`` environment variable), used instead of each instrument's backend.
+        A bench config alone can only name pyvisa's own backends (see ``qkdlab.config``).
+        ``unsupported_queries``: instrument name -> queries a bench probe found unanswered
         (``qkdlab.probe.ProbeRecord.unsupported_by_instrument``); their drivers skip them."""
         self.config = config
         self.unsupported_queries = {name: set(q) for name, q in (unsupported_queries or {}).items()}
         self.simulate = simulate
+        self.visa_library = visa_library if visa_library is not None else os.environ.get(VISA_LIBRARY_ENV) or None
         self.instruments: dict[str, Any] = {}
         self.failures: dict[str, str] = {}
         self.sim: Any = None
@@ -87,7 +92,7 @@ class Bench:
     def _open_one(self, name: str) -> Any:
         inst = self.config.instruments[name]
         cls = driver_class(inst.driver)
-        settings = dict(inst.settings)
+        settings = {key: value for key, value in inst.settings.items() if key != "visa_library"}
         interface = getattr(cls, "interface", "visa")
         if interface == "library":
             if self.simulate:
@@ -97,7 +102,8 @@ class Bench:
         if self.unsupported_queries.get(name):
             settings["unsupported_queries"] = self.unsupported_queries[name]
         if interface == "visa":
-            settings["visa_library"] = self.sim.visa_library if self.simulate else inst.visa_library
+            settings["visa_library"] = (self.sim.visa_library if self.simulate else
+                                        self.visa_library or inst.visa_library)
         elif self.simulate:
             resource = self.sim.serial_url(name)
         return cls(resource, name, safety_limits=inst.limits, **settings)

@@ -77,11 +77,14 @@ def print_bench_report(statuses: list[Any]) -> None:
 @bench.command("check", params=[probe_record_option()])
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--sim", is_flag=True, help="Run against the simulated bench (the built-in one without CONFIG).")
-def bench_check(config: str | None, sim: bool, probe_record: str | None) -> None:
+@click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
+              help="A VISA shared library to load, by path (a bench config may only name pyvisa's own backends; "
+                   "also QKDLAB_VISA_LIBRARY).")
+def bench_check(config: str | None, sim: bool, visa_library: str | None, probe_record: str | None) -> None:
     """Open every instrument of CONFIG, print identities and state; exit 1 naming any that does not answer."""
     from ..bench import Bench
 
-    with Bench(load_bench_config(config, sim), simulate=sim,
+    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library,
                unsupported_queries=unsupported_queries(probe_record)) as the_bench:
         statuses = the_bench.check()
         print_bench_report(statuses)
@@ -101,14 +104,17 @@ def bench_check(config: str | None, sim: bool, probe_record: str | None) -> None
               help="Also write every setting back with the value just read (within the safety limits).")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.05),
               help="Seconds each query may take before it counts as unanswered.")
-def bench_probe(config: str | None, sim: bool, out: str, allow_set: bool, timeout: float) -> None:
+@click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
+              help="A VISA shared library to load, by path (also QKDLAB_VISA_LIBRARY).")
+def bench_probe(config: str | None, sim: bool, out: str, allow_set: bool, timeout: float,
+                visa_library: str | None) -> None:
     """First contact with new hardware: identify each instrument of CONFIG, send every query its
     driver uses, and record answered / error / timeout with the raw reply in OUT (reads only unless
     --allow-set). Exit 1 when a command was not answered; send OUT back with a bug report."""
     from ..bench import Bench
     from ..probe import probe_bench
 
-    with Bench(load_bench_config(config, sim), simulate=sim) as the_bench:
+    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library) as the_bench:
         record = probe_bench(the_bench, out, allow_set=allow_set, timeout=timeout,
                              progress=lambda name: err_console.print(f"probing {name} ..."))
     console.print(record.summary(), markup=False, highlight=False)

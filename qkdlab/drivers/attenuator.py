@@ -173,6 +173,8 @@ class Keysight81577A(Keysight816xModule):
     """
 
     extra_safety_limits: ClassVar[dict[str, str]] = {"min_attenuation": "dB"}
+    #: The filter attenuation range of the 8157x family (0 to 60 dB).
+    extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {"min_attenuation": (0.0, 60.0)}
     #: Queries sent outside the properties (for ``qkdlab bench probe``).
     probe_extra_queries = (":SLOT{slot}:IDN?", "*IDN?")
 
