@@ -444,7 +444,7 @@ class Instrument(_PropertyOwner):
         """
         ranges: dict[str, tuple[float, float] | None] = {}
         for klass in (cls, *getattr(cls, "channel_classes", ())):
-            for control in _controls(klass):
+            for control in controls(klass):
                 if control.safety:
                     limits = control.limits
                     ranges[control.safety] = ((0.0, max(abs(limits[0]), abs(limits[1])))
