@@ -32,6 +32,7 @@ INSTRUMENTS: dict[str, tuple[str, str]] = {
     "idq_id210":                ("detector:IDQID210",                   "detector:IDQID210Emulator"),
     "swabian_time_tagger":      ("time_tagger:SwabianTimeTagger",       "time_tagger:SimulatedTimeTagger"),
     "keysight_infiniivision":   ("oscilloscope:KeysightInfiniiVision",  "oscilloscope:KeysightInfiniiVisionEmulator"),
+    "yokogawa_aq6370":          ("osa:YokogawaAQ6370",                  "osa:YokogawaAQ6370Emulator"),
 }
 
 #: Driver name -> "module:Class" of its driver (the first column of ``INSTRUMENTS``).
