@@ -74,15 +74,16 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import cvxpy as cp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ...model import SolverReport
+from ..solve import CertifiedValue, SolverSpec, solve
 from .detection import bit_error_mask
 from .types import DetectionBounds
 
@@ -90,36 +91,39 @@ __all__ = ["DEFAULT_SOLVERS", "PhaseErrorResult", "GramPhaseErrorSDP", "GramPhas
 
 log = logging.getLogger(__name__)
 
-#: Solvers tried in order with their options: CLARABEL (default, then without equilibration, then with
+#: Solvers tried in order (:mod:`..solve`): CLARABEL (default, then without equilibration, then with
 #: shorter steps: its stalls depend on these), then SCS. The certificate makes any of their results safe.
-DEFAULT_SOLVERS: tuple[tuple[str, dict], ...] = (
-    ("CLARABEL", {}),
-    ("CLARABEL", {"equilibrate_enable": False}),
-    ("CLARABEL", {"max_step_fraction": 0.9}),
-    ("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
+DEFAULT_SOLVERS: tuple[SolverSpec, ...] = (
+    SolverSpec("CLARABEL"),
+    SolverSpec("CLARABEL", {"equilibrate_enable": False}),
+    SolverSpec("CLARABEL", {"max_step_fraction": 0.9}),
+    SolverSpec("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
 )
 #: Largest certified-minus-primal gap accepted without trying the next solver.
 DEFAULT_GAP_TOLERANCE = 1e-5
 _KEY_LABELS = ("0Z", "1Z")
-_USABLE = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
-#: What a solve may raise when the solver fails (RuntimeError: unusable status, no duals, no certificate).
-_SOLVER_FAILURES = (cp.error.SolverError, RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 #: Eigenvalues of G_AB below this fraction of the largest are floating-point zeros (exact linear dependences).
 _RANGE_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
 class PhaseErrorResult:
-    """One phase-error bound: ``phase_error_upper`` is the certified (or conservative) value, ≤ 1/2."""
+    """One phase-error bound: ``phase_error_upper`` is the certified (or conservative) value, ≤ 1/2.
+
+    ``primal_value`` and ``gap`` are taken after clipping both numbers at 1/2 (a bound and a solver
+    value both above 1/2 give gap 0: nothing better can be reported). ``report`` is the solver
+    core's record (every run with its status and time).
+    """
 
     phase_error_upper: float
-    primal_value: float          # the solver's objective at its primal point (nan if none)
+    primal_value: float          # the solver's objective at its primal point, ≤ 1/2 (nan if none)
     gap: float                   # certified bound − primal value (nan if uncertified)
     solver: str
     status: str                  # the cvxpy status of the solve that gave the bound
-    certified: bool
+    certified: bool              # True: the value comes from a repaired dual certificate
     conservative: bool           # True: e_ph = 1/2 returned because no certified bound was found
     message: str
+    report: SolverReport
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,7 @@ class GramPhaseErrorSDP:
     def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str], states_b: Sequence[str],
                  outcomes: Sequence[str], key_outcome: str | None = None,
                  statistics: Literal["matched", "all"] = "all",
-                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 solvers: Sequence[SolverSpec] = DEFAULT_SOLVERS,
                  gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
         self.states_a, self.states_b = tuple(states_a), tuple(states_b)
         self.outcomes = tuple(outcomes)
@@ -339,28 +343,20 @@ class GramPhaseErrorSDP:
         by_trace = max(t_min * c_t, t_max * c_t) + per_outcome
         return float(0.5 + lam + min(by_shift, by_trace))
 
-    def _attempt(self, program: _Program, scale: np.ndarray, name: str, options: dict, lower: np.ndarray,
-                 upper: np.ndarray) -> tuple[float, float, str]:
-        """Solve with one solver; (certified bound, primal value, status). Raises on unusable results."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-            program.problem.solve(solver=name, **options)
-        status = program.problem.status
-        if status not in _USABLE:
-            raise RuntimeError(f"status {status}")
+    def _certificate(self, program: _Program, scale: np.ndarray, lower: np.ndarray, upper: np.ndarray
+                     ) -> CertifiedValue | None:
+        """The solver core's certificate: the repaired dual bound of :meth:`certify`, both numbers clipped at 1/2."""
         fail = program.fail.dual_value
         norm = 0.0 if program.normalisation is None else program.normalisation.dual_value
         below = [c.dual_value for c in program.below]
         above = [c.dual_value for c in program.above]
         if fail is None or norm is None or any(x is None for x in below + above):
-            raise RuntimeError("no dual solution")
+            return None
         below = np.real(np.array(below))
         # an equality's multiplier η splits into μ = max(η, 0) on p ≤ p_U and ν = max(−η, 0) on p ≥ p_L = p_U
         above = np.real(np.array(above)) if above else np.clip(-below, 0.0, None)
         bound = self.certify(lower, upper, fail, below, above, float(np.real(norm)), scale)
-        if not math.isfinite(bound):
-            raise RuntimeError(f"certificate is {bound}")
-        return bound, float(program.objective.value), status
+        return CertifiedValue(min(bound, 0.5), min(float(program.objective.value), 0.5))
 
     def solve(self, bounds: DetectionBounds) -> PhaseErrorResult:
         """Certified upper bound on e_ph of the key outcome for these detection bounds (see the module docstring)."""
@@ -373,29 +369,20 @@ class GramPhaseErrorSDP:
         exact = bool(np.array_equal(lower, upper))
         program = self._program(exact)
         scale = self._set(program, lower, upper, exact)
-        best, best_bound, attempts = None, math.inf, []
-        for name, options in self.solvers:
-            try:
-                bound, primal, status = self._attempt(program, scale, name, options, lower, upper)
-            except _SOLVER_FAILURES as exc:  # retried with the next solver
-                attempts.append(f"{name}: {exc}")
-                log.info("phase-error SDP with %s failed (%s); trying the next solver", name, exc)
-                continue
-            gap = bound - primal
-            attempts.append(f"{name}: bound {bound:.6g}, gap {gap:.1e}")
-            if bound < best_bound:
-                best, best_bound = PhaseErrorResult(min(bound, 0.5), primal, gap, name, status, True, False,
-                                                    f"certified by {name} ({status}), gap {gap:.1e}"), bound
-            if gap <= self.gap_tolerance:
-                break
-        if best is None:
-            return _conservative("every solver failed: " + "; ".join(attempts))
-        return replace(best, message=f"{best.message}; attempts: {'; '.join(attempts)}") if len(attempts) > 1 else best
+        solution = solve(program.problem, self.solvers, lambda _: self._certificate(program, scale, lower, upper),
+                         conservative=0.5, bound="upper", gap_tolerance=self.gap_tolerance)
+        report = solution.report
+        if solution.certificate is None:
+            return _conservative("every solver failed; " + report.message, report)
+        return PhaseErrorResult(solution.value, solution.certificate.primal, report.gap, report.solver, report.status,
+                                True, False, report.message, report)
 
 
-def _conservative(reason: str) -> PhaseErrorResult:
+def _conservative(reason: str, report: SolverReport | None = None) -> PhaseErrorResult:
     log.warning("phase-error SDP: returning the conservative e_ph = 1/2: %s", reason)
-    return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason)
+    report = (report or SolverReport(solver="none", status="conservative", gap=math.nan, conservative=True)
+              ).model_copy(update={"message": reason})
+    return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason, report)
 
 
 class GramPhaseErrorBound:
@@ -408,7 +395,7 @@ class GramPhaseErrorBound:
 
     def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str],
                  states_b: Sequence[str] | None = None, statistics: Literal["matched", "all"] = "all",
-                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 solvers: Sequence[SolverSpec] = DEFAULT_SOLVERS,
                  gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
         self._args = (gram_a, gram_b, tuple(states_a), tuple(states_a if states_b is None else states_b))
         self._options = {"statistics": statistics, "solvers": solvers, "gap_tolerance": gap_tolerance}
