@@ -41,8 +41,16 @@ a 2-dimensional space; ``dropped_mass`` reports their sum). Every feasible Y_r l
 U, so we write Y_r = U D M_r D U† with D = diag(min(t̂ λ_i, 1))^{1/2}, t̂ = 1/Σ_key p_U: the M_r
 are O(1) in every direction (qubit directions carry Y ~ 1, leakage directions at most t λ_i), the
 G_F block reads Σ_r M_r ⪯ t Λ/D², and the problem has a strictly feasible point (the unreduced
-problem has none, and interior-point solvers stall on it). Exact data (``lower == upper``) are
-equality constraints with t = 1/Σ_key p fixed (zero-width intervals also lack an interior).
+problem has none, and interior-point solvers stall on it). Four more choices keep every number the
+interior-point solver sees of order one (docs/solver-core.md): t = t̂ τ (τ ∈ [1, Σ_key p_U/Σ_key p_L]);
+the G_F block is posed as the congruence E(t Λ/D² − Σ_r M_r)E ⪰ 0, E = (t̂ Λ/D²)^{-1/2}, i.e.
+τ I − E(Σ_r M_r)E ⪰ 0 (a solver can scale a PSD cone only as a whole, and t̂ Λ/D² spans 1 … 4 t̂);
+M_r = (A + C)/2 + i(B − Bᵀ)/2 from a free real PSD X_r = [[A, Bᵀ], [B, C]] (Hermitian M ⪰ 0 exactly
+when some such X exists, and the solver's cone carries no equality constraints tying its blocks);
+exact data (``lower == upper``) are equality constraints with t = t̂ fixed (zero-width intervals
+lack an interior), whitened: W(A m − t̂ p) = 0 with W = K^{-1/2} on the independent rows of the map
+A: M ↦ diag(U D M D U†), K = |U D² U†|² its row Gram matrix, so the equalities have orthonormal
+rows (the same set: t̂ p lies in the range of A); their multipliers map back as η = Wᵀη'.
 
 Certification. Solvers reach this complex SDP only to ~1e-9..1e-4, so the returned bound is not
 the solver's value but a weak-duality bound evaluated from its dual solution after repair
@@ -55,19 +63,21 @@ into both), λ (normalisation), W the objective matrix (e_ph = 1/2 + tr(W Y_k)),
     c_t = tr(Z Λ/D²) + Σ μ p_U − Σ ν p_L,   t ∈ [t_min, t_max] = [1/Σ_key p_U, 1/Σ_key p_L].
 
 If every S_r ⪰ 0 this is 1/2 + λ + max(t_min c_t, t_max c_t). Negative parts N_r of the S_r (the
-solver's inaccuracy) are paid for in the cheapest of three valid ways: shift Z by Σ_r N_r (c_t grows
-by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(Λ/D²); or, in the coordinates
-of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r). The bound holds whatever the solver's
+solver's inaccuracy) are paid for in the cheapest of these valid ways: shift Z by Σ_r N_r (c_t grows
+by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ tr(N_r M_r) ≤ t tr(N_r Λ/D²) per outcome (M_r ⪯ t Λ/D²); or,
+in the coordinates of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r); or any mix of the last
+two (N_r ⪯ (N_r − βD²)₊ + βD², β ≥ 0; :func:`_negative_part_cost`). The bound holds whatever the solver's
 accuracy (up to floating-point round-off in evaluating it). ``gap`` is the certified bound minus
-the solver's primal value. If a solver raises, returns no usable dual, or leaves a gap above
-``gap_tolerance``, the next solver of ``solvers`` is tried and the best certified bound is kept;
-with none, e_ph = 1/2 is returned with ``conservative=True`` and the reason. A zero lower bound on
-the key-basis pass probability also gives the conservative 1/2.
+the solver's primal value. The solver core (:func:`..solve.solve`) runs ``solvers`` in order; if a
+solver raises, returns no usable dual, or leaves a gap above ``gap_tolerance``, the next one is tried
+and the best certified bound is kept (bound and solver value are clipped at 1/2 first, so a point
+without key ends the search at once); with none, e_ph = 1/2 is returned with ``conservative=True``
+and the reason. A zero lower bound on the key-basis pass probability also gives the conservative 1/2.
 
 Numerics: one problem per kind of data (exact or intervals) is built once with cvxpy Parameters
-(the detection bounds, the scaling D and the data derived from them, all of which change with
-distance) and re-solved with new values. Timing (benchmarks/bench_mdi_sdp.py): a few ms for ideal
-qubits, ~0.2-0.5 s for BB84 with leakage and all statistics (d = 16), when CLARABEL succeeds.
+(the detection bounds, the scalings D and E, the whitened rows and the data derived from them, all of
+which change with distance; the problem is DPP, so cvxpy compiles it once) and re-solved with new
+values. Timing: benchmarks/bench_mdi_sdp.py and bench_mdi_curve.py.
 """
 
 from __future__ import annotations
@@ -91,11 +101,12 @@ __all__ = ["DEFAULT_SOLVERS", "PhaseErrorResult", "GramPhaseErrorSDP", "GramPhas
 
 log = logging.getLogger(__name__)
 
-#: Solvers tried in order (:mod:`..solve`): CLARABEL (default, then without equilibration, then with
-#: shorter steps: its stalls depend on these), then SCS. The certificate makes any of their results safe.
+#: Solvers tried in order (:mod:`..solve`): CLARABEL (default; then with a 100× tighter duality gap, for
+#: tiny e_ph next to the constant 1/2; then with shorter steps, against stalls), then SCS. The certificate
+#: makes any of their results safe.
 DEFAULT_SOLVERS: tuple[SolverSpec, ...] = (
     SolverSpec("CLARABEL"),
-    SolverSpec("CLARABEL", {"equilibrate_enable": False}),
+    SolverSpec("CLARABEL", {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}),
     SolverSpec("CLARABEL", {"max_step_fraction": 0.9}),
     SolverSpec("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
 )
@@ -126,7 +137,7 @@ class PhaseErrorResult:
     report: SolverReport
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Program:
     """One built cvxpy problem and the handles to re-solve it and read its duals."""
 
@@ -135,12 +146,14 @@ class _Program:
     lower: cp.Parameter
     upper: cp.Parameter
     scaling: cp.Parameter
-    capacity: cp.Parameter
+    congruence: cp.Parameter
     weights: cp.Parameter
+    rows: cp.Parameter | None                 # exact data: the whitened diagonal map K^{-1/2} A (module docstring)
     fail: cp.Constraint
     below: list[cp.Constraint]
     above: list[cp.Constraint]
     normalisation: cp.Constraint | None       # None: exact data, t is a parameter
+    whitener: np.ndarray | None = None        # exact data: W of the current parameters
 
 
 def _basis(label: str) -> str:
@@ -243,36 +256,47 @@ class GramPhaseErrorSDP:
         keep = values > _RANGE_TOLERANCE * values.max()
         self.range_basis, self.range_values = vectors[:, keep], values[keep]
         self.dropped_mass = float(np.clip(values[~keep], 0.0, None).sum())
+        u = self.range_basis
+        self._diag_map = np.einsum("ji,jl->jli", u, u.conj()).reshape(len(u), -1)
+        row_gram = np.linalg.eigvalsh(np.abs(u @ u.conj().T) ** 2)
+        self.rank = int((row_gram > 1e-10 * row_gram.max()).sum())       # independent diagonal constraints
 
     def _program(self, exact: bool) -> _Program:
         """The cvxpy problem, built once per kind of detection data (exact probabilities are equalities:
         intervals of width 0 leave no interior). Variables M_r (d×d) with Y_r = U D M_r D U†; the diagonal
-        scaling D (``scaling`` = D_i D_l, chosen per solve) keeps every entry of M of order one."""
+        scaling D (``scaling`` = D_i D_l, chosen per solve) keeps every entry of M of order one; the G_F block
+        is posed as E (t C − Σ_r M_r) E ⪰ 0 with C = Λ/D², t = t̂ τ and E = (t̂ C)^{-1/2} (``congruence`` =
+        E_i E_l), i.e. τ I − E (Σ_r M_r) E ⪰ 0, so every eigenvalue of its slack is of order one too."""
         if exact in self._programs:
             return self._programs[exact]
         n, d, nr = len(self.pairs), len(self.range_values), len(self.outcomes)
         k = self.outcomes.index(self.key_outcome)
-        u = self.range_basis
         lower, upper = cp.Parameter((nr, n), nonneg=True), cp.Parameter((nr, n), nonneg=True)
-        scaling, capacity = cp.Parameter((d, d), nonneg=True), cp.Parameter(d, nonneg=True)
+        scaling, congruence = cp.Parameter((d, d), nonneg=True), cp.Parameter((d, d), nonneg=True)
         weights = cp.Parameter((d, d), complex=True)
-        m = [cp.Variable((d, d), hermitian=True) for _ in range(nr)]
+        # M_r ⪰ 0 from a free real PSD X_r = [[A, Bᵀ], [B, C]] (2d × 2d): M_r = (A + C)/2 + i (B − Bᵀ)/2
+        xs = [cp.Variable((2 * d, 2 * d), PSD=True) for _ in range(nr)]
+        m = [(x[:d, :d] + x[d:, d:]) / 2 + 1j * (x[d:, :d] - x[:d, d:]) / 2 for x in xs]
         # diag(U Y U†)_j = Σ_{i,l} U_ji conj(U_jl) Y_il, Y_il = D_i D_l M_il (column-major vec)
-        diag_map = np.einsum("ji,jl->jli", u, u.conj()).reshape(n, d * d)
-        diagonals = [cp.real(diag_map @ cp.vec(cp.multiply(scaling, m_r), order="F")) for m_r in m]
-        if exact:          # t = 1/Σ_key p is data: ``capacity`` holds t Λ/D², ``upper`` holds t p
-            fail = cp.diag(capacity) - sum(m) >> 0
-            below, above, normalisation = [diagonals[r] == upper[r] for r in range(nr)], [], None
-        else:              # Charnes-Cooper: ``capacity`` holds Λ/D²
+        diagonals = [cp.real(self._diag_map @ cp.vec(cp.multiply(scaling, m_r), order="F")) for m_r in m]
+        rows = None
+        if exact:          # t = t̂ = 1/Σ_key p is data (τ = 1): ``lower`` holds K^{-1/2} t̂ p (whitened rows)
+            rows = cp.Parameter((self.rank, d * d), complex=True)
+            targets = cp.Parameter((nr, self.rank))
+            fail = np.eye(d) - cp.multiply(congruence, sum(m)) >> 0
+            below = [cp.real(rows @ cp.vec(m_r, order="F")) == targets[r] for r, m_r in enumerate(m)]
+            above, normalisation, lower = [], None, targets
+        else:              # Charnes-Cooper in τ = t/t̂ = O(1): ``lower``/``upper`` hold t̂ p_L, t̂ p_U
             t = cp.Variable(nonneg=True)
-            fail = t * cp.diag(capacity) - sum(m) >> 0
+            fail = t * np.eye(d) - cp.multiply(congruence, sum(m)) >> 0
             below = [diagonals[r] <= t * upper[r] for r in range(nr)]
             above = [diagonals[r] >= t * lower[r] for r in range(nr)]
             normalisation = cp.sum(diagonals[k][self.key]) == 1
         objective = 0.5 + cp.real(cp.sum(cp.multiply(weights, m[k])))       # tr(W Y_k) = Σ (U†WU)ᵀ ∘ DD ∘ M
-        constraints = [fail, *[m_r >> 0 for m_r in m], *below, *above]
+        constraints = [fail, *below, *above]
         program = _Program(cp.Problem(cp.Maximize(objective), constraints + [normalisation] * (not exact)),
-                           objective, lower, upper, scaling, capacity, weights, fail, below, above, normalisation)
+                           objective, lower, upper, scaling, congruence, weights, rows, fail, below, above,
+                           normalisation)
         self._programs[exact] = program
         return program
 
@@ -284,13 +308,27 @@ class GramPhaseErrorSDP:
         program.scaling.value = np.outer(d, d)
         w_range = self.range_basis.conj().T @ self.objective_matrix @ self.range_basis
         program.weights.value = w_range.T * np.outer(d, d)
-        capacity = self.range_values / d**2
-        program.lower.value = lower          # not part of the exact problem (p_L = p_U there)
+        e = 1.0 / np.sqrt(t_hat * self.range_values / d**2)
+        program.congruence.value = np.outer(e, e)
         if exact:
-            program.capacity.value, program.upper.value = t_hat * capacity, t_hat * upper
+            whitener = self._whitener(d)
+            dd = np.outer(d, d).reshape(-1, order="F")
+            program.rows.value = whitener @ (self._diag_map * dd)
+            program.lower.value = (whitener @ (t_hat * upper).T).T
+            program.whitener = whitener
         else:
-            program.capacity.value, program.upper.value = capacity, upper
+            program.lower.value = t_hat * lower
+        program.upper.value = t_hat * upper
         return d
+
+    def _whitener(self, d: np.ndarray) -> np.ndarray:
+        """W (rank × n) with W A orthonormal rows: A the map M ↦ diag(U D M D U†), whose row Gram matrix is
+        K = |U D² U†|² (entrywise); W = Λ_K^{-1/2} V_Kᵀ on its ``rank`` largest eigenvalues. Exact equalities
+        A m = b become W A m = W b: the same set (b is in the range of A) posed with orthonormal rows."""
+        ud = self.range_basis * d**2 @ self.range_basis.conj().T
+        values, vectors = np.linalg.eigh(np.abs(ud) ** 2)
+        values, vectors = values[-self.rank:], vectors[:, -self.rank:]
+        return (vectors / np.sqrt(values)).T
 
     # -- data ---------------------------------------------------------------------------------
     def _data(self, bounds: DetectionBounds) -> tuple[np.ndarray, np.ndarray]:
@@ -314,9 +352,9 @@ class GramPhaseErrorSDP:
         Coordinates: Y_r = U D M_r D U† on the range (U, Λ) of G_AB, D = diag(``scale``);
         Z is the dual of Σ_r M_r ⪯ t C, C = Λ/D² (its PSD part is taken). The slacks
         S_r = Z + D U†A_r U D (A_r = Diag(μ_r − ν_r) + δ_rk (λ Diag(key) − W)) should be ⪰ 0; their
-        negative parts N_r are paid for in the cheapest of three valid ways: Z → Z + Σ_r N_r (c_t grows
-        by Σ_r tr(N_r C)); −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(C); or, in the coordinates of Y,
-        ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r).
+        negative parts N_r are paid for in the cheaper of two valid ways: Z → Z + Σ_r N_r (c_t grows
+        by Σ_r tr(N_r C)), or per outcome −tr(S_r M_r) ≤ tr(N_r M_r) ≤ t · :func:`_negative_part_cost`
+        (M_r ⪯ t C, tr(D² M_r) ≤ t Σ_j p_U(j, r), and their mixes).
         """
         k = self.outcomes.index(self.key_outcome)
         d = np.asarray(scale, dtype=float)
@@ -336,8 +374,7 @@ class GramPhaseErrorSDP:
             values, vectors = np.linalg.eigh(z + ud.conj().T @ a_r @ ud)
             negative = (vectors * np.clip(-values, 0.0, None)) @ vectors.conj().T
             shift += negative
-            in_y = np.linalg.eigvalsh(negative / np.outer(d, d)).max()
-            per_outcome += t_max * min(-min(values.min(), 0.0) * capacity.sum(), in_y * float(upper[r].sum()))
+            per_outcome += t_max * _negative_part_cost(negative, d, capacity, float(upper[r].sum()))
         c_shifted = c_t + float(np.real(np.diag(shift)) @ capacity)
         by_shift = max(t_min * c_shifted, t_max * c_shifted)
         by_trace = max(t_min * c_t, t_max * c_t) + per_outcome
@@ -347,8 +384,14 @@ class GramPhaseErrorSDP:
                      ) -> CertifiedValue | None:
         """The solver core's certificate: the repaired dual bound of :meth:`certify`, both numbers clipped at 1/2."""
         fail = program.fail.dual_value
+        if program.rows is not None and all(c.dual_value is not None for c in program.below):
+            # the multiplier of W(A m − b) = 0 is η' ⇒ that of A m − b = 0 is Wᵀ η'
+            below = [program.whitener.T @ np.real(c.dual_value) for c in program.below]
+        else:
+            below = [c.dual_value for c in program.below]
+        if fail is not None:
+            fail = program.congruence.value * fail     # the dual of E(tC − ΣM)E ⪰ 0 is Z' ⇒ Z = E Z' E
         norm = 0.0 if program.normalisation is None else program.normalisation.dual_value
-        below = [c.dual_value for c in program.below]
         above = [c.dual_value for c in program.above]
         if fail is None or norm is None or any(x is None for x in below + above):
             return None
@@ -376,6 +419,24 @@ class GramPhaseErrorSDP:
             return _conservative("every solver failed; " + report.message, report)
         return PhaseErrorResult(solution.value, solution.certificate.primal, report.gap, report.solver, report.status,
                                 True, False, report.message, report)
+
+
+def _negative_part_cost(negative: np.ndarray, d: np.ndarray, capacity: np.ndarray, pass_upper: float) -> float:
+    """min over β ≥ 0 of tr((N − βD²)₊ C) + β Σ_j p_U(j, r): a valid bound on tr(N M_r)/t for N ⪰ 0.
+
+    N ⪯ (N − βD²)₊ + βD², and M_r ⪯ t C (the G_F block) and tr(D² M_r) = tr(Y_r) ≤ t Σ_j p_U(j, r)
+    bound the two parts. β = 0 is the shift of Z, β = ‖D⁻¹ND⁻¹‖ the trace bound in the coordinates
+    of Y; a mixed N (qubit and leakage directions) is cheapest in between, found on a log grid.
+    """
+    if not negative.any():
+        return 0.0
+    top = float(np.linalg.eigvalsh(negative / np.outer(d, d)).max())
+    costs = [top * pass_upper]
+    for beta in [0.0, *(top * 10.0 ** -np.arange(1, 15))]:
+        values, vectors = np.linalg.eigh(negative - beta * np.diag(d**2))
+        part = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+        costs.append(float(np.real(np.diag(part)) @ capacity) + beta * pass_upper)
+    return min(costs)
 
 
 def _conservative(reason: str, report: SolverReport | None = None) -> PhaseErrorResult:
