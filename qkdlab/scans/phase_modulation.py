@@ -27,8 +27,8 @@ import numpy as np
 from ..drivers.awg import Function
 from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
+from ..transmitter import drive_levels, nominal_phases
 from .base import Parameter, PowerReader, Progress, ScanSession, resolve_parameters
-from .drive import drive_levels, nominal_phases
 from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "phase-modulation"
@@ -53,7 +53,8 @@ _READINGS = [DatasetSpec("power", "W", "interferometer output 1"),
 
 GROUPS = (
     DataGroup("sweep", [DatasetSpec("drive", "V", "PM drive voltage"), *_READINGS],
-              signal="power", axes=["drive"], title="interferometer outputs versus PM drive"),
+              signal="power", axes=["drive"], title="interferometer outputs versus PM drive",
+              axes_sorted=True),
     DataGroup("settings", [DatasetSpec("setting", "", "index of the encoding setting", dtype="i8"),
                            DatasetSpec("label", "", "name of the encoding setting", dtype=STRING),
                            DatasetSpec("nominal_phase", "rad", "phase the setting is meant to encode"),

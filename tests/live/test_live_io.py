@@ -18,7 +18,7 @@ from qkdlab.errors import DataError
 from qkdlab.live import (LinkRecorder, LiveEstimator, SimulatedLink, block_from_events, follow_link_run,
                          read_link_run, run_session, slots_from_tags)
 from qkdlab.live.ingest import count_detections
-from qkdlab.testing import flawed_source_model
+from qkdlab.examples import flawed_source_model
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7, correlation_length=1)
 
@@ -180,7 +180,10 @@ def test_ctrl_c_ends_the_live_cli_cleanly(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "qkdlab.cli", "live", "--sim", "--model", str(model),
                                 "--interval", "0.2", "--block", "2e8", "--log", "l.csv", "--png", "l.png"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    log = tmp_path / "l.csv"
+    deadline = time.monotonic() + 90  # the first estimate waits for the SDPs: slow on a loaded machine
+    while time.monotonic() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
