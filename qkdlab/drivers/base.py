@@ -305,7 +305,7 @@ class _PropertyOwner:
         return dict(self._cache)
 
     def snapshot(self, update: bool = False) -> dict[str, Any]:
-        """Settings snapshot: every property's value, unit, label and timestamp (JSON-friendly).
+        """Settings snapshot: every property's value, unit, label and time (``time_unix_s``; JSON-friendly).
 
         With ``update`` the readable properties are queried first (measurements are skipped:
         a snapshot records settings, not readings).
@@ -325,7 +325,7 @@ class _PropertyOwner:
             elif isinstance(value, enum.Enum):
                 value = value.name
             out[ctl.name] = {"value": value, "unit": ctl.unit, "label": ctl.label,
-                             "timestamp": cached.timestamp, "source": cached.source}
+                             "time_unix_s": cached.timestamp, "source": cached.source}
         for channel in self.channels:
             out[f"channel {channel.id}"] = channel.snapshot(update=update)
         return out

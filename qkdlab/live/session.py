@@ -47,7 +47,9 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
     interrupted = False
     live = Live(get_renderable=lambda: render(state), console=console, refresh_per_second=4) if show else None
-    with EstimateLog(log_path) as log:
+    metadata = {"title": title, "method": estimator.method, "source": estimator.source_description,
+                "epsilon_sec": estimator.epsilon_sec, "epsilon_cor": estimator.epsilon_cor}
+    with EstimateLog(log_path, metadata) as log:
         try:
             with live if live is not None else contextlib.nullcontext():
                 for block in blocks:
