@@ -149,7 +149,7 @@ def solve(problem: cp.Problem, solvers: Sequence[SolverSpec],
     failures = "; ".join(f"{r.solver}: {r.error}" for r in runs if r.error)
     if best is None:
         log.warning("no solver certified the bound; using the conservative value %g: %s", conservative, failures)
-        report = SolverReport(solver="none", status="failed", certified=True, gap=math.nan, conservative=True,
+        report = SolverReport(solver="none", status="failed", certified=True, conservative=True,
                               attempts=attempts, runs=tuple(runs), seconds=seconds,
                               message=f"no solver certified a bound, used the conservative value {conservative:g}: "
                                       + failures)

@@ -135,3 +135,10 @@ def test_bad_arguments_are_named() -> None:
         solve(problem, (), _certificate(a, trace), conservative=0.0)
     with pytest.raises(ValueError, match="'upper' or 'lower'"):
         solve(problem, (SolverSpec("CLARABEL"),), _certificate(a, trace), conservative=0.0, bound="both")  # type: ignore[arg-type]
+
+
+def test_the_report_survives_json_even_when_nothing_certified() -> None:
+    problem, a, trace = _problem()
+    for certify in (_certificate(a, trace), lambda _: None):
+        report = solve(problem, (SolverSpec("CLARABEL"),), certify, conservative=0.5).report
+        assert SolverReport.model_validate_json(report.model_dump_json()) == report

@@ -441,7 +441,7 @@ def _negative_part_cost(negative: np.ndarray, d: np.ndarray, capacity: np.ndarra
 
 def _conservative(reason: str, report: SolverReport | None = None) -> PhaseErrorResult:
     log.warning("phase-error SDP: returning the conservative e_ph = 1/2: %s", reason)
-    report = (report or SolverReport(solver="none", status="conservative", gap=math.nan, conservative=True)
+    report = (report or SolverReport(solver="none", status="conservative", conservative=True)
               ).model_copy(update={"message": reason})
     return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason, report)
 
