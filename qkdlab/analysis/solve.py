@@ -101,6 +101,12 @@ def _gap(value: CertifiedValue, bound: str) -> float:
     return value.bound - value.primal if bound == "upper" else value.primal - value.bound
 
 
+def _describe(run: SolverAttempt) -> str:
+    if run.error:
+        return f"{run.solver}: {run.error}"
+    return f"{run.solver}: bound {run.bound:.6g}, gap {math.nan if run.gap is None else run.gap:.1e}"
+
+
 def _run(problem: cp.Problem, spec: SolverSpec, certify: Callable[[cp.Problem], CertifiedValue | None]
          ) -> CertifiedValue:
     """One solve and its certificate; raises one of FAILURES when nothing usable came out."""
@@ -158,9 +164,7 @@ def solve(problem: cp.Problem, solvers: Sequence[SolverSpec],
     gap = _gap(value, bound)
     message = f"certified by {spec.label} ({status}), gap {gap:.1e}"
     if len(runs) > 1:
-        message += "; attempts: " + "; ".join(
-            f"{r.solver}: {r.error}" if r.error else f"{r.solver}: bound {r.bound:.6g}, gap {math.nan if r.gap is None else r.gap:.1e}"
-            for r in runs)
+        message += "; attempts: " + "; ".join(_describe(r) for r in runs)
     report = SolverReport(solver=spec.name, status=status, certified=True, gap=gap, attempts=attempts,
                           runs=tuple(runs), seconds=seconds, message=message)
     return Solution(value.bound, report, value)

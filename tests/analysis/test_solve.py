@@ -134,7 +134,8 @@ def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="solver list is empty"):
         solve(problem, (), _certificate(a, trace), conservative=0.0)
     with pytest.raises(ValueError, match="'upper' or 'lower'"):
-        solve(problem, (SolverSpec("CLARABEL"),), _certificate(a, trace), conservative=0.0, bound="both")  # type: ignore[arg-type]
+        solve(problem, (SolverSpec("CLARABEL"),), _certificate(a, trace), conservative=0.0,
+              bound="both")  # type: ignore[arg-type]
 
 
 def test_the_report_survives_json_even_when_nothing_certified() -> None:

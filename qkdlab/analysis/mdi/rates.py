@@ -141,7 +141,8 @@ def _result(source: MdiSource, rate, distance: float, decoys, statistics: str, r
         status=",".join(sorted({s.status for s in solves})) or "optimal",
         certified=all(s.certified for s in solves), gap=max((abs(s.gap) for s in solves), default=0.0),
         conservative=bool(conservative), message="; ".join(s.message for s in conservative),
-        attempts=tuple(a for s in solves for a in s.report.attempts), runs=tuple(r for s in solves for r in s.report.runs),
+        attempts=tuple(a for s in solves for a in s.report.attempts),
+        runs=tuple(r for s in solves for r in s.report.runs),
         seconds=sum(s.report.seconds for s in solves))
     per_pulse = 0.0 if conservative else rate.key_rate_per_pulse
     assumptions = (
