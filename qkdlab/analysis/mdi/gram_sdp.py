@@ -374,7 +374,7 @@ class GramPhaseErrorSDP:
             values, vectors = np.linalg.eigh(z + ud.conj().T @ a_r @ ud)
             negative = (vectors * np.clip(-values, 0.0, None)) @ vectors.conj().T
             shift += negative
-            per_outcome += t_max * _negative_part_cost(negative, d, capacity, float(upper[r].sum()))
+            per_outcome += t_max * _negative_part_cost(negative, ud, capacity, upper[r])
         c_shifted = c_t + float(np.real(np.diag(shift)) @ capacity)
         by_shift = max(t_min * c_shifted, t_max * c_shifted)
         by_trace = max(t_min * c_t, t_max * c_t) + per_outcome
@@ -421,22 +421,44 @@ class GramPhaseErrorSDP:
                                 True, False, report.message, report)
 
 
-def _negative_part_cost(negative: np.ndarray, d: np.ndarray, capacity: np.ndarray, pass_upper: float) -> float:
-    """min over β ≥ 0 of tr((N − βD²)₊ C) + β Σ_j p_U(j, r): a valid bound on tr(N M_r)/t for N ⪰ 0.
+def _negative_part_cost(negative: np.ndarray, ud: np.ndarray, capacity: np.ndarray, pass_upper: np.ndarray) -> float:
+    """A valid bound on tr(N M_r)/t for the negative part N ⪰ 0 of a slack (module docstring).
 
-    N ⪯ (N − βD²)₊ + βD², and M_r ⪯ t C (the G_F block) and tr(D² M_r) = tr(Y_r) ≤ t Σ_j p_U(j, r)
-    bound the two parts. β = 0 is the shift of Z, β = ‖D⁻¹ND⁻¹‖ the trace bound in the coordinates
-    of Y; a mixed N (qubit and leakage directions) is cheapest in between, found on a log grid.
+    Two budgets bound M_r: M_r ⪯ t C (the G_F block, C = ``capacity``), and per pair j
+    (V†M_r V)_jj = diag(U Y_r U†)_j ≤ t p_U(j, r) with V = D U† (``ud`` = U D, so V V† = D²).
+    Any N ⪯ V diag(a) V† + R₊ (a ≥ 0) then costs Σ_j a_j p_U(j, r) + tr(R₊ C). Tried: a = β·1
+    (N ⪯ (N − βD²)₊ + βD², β on a log grid: β = 0 is the shift of Z, β = ‖D⁻¹ND⁻¹‖ the trace bound
+    in the coordinates of Y), and a per eigenvector ν n of N from its preimage y (V y = n, least
+    p-weighted norm): diag(a) ⪰ ν y y† at a_j = ν S |y_j|/√p_j, S = Σ_j |y_j| √p_j, cost ν S²; what
+    that misses in floating point (R = N − V diag(a) V†) is charged by the β grid. The cheapest wins.
     """
     if not negative.any():
         return 0.0
-    top = float(np.linalg.eigvalsh(negative / np.outer(d, d)).max())
-    costs = [top * pass_upper]
-    for beta in [0.0, *(top * 10.0 ** -np.arange(1, 15))]:
-        values, vectors = np.linalg.eigh(negative - beta * np.diag(d**2))
-        part = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
-        costs.append(float(np.real(np.diag(part)) @ capacity) + beta * pass_upper)
-    return min(costs)
+    v = ud.conj().T
+    d2 = np.real(np.diag(v @ ud))
+
+    def by_beta(part: np.ndarray) -> float:
+        top = float(np.linalg.eigvalsh(part / np.sqrt(np.outer(d2, d2))).max())
+        costs = [max(top, 0.0) * float(pass_upper.sum())]
+        for beta in [0.0, *(top * 10.0 ** -np.arange(1, 15))]:
+            values, vectors = np.linalg.eigh(part - beta * np.diag(d2))
+            positive = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+            costs.append(float(np.real(np.diag(positive)) @ capacity) + beta * float(pass_upper.sum()))
+        return min(costs)
+
+    root = np.sqrt(np.maximum(pass_upper, 1e-30 * max(float(pass_upper.max()), 1e-300)))
+    preimage = np.linalg.pinv(v / root) / root[:, None]          # y = P^{-1/2} (V P^{-1/2})⁺ n
+    weights = np.zeros(len(pass_upper))
+    values, vectors = np.linalg.eigh(negative)
+    for nu, n in zip(values, vectors.T):
+        if nu > 0:
+            y = np.abs(preimage @ n)
+            weights += nu * float(y @ root) * y / root
+    residual = negative - (v * weights) @ v.conj().T
+    values, vectors = np.linalg.eigh((residual + residual.conj().T) / 2)
+    residual = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+    per_pair = float(weights @ pass_upper) + (by_beta(residual) if residual.any() else 0.0)
+    return min(by_beta(negative), per_pair)
 
 
 def _conservative(reason: str, report: SolverReport | None = None) -> PhaseErrorResult:
