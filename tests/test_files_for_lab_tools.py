@@ -31,16 +31,6 @@ nexus = pytest.importorskip("nexusformat.nexus")
 OLD_FILE = Path(__file__).parent / "data" / "schema1-run.h5"  # written by qkdlab 0.1.0 at schema 1
 
 
-@pytest.fixture(scope="module")
-def bench_file(tmp_path_factory) -> Path:
-    """Every characterization scan with its defaults on the simulated bench (the demo's first step)."""
-    path = tmp_path_factory.mktemp("lab") / "bench.h5"
-    with Bench.simulated(seed=5).open() as bench:
-        for kind in SCANS:
-            assert run_scan(kind, bench, Store(path)).status == "completed"
-    return path
-
-
 def _groups_with_datasets(path: Path) -> list[str]:
     found: list[str] = []
 

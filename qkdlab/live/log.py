@@ -95,25 +95,26 @@ def plot_history(updates: list[Update], path: str | Path, title: str) -> None:
     from matplotlib.figure import Figure
 
     accepted = [u for u in updates if u.accepted and u.block and u.accumulated]
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
-    top, middle, bottom = fig.subplots(3, 1, sharex=True)
+    fig = Figure(figsize=(9, 8), layout="constrained")
+    rate, total, qber, phase = fig.subplots(4, 1, sharex=True)
     blocks = [u.index for u in accepted]
-    top.plot(blocks, [u.block.key_rate_bps for u in accepted], "o-", ms=3)  # type: ignore[union-attr]
-    top.set_ylabel("key rate (bit/s)")
-    middle.plot(blocks, [u.accumulated.key_length_bits for u in accepted], "o-", ms=3, color="C2")  # type: ignore
-    middle.set_ylabel("key so far (bits)")
-    bottom.plot(blocks, [u.block.qber for u in accepted], "o-", ms=3, label="QBER")  # type: ignore[union-attr]
-    bottom.plot(blocks, [u.block.phase_error for u in accepted], "s-", ms=3,  # type: ignore[union-attr]
-                label="phase-error bound")
+    rate.plot(blocks, [u.block.key_rate_bps for u in accepted], "o-", ms=3)  # type: ignore[union-attr]
+    rate.set_ylabel("key rate (bit/s)")
+    total.plot(blocks, [u.accumulated.key_length_bits for u in accepted], "o-", ms=3, color="C2")  # type: ignore
+    total.set_ylabel("key so far (bit)")
+    # QBER (~0.1 %) and the phase-error bound (~10 %) differ by orders: one axis each
+    qber.plot(blocks, [100 * u.block.qber for u in accepted], "o-", ms=3, color="C1")  # type: ignore[union-attr]
+    qber.set_ylabel("QBER (%)")
+    phase.plot(blocks, [100 * u.block.phase_error for u in accepted], "s-", ms=3,  # type: ignore[union-attr]
+               color="C3")
+    phase.set_ylabel("phase-error bound (%)")
     alarmed = [u.index for u in accepted if u.alarms]
-    for ax in (top, middle, bottom):
+    for ax in (rate, total, qber, phase):
         for index in alarmed:
             ax.axvline(index, color="red", alpha=0.25, lw=3)
         ax.grid(alpha=0.3)
-    bottom.set_ylabel("rate")
-    bottom.set_xlabel("block" + ("  (red: alarm)" if alarmed else ""))
-    bottom.legend(fontsize=8)
-    top.set_title(title, fontsize=10)
+    phase.set_xlabel("block (index)" + ("  (red: alarm)" if alarmed else ""))
+    rate.set_title(title, fontsize=10)
     try:
         fig.savefig(path, dpi=110)
     except OSError as exc:
