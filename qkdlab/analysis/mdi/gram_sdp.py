@@ -66,7 +66,7 @@ If every S_r ⪰ 0 this is 1/2 + λ + max(t_min c_t, t_max c_t). Negative parts 
 solver's inaccuracy) are paid for in the cheapest of these valid ways: shift Z by Σ_r N_r (c_t grows
 by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ tr(N_r M_r) ≤ t tr(N_r Λ/D²) per outcome (M_r ⪯ t Λ/D²); or,
 in the coordinates of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r); or any mix of the last
-two (N_r ⪯ (N_r − βD²)₊ + βD², β ≥ 0; :func:`_negative_part_cost`). The bound holds whatever the solver's
+two, with per-pair weights (N_r ⪯ V diag(a) V† + R₊, V = DU†, a ≥ 0; :func:`_negative_part_cost`). The bound holds whatever the solver's
 accuracy (up to floating-point round-off in evaluating it). ``gap`` is the certified bound minus
 the solver's primal value. The solver core (:func:`..solve.solve`) runs ``solvers`` in order; if a
 solver raises, returns no usable dual, or leaves a gap above ``gap_tolerance``, the next one is tried
