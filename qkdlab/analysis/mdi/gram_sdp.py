@@ -101,13 +101,13 @@ __all__ = ["DEFAULT_SOLVERS", "PhaseErrorResult", "GramPhaseErrorSDP", "GramPhas
 
 log = logging.getLogger(__name__)
 
-#: Solvers tried in order (:mod:`..solve`): CLARABEL (default; then with a 100× tighter duality gap, for
-#: tiny e_ph next to the constant 1/2; then with shorter steps, against stalls), then SCS. The certificate
-#: makes any of their results safe.
+#: Solvers tried in order (:mod:`..solve`): CLARABEL (default; then with shorter steps, against stalls, and a
+#: 100× tighter duality gap, for tiny e_ph next to the constant 1/2; then without equilibration), then SCS.
+#: The certificate makes any of their results safe.
 DEFAULT_SOLVERS: tuple[SolverSpec, ...] = (
     SolverSpec("CLARABEL"),
-    SolverSpec("CLARABEL", {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}),
-    SolverSpec("CLARABEL", {"max_step_fraction": 0.9}),
+    SolverSpec("CLARABEL", {"max_step_fraction": 0.9, "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}),
+    SolverSpec("CLARABEL", {"equilibrate_enable": False}),
     SolverSpec("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
 )
 #: Largest certified-minus-primal gap accepted without trying the next solver.
