@@ -136,8 +136,8 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
     phase: PhaseCalibration = calibrate_phase(chosen["phase-modulation"], failure_probability=kappa)
     spent.append(kappa)
 
+    rate = options.repetition_rate_hz or _repetition_rate(chosen, required="isolation" in chosen)
     if "isolation" in chosen:
-        rate = options.repetition_rate_hz or _repetition_rate(chosen)
         gamma, tha = calibrate_isolation(chosen["isolation"], failure_probability=kappa, repetition_rate_hz=rate,
                                          damage_photons_per_s=options.damage_photons_per_s,
                                          damage_source=options.damage_source,
@@ -197,7 +197,8 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         protocol=phase.protocol, states=phase.states, delta=phase.delta,
         delta_fit_residual_rad=phase.delta_fit_residual_rad, epsilon=EpsilonBudget.combine(parts),
         leakage=extra.get("leakage"), correlations=extra.get("correlations"), detectors=extra.get("detectors"),
-        isolation=extra.get("isolation"), confidence=options.confidence, total_failure_probability=sum(spent),
+        isolation=extra.get("isolation"), repetition_rate_hz=rate, confidence=options.confidence,
+        total_failure_probability=sum(spent),
         provenance=provenance, partial=bool(partial), notes=tuple(options.notes) + tuple(partial) + tuple(notes),
         created=now_iso(), qkdlab_version=__version__)
 
@@ -207,9 +208,11 @@ def _assumed_absent(name: str, dof: str) -> EpsilonPart:
                        method="not measured; assumed absent")
 
 
-def _repetition_rate(chosen: dict[str, RunData]) -> float:
+def _repetition_rate(chosen: dict[str, RunData], required: bool = True) -> float | None:
     """The pulse rate the scans used (the source's repetition rate), from the first run that states it."""
     for run in chosen.values():
         if "pulse_rate" in run.parameters:
             return float(run.parameter("pulse_rate").to("Hz").magnitude)
+    if not required:
+        return None
     raise CalibrationError("no run states the pulse rate; give the source's repetition rate (--rep-rate)")
