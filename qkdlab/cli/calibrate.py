@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from .console import console
+from .console import console, err_console
 from .options import CONFIDENCE, NON_NEGATIVE, POSITIVE, PROBABILITY
 
 __all__ = ["calibrate_command"]
@@ -35,6 +35,7 @@ def calibrate_command(file: str, runs: str | None, output: str | None, confidenc
                       passive_attenuation: float | None, allow_partial: bool) -> None:
     """Turn the characterization runs in FILE into a SourceModel (JSON, and a calibration group in FILE)."""
     import math
+    from contextlib import nullcontext
     from pathlib import Path
 
     from ..calibration.calibrate import CalibrationOptions, calibrate_file
@@ -62,7 +63,13 @@ def calibrate_command(file: str, runs: str | None, output: str | None, confidenc
                                  repetition_rate_hz=rate, damage_photons_per_s=photons, damage_source=source,
                                  mode_dependence_bound=mode_dependence, passive_attenuation_db=passive_attenuation,
                                  allow_partial=allow_partial)
-    model = calibrate_file(file, [r.strip() for r in runs.split(",")] if runs else None, options)
+    with err_console.status("calibrating", spinner="dots") if err_console.is_terminal else nullcontext() as status:
+        def stage(what: str) -> None:
+            if status is not None:
+                status.update(f"calibrating: {what}")
+            else:
+                err_console.print(f"calibrating: {what}", highlight=False)
+        model = calibrate_file(file, [r.strip() for r in runs.split(",")] if runs else None, options, on_stage=stage)
     target = output or str(Path(file).with_suffix("")) + "-model.json"
     model.save(target)
     group = write_model_to_hdf5(file, model)
