@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .console import console, sigterm_as_interrupt
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from .dashboard import serve_options, serving, wait_for_ctrl_c
 
 
@@ -22,19 +23,19 @@ from .dashboard import serve_options, serving, wait_for_ctrl_c
 @click.option("--run", "run_name", help="The qkd-link run to follow (default: the newest).")
 @click.option("--method", default="best", show_default=True, type=click.Choice(["best", "ltqc", "gllp", "rt", "lt"]),
               help="best: every method the source allows, the largest secure key, the winner shown per block.")
-@click.option("--block", "block_size", default=1e9, show_default=True, help="Pulses per block (--sim).")
-@click.option("--blocks", "block_count", type=int, help="Stop after this many blocks (--sim; default: until Ctrl-C).")
-@click.option("--interval", default=0.5, show_default=True, help="Seconds between simulated blocks.")
-@click.option("--distance", default=10.0, show_default=True, help="Fiber length of the simulated link (km).")
-@click.option("--drift-im", default=0.0, show_default=True, help="Simulated IM bias drift (V per block).")
-@click.option("--drift-pm", default=0.0, show_default=True, help="Simulated PM Vπ drift (fraction per block).")
+@click.option("--block", "block_size", default=1e9, show_default=True, type=POSITIVE, help="Pulses per block (--sim).")
+@click.option("--blocks", "block_count", type=click.IntRange(min=1), help="Stop after this many blocks (--sim; default: until Ctrl-C).")
+@click.option("--interval", default=0.5, show_default=True, type=NON_NEGATIVE, help="Seconds between simulated blocks.")
+@click.option("--distance", default=10.0, show_default=True, type=NON_NEGATIVE, help="Fiber length of the simulated link (km).")
+@click.option("--drift-im", default=0.0, show_default=True, type=FINITE, help="Simulated IM bias drift (V per block).")
+@click.option("--drift-pm", default=0.0, show_default=True, type=FINITE, help="Simulated PM Vπ drift (fraction per block).")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False),
               help="Also write the simulated blocks as a qkd-link run into this HDF5 file.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the simulated link.")
-@click.option("--qber-alarm", default=0.05, show_default=True, help="QBER above which an alarm is raised.")
-@click.option("--stale-after", default=5.0, show_default=True, help="Seconds without a block before STALE.")
-@click.option("--eps-sec", default=1e-10, show_default=True)
-@click.option("--eps-cor", default=1e-10, show_default=True)
+@click.option("--qber-alarm", default=0.05, show_default=True, type=PROBABILITY, help="QBER above which an alarm is raised.")
+@click.option("--stale-after", default=5.0, show_default=True, type=POSITIVE, help="Seconds without a block before STALE.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter ε_sec.")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter ε_cor.")
 @click.option("--log", "log_path", default="live-log.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV log of every estimate.")
 @click.option("--png", "png_path", default="live-history.png", show_default=True, type=click.Path(dir_okay=False),
