@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .console import console, err_console, sigterm_as_interrupt
+from .options import CONFIDENCE, POSITIVE, PROBABILITY
 
 __all__ = ["dashboard_command", "serving", "serve_options", "wait_for_ctrl_c"]
 
@@ -55,10 +56,10 @@ def wait_for_ctrl_c(message: str) -> None:
               help="SourceModel JSON (or HDF5 with a calibration) to estimate the run with.")
 @click.option("--run", "run_name", help="The qkd-link run (default: the newest in the file).")
 @click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]))
-@click.option("--qber-alarm", default=0.05, show_default=True, help="QBER above which an alarm is raised.")
-@click.option("--stale-after", default=5.0, show_default=True, help="Seconds without a block before STALE.")
-@click.option("--eps-sec", default=1e-10, show_default=True)
-@click.option("--eps-cor", default=1e-10, show_default=True)
+@click.option("--qber-alarm", default=0.05, show_default=True, type=PROBABILITY, help="QBER above which an alarm is raised.")
+@click.option("--stale-after", default=5.0, show_default=True, type=POSITIVE, help="Seconds without a block before STALE.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter ε_sec.")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter ε_cor.")
 @serve_options
 def dashboard_command(path: str, model_path: str, run_name: str | None, method: str, qber_alarm: float,
                       stale_after: float, eps_sec: float, eps_cor: float, host: str, port: int) -> None:

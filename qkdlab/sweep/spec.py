@@ -263,6 +263,10 @@ def load_spec(path: str | Path) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: sweep spec file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the sweep spec YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8); give the sweep spec YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read sweep spec ({exc.strerror})") from None
     try:
