@@ -37,7 +37,7 @@ from .errors import DataError
 
 __all__ = ["MODEL_SCHEMA_VERSION", "Provenance", "Bound", "QubitState", "EpsilonPart", "EpsilonBudget",
            "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model",
-           "Observations", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
+           "Observations", "SolverAttempt", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
 
 #: Version of the SourceModel JSON layout; bumped on incompatible changes. Version 1 files (units
 #: written as "", provenance naming one run as text) are upgraded on load.
@@ -423,12 +423,20 @@ def load_source_model(path: str | Path) -> SourceModel:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the source model's JSON file")
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
         raise DataError(f"{path}: is an HDF5 file; read its calibration group with "
                         "qkdlab.calibration.load_source_model")
-    return SourceModel.from_json(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a source model (not a text file); give the model's JSON file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the source model ({exc.strerror or exc})") from None
+    return SourceModel.from_json(text, str(path))
 
 
 # -- analysis contracts --------------------------------------------------------------------------
@@ -542,13 +550,30 @@ def nested_tuples(array: np.ndarray) -> tuple:
     return tuple(nested_tuples(row) for row in array)
 
 
+class SolverAttempt(_Frozen):
+    """One solver run of :func:`qkdlab.analysis.solve.solve`: what ran, how it ended, how long it took.
+
+    ``bound`` is the certified value it gave (None: no certificate) and ``gap`` that bound's distance
+    from the solver's own objective value; ``error`` says why a run gave nothing usable.
+    """
+
+    solver: str
+    status: str
+    seconds: float
+    bound: float | None = None
+    gap: float | None = None
+    error: str = ""
+
+
 class SolverReport(_Frozen):
     """How a numerical bound was obtained: the solver, its status, and the certificate.
 
     ``certified``: the number used is a rigorous bound built from a feasible dual solution (or
     needs no solver at all); ``gap``: the difference between that bound and the best feasible
     primal value seen (0 when exact). ``conservative``: the solver failed or was unsure and the
-    trivially safe value (no key) was used instead; ``message`` says why.
+    trivially safe value (no key) was used instead; ``message`` says why. ``attempts`` names the
+    solver settings tried in order; ``runs`` has their status, timing and bounds, ``seconds`` the
+    total solver time.
     """
 
     solver: str = "closed form"
@@ -558,6 +583,8 @@ class SolverReport(_Frozen):
     conservative: bool = False
     attempts: tuple[str, ...] = ()
     message: str = ""
+    runs: tuple[SolverAttempt, ...] = ()
+    seconds: float = 0.0
 
 
 class FiniteKeyReport(_Frozen):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +45,13 @@ def paced(link: SimulatedLink, count: int | None, interval_s: float) -> Iterator
 
 def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str, log_path: str | Path,
                 png_path: str | Path | None = None, console: Console | None = None, show: bool = True,
-                stale_after_s: float = 5.0) -> SessionResult:
-    """Estimate every block as it comes; see the module docstring for Ctrl-C."""
+                stale_after_s: float = 5.0,
+                observers: Sequence[Callable[[Update, Block], None]] = ()) -> SessionResult:
+    """Estimate every block as it comes; see the module docstring for Ctrl-C.
+
+    ``observers`` get every update with its block (e.g. the dashboard's feed); they must return at
+    once, since the loop waits for them.
+    """
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
     interrupted, reason = False, ""
     live = Live(get_renderable=lambda: render(state), console=console, refresh_per_second=4) if show else None
@@ -59,6 +64,8 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                     update = estimator.push(block)
                     state.add(update)
                     log.write(update)
+                    for observer in observers:
+                        observer(update, block)
                 state.finished = "producer finished" if not state.stale() else "producer finished (stale)"
         except KeyboardInterrupt as exc:
             interrupted, reason = True, stop_reason(exc)
