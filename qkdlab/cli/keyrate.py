@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
-from .options import parse_range
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY, parse_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,8 +41,8 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
               help="SourceModel JSON (or HDF5 with a calibration); otherwise give the source inline.")
 @click.option("--protocol", type=click.Choice(["bb84", "three-state", "mdi-bb84", "mdi-three-state"]),
               help="Protocol (default: the model's, or bb84).")
-@click.option("--delta", type=float, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
-@click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
+@click.option("--delta", type=FINITE, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
+@click.option("--epsilon", type=PROBABILITY, help="Inline source: side-channel bound ε (1 − fidelity).")
 @click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
                                      "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
 @click.option("--method", default="ltqc", show_default=True,
@@ -53,22 +53,22 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt,best.")
 @click.option("--leakage-model", default="3", show_default=True,
               help="MDI: leakage-light model(s) 1, 2, 3 (Bourassa et al. Eqs. 15-17), e.g. 1,2,3 for one curve each.")
-@click.option("--leakage-intensity", type=float,
+@click.option("--leakage-intensity", type=NON_NEGATIVE,
               help="MDI: leakage mean photon number |α|² per slot (default: the model's calibrated bound, else 0).")
 @click.option("--statistics", default="all", show_default=True, type=click.Choice(["all", "matched"]),
               help="MDI: constrain the SDP with all basis pairs or only matched ones.")
 @click.option("--distance", "distance_text", default="0:300:5", show_default=True,
               help="km: start:stop:step or a list (Alice-Bob; MDI: Alice-Charlie, each link).")
-@click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
-@click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
-@click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
-@click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
-@click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
-@click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
-@click.option("--ec-efficiency", type=float, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
-@click.option("--rep-rate", type=float, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
-@click.option("--basis-prob", default=0.5, show_default=True, help="Probability that Alice (and Bob) choose Z.")
-@click.option("--misalignment", default=0.0, show_default=True, help="Optical misalignment error probability.")
+@click.option("--finite", type=POSITIVE, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter (finite key).")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter (finite key).")
+@click.option("--fiber-loss", default=0.2, show_default=True, type=NON_NEGATIVE, help="Fiber loss (dB/km).")
+@click.option("--detector-efficiency", type=PROBABILITY, help="Detector efficiency [default 0.73; MDI 0.5].")
+@click.option("--dark-count-prob", type=PROBABILITY, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
+@click.option("--ec-efficiency", type=POSITIVE, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
+@click.option("--rep-rate", type=POSITIVE, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
+@click.option("--basis-prob", default=0.5, show_default=True, type=CONFIDENCE, help="Probability that Alice (and Bob) choose Z.")
+@click.option("--misalignment", default=0.0, show_default=True, type=PROBABILITY, help="Optical misalignment error probability.")
 @click.option("--decoys", help="Phase-randomised coherent pulses with decoys. Prepare-and-measure: mean photon "
                                "numbers, signal first, with a vacuum 0 (e.g. 0.5,0.1,0); MDI: the intensity set of "
                                "both users, key from the largest (e.g. 0.05,0.1,0.6). Default: single photons.")
