@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import qics
-import scipy.sparse as sp
 
 from .problem import NumericalProblem
 
@@ -72,15 +71,28 @@ def _vec(m: np.ndarray, iscomplex: bool) -> np.ndarray:
 def solve_primal(problem: NumericalProblem, tolerance: float = 1e-10, max_iter: int = 200) -> PrimalPoint:
     """Solve the (reduced) problem with QICS; the trace must be among the equality constraints.
 
-    Variables x = (t_b for key blocks, vec X_b for all blocks); minimise Σ t_b subject to the
-    equalities A x = b, Tr(Γ X) − l ≥ 0 and u − Tr(Γ X) ≥ 0 (orthant), and (t_b, X_b) ∈ QKD_b or
-    X_b ⪰ 0."""
+    Variables x = (s, then per block t_b (key blocks only) and vec X_b), laid out in cone order so
+    that the cone map is G = −𝟙 (QICS converges poorly on permuted cone maps): minimise Σ t_b
+    subject to Tr(Γ_k X) = p_k, Tr(Γ_k X) − s = l_k and Tr(Γ_k X) + s = u_k for the interval sides,
+    s ≥ 0, and (t_b, X_b) ∈ QKD_b or X_b ⪰ 0."""
     iscomplex = problem.is_complex
     blocks = problem.blocks
-    key = [b for b, blk in enumerate(blocks) if blk.yields_key]
+    sides = []  # (constraint index, bound value, sign of s)
+    for k, c in enumerate(problem.constraints):
+        if c.is_equality:
+            continue
+        if c.lower > -math.inf:
+            sides.append((k, c.lower, -1.0))
+        if c.upper < math.inf:
+            ev = max((np.linalg.eigvalsh(op).max() for op in c.operator if op is not None), default=0.0)
+            if c.upper < ev:  # skip upper bounds every state meets
+                sides.append((k, c.upper, 1.0))
+    n_s = len(sides)
     vdim = [qics.vectorize.vec_dim(blk.dim, iscomplex=iscomplex) for blk in blocks]
-    x_off = np.cumsum([len(key)] + vdim)[:-1]
-    n = len(key) + sum(vdim)
+    widths = [int(blk.yields_key) + v for blk, v in zip(blocks, vdim, strict=True)]
+    starts = np.cumsum([n_s] + widths)[:-1]
+    x_off = [int(st) + int(blk.yields_key) for st, blk in zip(starts, blocks, strict=True)]
+    n = n_s + sum(widths)
 
     def row(c) -> np.ndarray:
         r = np.zeros(n)
@@ -89,47 +101,29 @@ def solve_primal(problem: NumericalProblem, tolerance: float = 1e-10, max_iter: 
                 r[x_off[b]:x_off[b] + vdim[b]] = _vec(c.operator[b], iscomplex)
         return r
 
-    eq = [c for c in problem.constraints if c.is_equality]
-    a = np.array([row(c) for c in eq]) if eq else np.zeros((0, n))
-    bvec = np.array([[c.lower] for c in eq]) if eq else np.zeros((0, 1))
-    g_rows, h_vals, ineq_map = [], [], []  # ineq_map: (constraint index, +1 lower / -1 upper)
+    rows, values, eq_index = [], [], []
     for k, c in enumerate(problem.constraints):
         if c.is_equality:
-            continue
-        r = row(c)
-        if c.lower > -math.inf:
-            g_rows.append(-r)
-            h_vals.append(-c.lower)
-            ineq_map.append((k, 1.0))
-        if c.upper < math.inf:
-            ev = [np.linalg.eigvalsh(op).max() for op in c.operator if op is not None]
-            if c.upper < max(ev, default=0.0):  # skip upper bounds every state meets
-                g_rows.append(r)
-                h_vals.append(c.upper)
-                ineq_map.append((k, -1.0))
-    cones: list = []
-    g_blocks = []
-    h_blocks = []
-    if g_rows:
-        cones.append(qics.cones.NonNegOrthant(len(g_rows)))
-        g_blocks.append(sp.csr_matrix(np.array(g_rows)))
-        h_blocks.append(np.array(h_vals)[:, None])
-    for b, blk in enumerate(blocks):
-        cols_x = sp.csr_matrix((np.full(vdim[b], -1.0), (np.arange(vdim[b]), x_off[b] + np.arange(vdim[b]))),
-                               shape=(vdim[b], n))
+            rows.append(row(c))
+            values.append(c.lower)
+            eq_index.append(k)
+    for j, (k, value, sign) in enumerate(sides):
+        r = row(problem.constraints[k])
+        r[j] = sign
+        rows.append(r)
+        values.append(value)
+        eq_index.append(k)
+    a = np.array(rows)
+    cones: list = [qics.cones.NonNegOrthant(n_s)] if n_s else []
+    c = np.zeros((n, 1))
+    for blk, st in zip(blocks, starts, strict=True):
         if blk.yields_key:
-            t_row = sp.csr_matrix(([-1.0], ([0], [key.index(b)])), shape=(1, n))
-            g_blocks.append(sp.vstack([t_row, cols_x]))
-            h_blocks.append(np.zeros((1 + vdim[b], 1)))
+            c[st] = 1.0
             cones.append(qics.cones.QuantKeyDist([np.asarray(k) for k in blk.kraus],
                                                  [np.asarray(z) for z in blk.key_projectors], iscomplex=iscomplex))
         else:
-            g_blocks.append(cols_x)
-            h_blocks.append(np.zeros((vdim[b], 1)))
             cones.append(qics.cones.PosSemidefinite(blk.dim, iscomplex=iscomplex))
-    c = np.zeros((n, 1))
-    c[:len(key)] = 1.0
-    model = qics.Model(c=c, A=a, b=bvec, G=sp.vstack(g_blocks).tocsr(), h=np.vstack(h_blocks), cones=cones)
+    model = qics.Model(c=c, A=a, b=np.array(values)[:, None], cones=cones)
     start = time.perf_counter()
     with single_threaded():
         info = qics.Solver(model, tol_gap=tolerance, tol_feas=tolerance, verbose=0, max_iter=max_iter).solve()
@@ -137,13 +131,8 @@ def solve_primal(problem: NumericalProblem, tolerance: float = 1e-10, max_iter: 
     x = np.asarray(info["x_opt"]).ravel()
     rho = tuple(qics.vectorize.vec_to_mat(x[x_off[b]:x_off[b] + vdim[b], None], iscomplex=iscomplex)
                 for b in range(len(blocks)))
-    y_eq = -np.asarray(info["y_opt"]).ravel()
     multipliers = np.zeros(len(problem.constraints))
-    for k, y in zip([k for k, c in enumerate(problem.constraints) if c.is_equality], y_eq, strict=True):
-        multipliers[k] = y
-    if g_rows:
-        z = np.asarray(info["z_opt"][0]).ravel()
-        for (k, sign), zk in zip(ineq_map, z, strict=True):
-            multipliers[k] += sign * zk
+    for k, y in zip(eq_index, -np.asarray(info["y_opt"]).ravel(), strict=True):
+        multipliers[k] += y
     return PrimalPoint(rho, multipliers, str(info["sol_status"]), float(info["p_obj"]) / math.log(2),
                        int(info["num_iter"]), seconds)
