@@ -20,7 +20,7 @@ from qkdlab.analysis.mdi.detection import (BB84_STATES, THREE_STATES, MdiSetup, 
                                            single_photon_probabilities)
 from qkdlab.analysis.mdi.gram_sdp import GramPhaseErrorSDP
 from qkdlab.analysis.mdi.leakage_models import TimeDependentLeakage, encoded_jones, nominal_phases, signal_gram
-from qkdlab.analysis.mdi.phase_profile import PhaseProfile
+from qkdlab.transmitter import PhaseProfile
 from qkdlab.analysis.mdi.types import DetectionBounds
 
 SETUP = MdiSetup()

@@ -54,6 +54,19 @@ class Bench:
             except (TypeError, ValueError, KeyError) as exc:
                 raise ConfigError(f"cannot build the simulated bench from config {config.name!r}: {exc}") from None
 
+    @classmethod
+    def simulated(cls, seed: int = 2026, **parameters: Any) -> Bench:
+        """The built-in simulated bench with its own seed and ground-truth overrides (not yet opened).
+
+        ``parameters`` are fields of ``qkdlab.sim.physics.SimParameters`` (e.g.
+        ``im_extinction_ratio_db=20``); use as ``with Bench.simulated(seed=3, pm_memory=[]).open() as bench``.
+        """
+        from .config import builtin_sim_config, parse_config
+
+        data = builtin_sim_config().model_dump(mode="json")
+        data["simulation"] = {"seed": seed, "parameters": parameters}
+        return cls(parse_config(data), simulate=True)
+
     # -- opening ---------------------------------------------------------------------------
     def open(self, *, strict: bool = True) -> Bench:
         """Open every instrument. With ``strict`` the first failure closes the rest and raises."""

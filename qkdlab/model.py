@@ -259,16 +259,20 @@ class SourceModel(_Frozen):
 
 
 def load_source_model(path: str | Path) -> SourceModel:
-    """Read a model from a JSON file, or from the newest calibration group of an HDF5 file."""
+    """Read a model from its JSON file.
+
+    Models kept in an HDF5 run file (a calibration group) are read by
+    :func:`qkdlab.calibration.load_source_model`, which accepts either kind of file: this module
+    knows the JSON contract only, not where models are kept.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
-        from .calibration.persist import read_model_from_hdf5
-
-        return read_model_from_hdf5(path)
+        raise DataError(f"{path}: is an HDF5 file; read its calibration group with "
+                        "qkdlab.calibration.load_source_model")
     return SourceModel.from_json(path.read_text(encoding="utf-8"), str(path))
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from .drivers.transport import Transport
 from .errors import Timeout
 
-__all__ = ["ProtocolTransport", "expected_protocol", "simulated_bench"]
+__all__ = ["ProtocolTransport", "expected_protocol"]
 
 Pair = tuple[str | bytes | None, str | bytes | None]
 T = TypeVar("T")
@@ -96,45 +96,3 @@ def expected_protocol(instrument_cls: type[T], pairs: Sequence[Pair], **kwargs: 
     instrument = instrument_cls(transport, **kwargs)
     yield instrument
     transport.assert_done()
-
-
-def simulated_bench(seed: int = 2026, **parameters: Any) -> Any:
-    """The built-in simulated bench with its own seed and ground-truth overrides (not yet opened).
-
-    ``parameters`` are fields of ``qkdlab.sim.physics.SimParameters`` (e.g.
-    ``im_extinction_ratio_db=20``); use as ``with simulated_bench(seed=3, pm_memory=[]).open() as bench``.
-    """
-    from .bench import Bench
-    from .config import builtin_sim_config, parse_config
-
-    data = builtin_sim_config().model_dump(mode="json")
-    data["simulation"] = {"seed": seed, "parameters": parameters}
-    return Bench(parse_config(data), simulate=True)
-
-
-def flawed_source_model(protocol: str = "bb84", delta: float = 0.063, epsilon: float = 1e-6, *,
-                        phase_halfwidth: float = 0.0, correlation_length: int = 0) -> Any:
-    """A ``SourceModel`` of the papers' flaw family θ_j = (1 + δ/π) φ_j/2 with one ε part (for tests and examples).
-
-    ``phase_halfwidth``: the interval half-width of every phase but the reference setting's;
-    ``correlation_length``: l_c of a pulse-correlation record (its ε is in ``epsilon``).
-    """
-    import math
-
-    from .model import Bound, Correlations, EpsilonBudget, EpsilonPart, QubitState, SourceModel
-
-    nominal = {"Z0": 0.0, "Z1": math.pi, "X0": math.pi / 2, "X1": 3 * math.pi / 2}
-    labels = ("Z0", "Z1", "X0", "X1") if protocol == "bb84" else ("Z0", "Z1", "X0")
-    states = []
-    for label in labels:
-        phase = (1 + delta / math.pi) * nominal[label]
-        width = phase_halfwidth if label != "Z0" else 0.0
-        states.append(QubitState(label=label, nominal_phase=nominal[label],
-                                 phase=Bound(value=phase, lower=phase - width, upper=phase + width, unit="rad")))
-    part = EpsilonPart(name="trojan_horse", upper=epsilon, degree_of_freedom="own-mode", inventory="measured")
-    correlations = None
-    if correlation_length:
-        correlations = Correlations(length=correlation_length, epsilon_per_lag=(0.0,) * correlation_length,
-                                    phase_deviation_per_lag=(), intensity_deviation=(), resolution=1e-4)
-    return SourceModel(protocol=protocol, states=tuple(states), epsilon=EpsilonBudget.combine([part]),  # type: ignore
-                       correlations=correlations, confidence=0.99, total_failure_probability=0.01)

@@ -1,22 +1,14 @@
 """Key-rate solvers and the channel simulation that feeds them.
 
 ``key_rate(source, observations_or_channel, method, finite)`` is the entry point; see
-:mod:`qkdlab.analysis.keyrate` and docs/keyrate-derivation.md for the equations. Names are
-imported lazily, so light submodules (e.g. ``analysis.mdi.phase_profile``, used by the simulator)
-do not pull in the solvers.
+:mod:`qkdlab.analysis.keyrate` and docs/keyrate-derivation.md for the equations. The analysis
+imports only the contracts (:mod:`qkdlab.model`), the transmitter facts and the ground floor.
 """
 
-from importlib import import_module
-from typing import Any
+from .channel import Channel
+from .keyrate import METHODS, FiniteKey, KeyRateCurve, binary_entropy, key_rate, plob_bound
+from .source import AnalysisSource
+from .states import StateSet
 
-_EXPORTS = {"Channel": "channel", "METHODS": "keyrate", "FiniteKey": "keyrate", "KeyRateCurve": "keyrate",
-            "binary_entropy": "keyrate", "key_rate": "keyrate", "plob_bound": "keyrate", "AnalysisSource": "source",
-            "StateSet": "states"}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Channel", "METHODS", "FiniteKey", "KeyRateCurve", "binary_entropy", "key_rate", "plob_bound",
+           "AnalysisSource", "StateSet"]

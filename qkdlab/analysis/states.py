@@ -33,14 +33,11 @@ import numpy as np
 from scipy.optimize import linprog
 
 from ..errors import SolverError
+from ..transmitter import NOMINAL_PHASES, PROTOCOL_SETTINGS
 
 __all__ = ["PROTOCOL_SETTINGS", "NOMINAL_PHASES", "phase_ket", "flawed_phases", "StateSet", "LTDecomposition",
            "lt_decomposition", "Z_KET", "X_KET"]
 
-#: Alice's settings per protocol, in the order used throughout the analysis.
-PROTOCOL_SETTINGS: dict[str, tuple[str, ...]] = {"bb84": ("Z0", "Z1", "X0", "X1"), "three-state": ("Z0", "Z1", "X0")}
-#: Ideal encoded phases of the settings (rad).
-NOMINAL_PHASES: dict[str, float] = {"Z0": 0.0, "Z1": math.pi, "X0": math.pi / 2, "X1": 3 * math.pi / 2}
 #: Bob's measurement kets: Z_KET[o], X_KET[o] for outcome o.
 Z_KET = (np.array([1.0, 0.0], complex), np.array([0.0, 1.0], complex))
 X_KET = (np.array([1.0, 1.0], complex) / math.sqrt(2), np.array([1.0, -1.0], complex) / math.sqrt(2))

@@ -40,8 +40,8 @@ import numpy as np
 
 from ..errors import CalibrationError
 from ..model import Bound, Correlations, EpsilonPart, Provenance
-from ..scans.drive import drive_levels, nominal_phases
 from ..store import RunData
+from ..transmitter import drive_levels, nominal_phases
 from .stats import t_quantile
 
 __all__ = ["calibrate_correlations"]

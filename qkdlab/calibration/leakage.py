@@ -29,8 +29,8 @@ import numpy as np
 
 from ..errors import CalibrationError
 from ..model import Bound, EpsilonPart, LeakageModel, Provenance
-from ..scans.leakage_light import between_pulses
 from ..store import RunData
+from ..transmitter import LeakageTraces
 from .stats import mean_bounds
 
 __all__ = ["calibrate_leakage"]
@@ -65,22 +65,17 @@ def _from_scope_run(run: RunData, failure: float) -> tuple[float, float, np.ndar
     """(ρ, ρ upper bound, times within one period, profile relative to the pulse level)."""
     if run.kind != "leakage-light":
         raise CalibrationError(f"{run.path} {run.name}: a {run.kind} run is not a leakage-light run")
-    times = run.data("traces", "time").to("s").magnitude - float(run.parameter("trigger_delay").to("s").magnitude)
-    period = 1.0 / float(run.parameter("pulse_rate").to("Hz").magnitude)
-    d = float(run.parameter("pulse_duty_cycle"))
-    ranges = np.asarray(run.data("traces", "range")).astype(str)
-    lights = np.asarray(run.data("traces", "light")).astype(str)
-    volts = run.data("traces", "volts").to("V").magnitude
-    clipped = run.data("traces", "clipped").magnitude.astype(bool)
-    in_pulse = np.mod(times, period) / period < d
-    between = between_pulses(times, period, d)
+    traces = LeakageTraces.from_run(run)
+    times, period, d = traces.times, traces.period, traces.duty
+    volts, clipped = traces.volts, traces.clipped
+    in_pulse, between = traces.in_pulse, traces.between
 
     def dark(name: str) -> np.ndarray:
-        mask = (ranges == name) & (lights == "dark")
+        mask = traces.select(name, "dark")
         return volts[mask].mean(axis=0) if mask.any() else np.zeros(times.size)
 
-    full = volts[(ranges == "full") & (lights == "signal")] - dark("full")
-    zoom_mask = (ranges == "zoom") & (lights == "signal")
+    full = volts[traces.select("full", "signal")] - dark("full")
+    zoom_mask = traces.select("zoom", "signal")
     zoom = volts[zoom_mask] - dark("zoom")
     if full.shape[0] < 2 or zoom.shape[0] < 2:
         raise CalibrationError(f"{run.path} {run.name}: need at least two acquisitions in each vertical range")

@@ -1,5 +1,7 @@
 """Source models in HDF5: a ``calibration_NNNN`` group next to the runs it was made from.
 
+``load_source_model`` reads a model from either place it is kept: a JSON file or a run file.
+
 The group holds the model's JSON (the same text as the JSON file, so both load back exactly) and
 a few attributes for people browsing the file. Writing adds the group and touches nothing else.
 """
@@ -12,9 +14,10 @@ import h5py
 
 from ..errors import DataError
 from ..model import SourceModel
+from ..model import load_source_model as load_model_json
 from ..store import STRING, Store
 
-__all__ = ["write_model_to_hdf5", "read_model_from_hdf5"]
+__all__ = ["write_model_to_hdf5", "read_model_from_hdf5", "load_source_model"]
 
 
 def write_model_to_hdf5(path: str | Path, model: SourceModel) -> str:
@@ -45,3 +48,11 @@ def read_model_from_hdf5(path: str | Path, group: str | None = None) -> SourceMo
     except OSError as exc:
         raise DataError(f"{path}: cannot read the calibration ({exc})") from None
     return SourceModel.from_json(text.decode() if isinstance(text, bytes) else str(text), f"{path}:{name}")
+
+
+def load_source_model(path: str | Path) -> SourceModel:
+    """Read a model from a JSON file, or from the newest calibration group of an HDF5 file."""
+    path = Path(path)
+    if path.is_file() and h5py.is_hdf5(path):
+        return read_model_from_hdf5(path)
+    return load_model_json(path)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["SCANS", "scan_module", "run_scan", "check_scan_defaults", "plot_run"]
+__all__ = ["SCANS", "scan_module", "run_scan", "check_scan_defaults", "check_config_scan_defaults", "plot_run"]
 
 #: Scan kind (as on the command line and in the runs) -> module below ``qkdlab.scans``.
 SCANS: dict[str, str] = {
@@ -53,6 +53,17 @@ def check_scan_defaults(kind: str, defaults: dict[str, Any]) -> None:
         resolve_parameters(kind, module.PARAMETERS, defaults, {})
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
+
+
+def check_config_scan_defaults(config: Any) -> Any:
+    """Check every ``scans.<kind>`` mapping of a bench config; returns the config, or raises
+    ``ConfigError`` naming the key. Called before any instrument is opened."""
+    for kind, defaults in config.scans.items():
+        try:
+            check_scan_defaults(kind, defaults)
+        except ValueError as exc:
+            raise ConfigError(f"invalid bench config: scans.{kind}: {exc}") from None
+    return config
 
 
 def plot_run(run: Any, path: str) -> None:

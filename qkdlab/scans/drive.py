@@ -1,5 +1,8 @@
 """Modulator drive patterns for the scans: pulse carving on the IM, encoding levels on the PM.
 
+The encoding levels themselves (nominal phases, drive voltages) are facts about the transmitter,
+shared with calibration and analysis: :mod:`qkdlab.transmitter.encoding`.
+
 Convention (shared with the simulated bench, see ``qkdlab.sim.physics``): one AWG sample per
 pulse slot, played at the pulse rate; the sample of slot k is the RF drive the modulator sees
 during that slot's pulse window. The AWG is told a peak-to-peak amplitude and an offset, and the
@@ -14,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["de_bruijn", "play_levels", "nominal_phases", "drive_levels"]
+__all__ = ["de_bruijn", "play_levels"]
 
 
 def de_bruijn(symbols: int, order: int) -> np.ndarray:
@@ -56,29 +59,3 @@ def play_levels(awg: Any, channel: int, levels: Sequence[float] | np.ndarray, ra
         offset, half = 0.0, max(abs(low), 1e-3)
     samples = (volts - offset) / half
     awg.play_waveform(channel, name, samples, rate_hz, 2.0 * half, offset)
-
-
-#: Nominal encoded phases (rad) of the supported protocols, in the order of their settings.
-_PROTOCOL_PHASES = {
-    "bb84": (("Z0", 0.0), ("Z1", np.pi), ("X0", np.pi / 2), ("X1", 3 * np.pi / 2)),
-    "three-state": (("Z0", 0.0), ("Z1", np.pi), ("X0", np.pi / 2)),
-}
-
-
-def nominal_phases(protocol: str) -> tuple[list[str], np.ndarray]:
-    """Labels and nominal phases of a protocol's encoding settings (phase φ_j of (|e> + e^{iφ}|l>)/√2)."""
-    try:
-        pairs = _PROTOCOL_PHASES[protocol]
-    except KeyError:
-        raise ValueError(f"unknown protocol {protocol!r}; use one of {sorted(_PROTOCOL_PHASES)}") from None
-    return [label for label, _ in pairs], np.array([phase for _, phase in pairs])
-
-
-def drive_levels(phases: np.ndarray, vpi: float) -> np.ndarray:
-    """PM drive voltages for nominal phases with an assumed Vπ, centred on 0 V.
-
-    Only phase *differences* are encoded, so the levels are centred to stay within the smallest
-    drive swing: BB84 with Vπ = 4 V gives -3, +1, -1, +3 V for Z0, Z1, X0, X1.
-    """
-    centre = 0.5 * (phases.min() + phases.max())
-    return (phases - centre) * vpi / np.pi

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
+from ..transmitter import LeakageTraces, between_pulses
 from ..units import linear_to_db
 from .base import Parameter, Progress, ScanSession, instrument, resolve_parameters
-from .transmitter import Transmitter, transmitter_parameters
 from .traces import fit_vertical
+from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "leakage-light"
 TITLE = "Leakage light between pulses (time-resolved, two vertical ranges)"
@@ -115,12 +116,6 @@ def run_leakage_light(bench: Any, store: Store, *, progress: Progress | None = N
     return scan.summary()
 
 
-def between_pulses(times: np.ndarray, period: float, duty: float) -> np.ndarray:
-    """Samples well away from the pulse windows (a guard of 10 % of the period on both sides)."""
-    phase = np.mod(times, period) / period
-    return (phase > duty + 0.1) & (phase < 0.9)
-
-
 def _zoom_range(floor_v: float) -> tuple[float, float]:
     """Scale/offset that put the inter-pulse level at a quarter of the screen height."""
     scale = max(abs(floor_v) / 2.0, 1e-3)
@@ -129,16 +124,11 @@ def _zoom_range(floor_v: float) -> tuple[float, float]:
 
 def leakage_ratio(run: RunData) -> float | None:
     """Mean inter-pulse power over mean in-pulse power (quick look; dark-subtracted, unclipped samples)."""
-    times = run.data("traces", "time").to("s").magnitude - float(run.parameter("trigger_delay").to("s").magnitude)
-    period = 1.0 / float(run.parameter("pulse_rate").to("Hz").magnitude)
-    duty = float(run.parameter("pulse_duty_cycle"))
-    ranges = np.asarray(run.data("traces", "range")).astype(str)
-    lights = np.asarray(run.data("traces", "light")).astype(str)
-    volts = run.data("traces", "volts").to("V").magnitude
+    traces = LeakageTraces.from_run(run)
 
     def mean_trace(name: str, light: str) -> np.ndarray | None:
-        mask = (ranges == name) & (lights == light)
-        return volts[mask].mean(axis=0) if mask.any() else None
+        mask = traces.select(name, light)
+        return traces.volts[mask].mean(axis=0) if mask.any() else None
 
     full, zoom = mean_trace("full", "signal"), mean_trace("zoom", "signal")
     dark_full, dark_zoom = mean_trace("full", "dark"), mean_trace("zoom", "dark")
@@ -146,11 +136,8 @@ def leakage_ratio(run: RunData) -> float | None:
         return None
     full = full - (dark_full if dark_full is not None else 0.0)
     zoom = zoom - (dark_zoom if dark_zoom is not None else 0.0)
-    phase = np.mod(times, period) / period
-    in_pulse = phase < duty
-    between = between_pulses(times, period, duty)
-    pulse_level = float(full[in_pulse].mean())
-    return float(zoom[between].mean()) / pulse_level if pulse_level > 0 else None
+    pulse_level = float(full[traces.in_pulse].mean())
+    return float(zoom[traces.between].mean()) / pulse_level if pulse_level > 0 else None
 
 
 def quicklook(run: RunData) -> dict[str, str]:

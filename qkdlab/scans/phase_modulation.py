@@ -27,8 +27,8 @@ import numpy as np
 from ..drivers.awg import Function
 from ..drivers.bias_controller import MzmMode
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
+from ..transmitter import drive_levels, nominal_phases
 from .base import Parameter, PowerReader, Progress, ScanSession, resolve_parameters
-from .drive import drive_levels, nominal_phases
 from .transmitter import Transmitter, transmitter_parameters
 
 KIND = "phase-modulation"

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from ..store import STRING, DataGroup, DatasetSpec, RunData, RunSummary, Store
+from ..transmitter import drive_levels, nominal_phases
 from .base import Parameter, Progress, ScanSession, instrument, resolve_parameters
-from .drive import de_bruijn, drive_levels, nominal_phases, play_levels
+from .drive import de_bruijn, play_levels
 from .traces import fit_vertical, slot_integrals
 from .transmitter import Transmitter, transmitter_parameters
 

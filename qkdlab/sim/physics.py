@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ..analysis.mdi.phase_profile import leakage_phase_fraction
+from ..transmitter import leakage_phase_fraction
 
 __all__ = ["SimParameters", "TransmitterModel", "LaserState", "AwgChannel", "DetectorState", "PulseTrain",
            "PORTS", "PLANCK", "LIGHT_SPEED"]
@@ -249,7 +249,7 @@ class TransmitterModel:
         """Fraction of the pulse's phase picked up by a slice of leakage light (Faraday-mirror double pass).
 
         Bourassa et al., PRA 106, 062618 (2022), App. D, Eq. (D3), with this bench's electrode
-        transit L and drive width w: see :func:`qkdlab.analysis.mdi.phase_profile.leakage_phase_fraction`
+        transit L and drive width w: see :func:`qkdlab.transmitter.leakage_phase_fraction`
         (maximum min(w/2, L)/L, 2/3 for L = 150 ps, w = 200 ps). Without a Faraday mirror the leakage
         passes the PM once, outside the drive: f = 0.
         """

@@ -10,20 +10,33 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .bench import SimulatedBench
+__all__ = ["ReachableBench", "register", "unregister", "lookup", "activate"]
 
-__all__ = ["register", "unregister", "lookup", "activate"]
+
+class ReachableBench(Protocol):
+    """What the VISA backend and the serial URL handler need of a registered bench.
+
+    ``qkdlab.sim.bench.SimulatedBench`` is one; the registry knows only this much of it, so the
+    two modules do not import each other.
+    """
+
+    def emulator_for_resource(self, resource: str) -> Any: ...
+
+    def emulator_for_serial(self, name: str) -> Any: ...
+
+    def visa_resources(self) -> Sequence[str]: ...
+
 
 _lock = threading.Lock()
-_benches: dict[str, SimulatedBench] = {}
+_benches: dict[str, ReachableBench] = {}
 _active: list[str] = []
 _counter = itertools.count(1)
 
 
-def register(bench: SimulatedBench, *, activate_it: bool = True) -> str:
+def register(bench: ReachableBench, *, activate_it: bool = True) -> str:
     """Register a bench; return its key. The newest activated bench is the active one."""
     with _lock:
         key = f"bench{next(_counter)}"
@@ -51,7 +64,7 @@ def unregister(key: str) -> None:
             _active.remove(key)
 
 
-def lookup(key: str | None) -> SimulatedBench | None:
+def lookup(key: str | None) -> ReachableBench | None:
     """The bench with this key, or the active bench for ``None``; ``None`` if there is none."""
     with _lock:
         if key is None:

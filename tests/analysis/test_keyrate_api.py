@@ -7,7 +7,7 @@ import pytest
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate, overlap_sdp
 from qkdlab.model import KeyRateResult, Observations
-from qkdlab.testing import flawed_source_model
+from qkdlab.examples import flawed_source_model
 
 CHANNEL = Channel()
 

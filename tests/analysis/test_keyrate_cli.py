@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from qkdlab.analysis import AnalysisSource, Channel, key_rate
 from qkdlab.cli import main
-from qkdlab.testing import flawed_source_model as model
+from qkdlab.examples import flawed_source_model as model
 
 
 def run(*args: str):

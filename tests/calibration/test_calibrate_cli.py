@@ -15,9 +15,10 @@ from qkdlab.bench import Bench
 from qkdlab.cli import main
 from qkdlab.config import builtin_sim_config
 from qkdlab.errors import CalibrationError
-from qkdlab.model import SourceModel, load_source_model
+from qkdlab.calibration import load_source_model
+from qkdlab.model import SourceModel
 from qkdlab.scans import SCANS, run_scan
-from qkdlab.scans.drive import drive_levels, nominal_phases
+from qkdlab.transmitter import drive_levels, nominal_phases
 from qkdlab.store import Store
 
 QUICK = {"detector-efficiency": {"delay_start": "3 ns", "delay_stop": "6 ns", "delay_step": "0.5 ns"},

@@ -12,10 +12,10 @@ from qkdlab.calibration.correlations import calibrate_correlations
 from qkdlab.calibration.leakage import calibrate_leakage
 from qkdlab.errors import CalibrationError
 from qkdlab.scans import run_scan
-from qkdlab.scans.drive import drive_levels, nominal_phases
+from qkdlab.transmitter import drive_levels, nominal_phases
 from qkdlab.store import Store
 
-from qkdlab.testing import simulated_bench as sim_bench
+from qkdlab.bench import Bench
 
 
 def true_leak_ratio(model, duty: float = 0.1, carving: float = 3.6) -> float:
@@ -27,7 +27,7 @@ def true_leak_ratio(model, duty: float = 0.1, carving: float = 3.6) -> float:
 @pytest.mark.parametrize("er_db", [28.0, 20.0])
 def test_leakage_bounds_contain_the_true_leak_and_give_epsilon(tmp_path, er_db) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench(im_extinction_ratio_db=er_db, im_drift_v_per_s=0.0).open() as bench:
+    with Bench.simulated(im_extinction_ratio_db=er_db, im_drift_v_per_s=0.0).open() as bench:
         er = store.read(run_scan("extinction-ratio", bench, store, repeats=10).name)
         leak = store.read(run_scan("leakage-light", bench, store, acquisitions=4).name)
         truth = true_leak_ratio(bench.sim.model)
@@ -47,7 +47,7 @@ def test_leakage_bounds_contain_the_true_leak_and_give_epsilon(tmp_path, er_db) 
 
 def test_leakage_inputs_are_checked(tmp_path) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench().open() as bench:
+    with Bench.simulated().open() as bench:
         iso = store.read(run_scan("isolation", bench, store, attenuations="0, 10").name)
     with pytest.raises(CalibrationError, match="give an extinction-ratio run"):
         calibrate_leakage(None, None, mean_photon_number=0.5, failure_probability=0.01)
@@ -60,7 +60,7 @@ def test_coverage_of_the_leakage_upper_bound_over_200_seeds(tmp_path) -> None:
     hits = 0
     for seed in range(reps):
         store = Store(tmp_path / f"s{seed}.h5")
-        with sim_bench(seed=seed, im_drift_v_per_s=0.0).open() as bench:
+        with Bench.simulated(seed=seed, im_drift_v_per_s=0.0).open() as bench:
             leak = store.read(run_scan("leakage-light", bench, store, acquisitions=3, averages=16).name)
             truth = true_leak_ratio(bench.sim.model)
         model, _ = calibrate_leakage(None, leak, mean_photon_number=0.5, failure_probability=failure)
@@ -91,7 +91,7 @@ def _truth_per_lag(model, pattern: np.ndarray, lags: int) -> list[float]:
 @pytest.mark.parametrize("memory", [(0.03, 0.008), ()])
 def test_correlation_bounds_contain_the_true_phase_changes(tmp_path, memory) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench(pm_memory=list(memory)).open() as bench:
+    with Bench.simulated(pm_memory=list(memory)).open() as bench:
         run = store.read(run_scan("pulse-correlations", bench, store, acquisitions=6).name)
         model = bench.sim.model
     p = model.params
@@ -115,7 +115,7 @@ def test_correlation_bounds_contain_the_true_phase_changes(tmp_path, memory) -> 
 
 def test_correlations_need_two_acquisitions_per_quadrature_and_the_right_kind(tmp_path) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench().open() as bench:
+    with Bench.simulated().open() as bench:
         run = store.read(run_scan("pulse-correlations", bench, store, acquisitions=1).name)
     with pytest.raises(CalibrationError, match="at least two"):
         calibrate_correlations(run, visibility=0.97, fringe_phase_at=lambda v: v, failure_probability=0.01)
@@ -132,7 +132,7 @@ def test_coverage_of_the_correlation_bounds_over_200_seeds(tmp_path) -> None:
     hits = np.zeros(2)
     for seed in range(reps):
         store = Store(tmp_path / f"s{seed}.h5")
-        with sim_bench(seed=seed).open() as bench:
+        with Bench.simulated(seed=seed).open() as bench:
             run = store.read(run_scan("pulse-correlations", bench, store, acquisitions=4, averages=16).name)
             model = bench.sim.model
         p = model.params

@@ -9,10 +9,10 @@ import pytest
 
 from qkdlab.calibration.isolation import calibrate_isolation
 from qkdlab.calibration.phase import calibrate_phase
-from qkdlab.testing import simulated_bench as sim_bench
+from qkdlab.bench import Bench
 from qkdlab.errors import CalibrationError
 from qkdlab.scans import run_scan
-from qkdlab.scans.drive import drive_levels, nominal_phases
+from qkdlab.transmitter import drive_levels, nominal_phases
 from qkdlab.store import Store
 
 
@@ -25,7 +25,7 @@ def true_phases(model, protocol: str = "bb84", vpi_nominal: float = 4.0) -> np.n
 @pytest.mark.parametrize("protocol", ["bb84", "three-state"])
 def test_phases_fringe_and_delta_match_the_simulated_modulator(tmp_path, protocol) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench().open() as bench:
+    with Bench.simulated().open() as bench:
         run = store.read(run_scan("phase-modulation", bench, store, protocol=protocol).name)
         model = bench.sim.model
     cal = calibrate_phase(run, failure_probability=0.01)
@@ -47,7 +47,7 @@ def test_phases_fringe_and_delta_match_the_simulated_modulator(tmp_path, protoco
 def test_a_linear_modulator_gives_the_vpi_mismatch_delta(tmp_path) -> None:
     """With no nonlinearity, δ = π (Vπ_assumed / Vπ_true - 1) exactly (a mis-calibrated linear PM)."""
     store = Store(tmp_path / "f.h5")
-    with sim_bench(pm_nonlinearity_rad_per_v2=0.0, pm_vpi_rf_v=4.1).open() as bench:
+    with Bench.simulated(pm_nonlinearity_rad_per_v2=0.0, pm_vpi_rf_v=4.1).open() as bench:
         run = store.read(run_scan("phase-modulation", bench, store, vpi_nominal="4 V").name)
     cal = calibrate_phase(run, failure_probability=0.01)
     assert cal.delta.contains(math.pi * (4.0 / 4.1 - 1))
@@ -56,7 +56,7 @@ def test_a_linear_modulator_gives_the_vpi_mismatch_delta(tmp_path) -> None:
 
 def test_isolation_gamma_and_trojan_horse_bound(tmp_path) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench().open() as bench:
+    with Bench.simulated().open() as bench:
         run = store.read(run_scan("isolation", bench, store).name)
         gamma_true = 10 ** (-bench.sim.model.params.isolation_db / 10)
     gamma, part = calibrate_isolation(run, failure_probability=0.01, repetition_rate_hz=1e9, passive_attenuation_db=0)
@@ -78,7 +78,7 @@ def test_isolation_gamma_and_trojan_horse_bound(tmp_path) -> None:
 
 def test_wrong_kind_and_too_few_points_are_refused(tmp_path) -> None:
     store = Store(tmp_path / "f.h5")
-    with sim_bench().open() as bench:
+    with Bench.simulated().open() as bench:
         iso = store.read(run_scan("isolation", bench, store, attenuations="0").name)
         phase = store.read(run_scan("phase-modulation", bench, store, points=5, repeats=2).name)
     with pytest.raises(CalibrationError, match="isolation run cannot give the encoded phases"):
@@ -96,7 +96,7 @@ def test_coverage_of_the_isolation_and_phase_bounds_over_200_seeds(tmp_path) -> 
     gamma_hits, phase_hits = 0, np.zeros(4)
     for seed in range(reps):
         store = Store(tmp_path / f"s{seed}.h5")
-        with sim_bench(seed=seed).open() as bench:
+        with Bench.simulated(seed=seed).open() as bench:
             iso = store.read(run_scan("isolation", bench, store, attenuations="0, 6, 12, 18", repeats=2,
                                       dark_repeats=2).name)
             phase = store.read(run_scan("phase-modulation", bench, store, points=41, repeats=4).name)

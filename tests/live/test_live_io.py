@@ -18,7 +18,7 @@ from qkdlab.errors import DataError
 from qkdlab.live import (LinkRecorder, LiveEstimator, SimulatedLink, block_from_events, follow_link_run,
                          read_link_run, run_session, slots_from_tags)
 from qkdlab.live.ingest import count_detections
-from qkdlab.testing import flawed_source_model
+from qkdlab.examples import flawed_source_model
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7, correlation_length=1)
 

@@ -164,32 +164,34 @@ def test_parameter_errors_name_the_parameter(bench, store) -> None:
 
 def test_config_scan_defaults_are_validated_and_used(tmp_path) -> None:
     from qkdlab.config import parse_config
+    from qkdlab.scans import check_config_scan_defaults
 
     data = builtin_sim_config().model_dump(mode="json")
     data["scans"] = {"extinction-ratio": {"points": 11, "fine_points": 5, "repeats": 1}}
     config = parse_config(data)
     with Bench(config, simulate=True).open() as the_bench:
         assert run_scan("extinction-ratio", the_bench, Store(tmp_path / "f.h5")).points == 11
+    # The scans check their own defaults (the config layer knows no scans); the CLI does it on load.
     data["scans"] = {"extinction-ratio": {"pionts": 11}}
     with pytest.raises(ConfigError, match="pionts"):
-        parse_config(data)
+        check_config_scan_defaults(parse_config(data))
     data["scans"] = {"no-such-scan": {}}
     with pytest.raises(ConfigError, match="unknown scan kind"):
-        parse_config(data)
+        check_config_scan_defaults(parse_config(data))
 
 
 # -- time-resolved scans (oscilloscope) ---------------------------------------------------------------
 def _sim_bench(**parameters):
-    from qkdlab.testing import simulated_bench
+    from qkdlab.bench import Bench
 
-    return simulated_bench(**parameters)
+    return Bench.simulated(**parameters)
 
 
 def _expected_readout(model, run) -> dict[tuple[int, int], float]:
     """The fringe each pulse should show, from the model's PM phase with its memory, conditioned like the scan."""
     p = model.params
     pattern = np.asarray(run.parameter("pattern"), dtype=int)
-    from qkdlab.scans.drive import drive_levels, nominal_phases
+    from qkdlab.transmitter import drive_levels, nominal_phases
 
     levels = drive_levels(nominal_phases("bb84")[1], 4.0)[pattern]
     effective = (1 - sum(p.pm_memory)) * levels

@@ -42,8 +42,7 @@ from numpy.typing import ArrayLike
 from ...errors import SolverError
 from ..keyrate import binary_entropy
 from .decoy import DEFAULT_CUTOFF, DEFAULT_INTENSITIES, single_photon_bounds
-from .detection import (OUTCOMES, MdiSetup, bit_error_mask, coherent_gains, polarization,
-                        single_photon_probabilities)
+from .detection import OUTCOMES, MdiSetup, bit_error_mask, coherent_gains, polarization, single_photon_probabilities
 from .types import DetectionBounds
 
 __all__ = ["KEY_BASIS", "MdiKeyRate", "OutcomeKeyRate", "PhaseErrorBound", "decoy_key_rate", "ideal_phase_error",

@@ -23,7 +23,7 @@ three models, Sec. IV A):
 - Model 2, :class:`CoherentLeakage` (Eq. (16)): a single-mode coherent state of amplitude α and
   the encoded polarization p_a: ⟨χ_b|χ_a⟩ = exp(−|α|² (1 − ⟨p_b|p_a⟩)).
 - Model 3, :class:`TimeDependentLeakage` (Eqs. (11)-(13), inner products by Eq. (17)): constant
-  intensity |α|²/Δ over the window Δ of :class:`~.phase_profile.PhaseProfile` (assumption (5) of
+  intensity |α|²/Δ over the window Δ of :class:`~qkdlab.transmitter.PhaseProfile` (assumption (5) of
   Sec. III A), constant θ_a and the azimuth f(t) ϕ_a of App. D, so
   ⟨χ_b|χ_a⟩ = exp(−|α|² (1 − (1/Δ) ∫_0^Δ ⟨p_b(t)|p_a(t)⟩ dt)) with
   ⟨p_b(t)|p_a(t)⟩ = cos θ_b cos θ_a + sin θ_b sin θ_a e^{i f(t)(ϕ_a − ϕ_b)}. The integral is done
@@ -47,7 +47,7 @@ from numpy.typing import ArrayLike
 
 from ...errors import SolverError
 from ...model import LeakageModel
-from .phase_profile import PhaseProfile
+from ...transmitter import PhaseProfile
 
 __all__ = ["nominal_phases", "encoded_jones", "FullInformationLeakage", "CoherentLeakage", "TimeDependentLeakage",
            "LeakageLight", "leakage_light", "signal_gram"]

@@ -24,13 +24,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...model import KeyRateResult, SolverReport, SourceModel
+from ...transmitter import PhaseProfile
 from ..keyrate import KeyRateCurve
 from .detection import BB84_STATES, THREE_STATES, MdiSetup
 from .gram_sdp import GramPhaseErrorBound
 from .keyrate import decoy_key_rate, single_photon_key_rate
-from .leakage_models import (CoherentLeakage, FullInformationLeakage, TimeDependentLeakage, encoded_jones,
-                             leakage_light, nominal_phases, signal_gram)
-from .phase_profile import PhaseProfile
+from .leakage_models import (
+    CoherentLeakage,
+    FullInformationLeakage,
+    TimeDependentLeakage,
+    encoded_jones,
+    leakage_light,
+    nominal_phases,
+    signal_gram,
+)
 
 __all__ = ["MDI_PROTOCOLS", "MdiSource", "mdi_key_rate"]
 

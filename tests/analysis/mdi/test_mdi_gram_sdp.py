@@ -15,7 +15,7 @@ from qkdlab.analysis.mdi.gram_sdp import (DEFAULT_GAP_TOLERANCE, DEFAULT_SOLVERS
 from qkdlab.analysis.mdi.keyrate import ideal_phase_error, single_photon_key_rate
 from qkdlab.analysis.mdi.leakage_models import (CoherentLeakage, FullInformationLeakage, TimeDependentLeakage,
                                                 encoded_jones, nominal_phases, signal_gram)
-from qkdlab.analysis.mdi.phase_profile import PhaseProfile
+from qkdlab.transmitter import PhaseProfile
 from qkdlab.analysis.mdi.types import DetectionBounds
 
 SETUP = MdiSetup()

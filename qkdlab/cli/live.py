@@ -1,25 +1,14 @@
-"""``qkdlab live`` (rolling finite-key estimates) and ``qkdlab demo`` (the whole job on the simulated bench)."""
+"""``qkdlab live``: rolling finite-key estimates while the link runs."""
 
 from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
-from .errors import ConfigError
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _sigterm_as_interrupt() -> Any:
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-    return signal.signal(signal.SIGTERM, terminate)
+from .console import console, sigterm_as_interrupt
 
 
 @click.command("live")
@@ -56,8 +45,9 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
     Shows the current rate, QBER, phase-error bound, the key so far and a sparkline, raises alarms
     when the data leave the calibrated envelope, and logs every estimate. Ctrl-C ends cleanly.
     """
-    from .live import AlarmPolicy, LinkDrift, LiveEstimator, SimulatedLink, follow_link_run, paced, run_session
-    from .model import load_source_model
+    from ..calibration import load_source_model
+    from ..errors import ConfigError
+    from ..live import AlarmPolicy, LinkDrift, LiveEstimator, SimulatedLink, follow_link_run, paced, run_session
 
     if sim == (follow_path is not None):
         raise click.UsageError("give exactly one producer: --sim or --follow RUN.h5")
@@ -67,7 +57,7 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
                                   alarms=AlarmPolicy(qber_threshold=qber_alarm))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    previous = _sigterm_as_interrupt()
+    previous = sigterm_as_interrupt()
     try:
         if sim:
             try:
@@ -94,7 +84,7 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
 
 
 def _recorded(blocks: Any, path: str) -> Any:
-    from .live import LinkRecorder
+    from ..live import LinkRecorder
 
     recorder = None
     try:
@@ -109,32 +99,4 @@ def _recorded(blocks: Any, path: str) -> Any:
             recorder.writer.finish("completed")
 
 
-@click.command("demo")
-@click.option("--out", "out_dir", default="qkdlab-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the HDF5 runs, the source model, the figures and the live log.")
-@click.option("--leaky", is_flag=True, help="Use the default (leaky) simulated transmitter: no key survives.")
-@click.option("--live-blocks", default=8, show_default=True, help="Blocks of the live run.")
-def demo_command(out_dir: str, leaky: bool, live_blocks: int) -> None:
-    """Run the whole job on the simulated bench: scans, calibration, key rates, a live run."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from .cli import _RichProgress
-    from .demo import run_demo
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
-               TimeRemainingColumn())
-    previous = _sigterm_as_interrupt()
-    try:
-        with Progress(*columns, console=console, transient=True) as bar:
-            progress = _RichProgress(bar)
-            result = run_demo(Path(out_dir), console=console, progress=progress, leaky=leaky, live_blocks=live_blocks)
-    except KeyboardInterrupt:
-        err_console.print(f"[yellow]demo interrupted; what was written is in {out_dir}[/]")
-        sys.exit(130)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if result.live is not None and result.live.interrupted:
-        sys.exit(130)
-
-
-__all__ = ["live_command", "demo_command"]
+__all__ = ["live_command"]

@@ -2,7 +2,7 @@
 
 Scans (all six) → HDF5 → calibration → SourceModel → key-rate curves (LTQC, GLLP, and LT for the
 qubit flaws alone) → a short live run on a simulated link, printing what was found and where the
-files are. Kept out of the CLI so tests can call it.
+files are. ``run_demo`` is the job (tests call it); ``demo_command`` is its face.
 
 The demo's transmitter is the built-in simulated bench with a 40 dB extinction ratio and a
 low-memory phase-modulator driver (``ENGINEERED``): the default simulated bench is deliberately
@@ -13,18 +13,23 @@ key with decoy states — ``leaky=True`` shows that.
 from __future__ import annotations
 
 import math
+import signal
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import click
 from rich.console import Console
 from rich.table import Table
 
-from .analysis import AnalysisSource, Channel, KeyRateCurve, key_rate
-from .model import SourceModel
+from .console import RichProgress, console, err_console, progress_columns, sigterm_as_interrupt
 
-__all__ = ["ENGINEERED", "DemoResult", "run_demo", "DEMO_DISTANCES"]
+if TYPE_CHECKING:
+    from ..analysis import KeyRateCurve
+    from ..model import SourceModel
+
+__all__ = ["ENGINEERED", "DemoResult", "run_demo", "DEMO_DISTANCES", "demo_command"]
 
 #: Simulation overrides of the demo's transmitter (see the module docstring).
 ENGINEERED = {"im_extinction_ratio_db": 40.0, "pm_memory": [0.002, 0.0005]}
@@ -40,15 +45,16 @@ class DemoResult:
     live: Any = None
 
 
-def run_demo(out_dir: str | Path, *, console: Console, progress: Any = None, leaky: bool = False, seed: int = 2026,
+def run_demo(out_dir: str | Path, *, console: Console = console, progress: Any = None, leaky: bool = False, seed: int = 2026,
              live_blocks: int = 8, live_interval_s: float = 0.3, show_live: bool = True) -> DemoResult:
     """Run the demo into ``out_dir`` (created; files already there are kept, new runs are appended)."""
-    from .calibration.calibrate import calibrate_file
-    from .calibration.persist import write_model_to_hdf5
-    from .live import LiveEstimator, SimulatedLink, paced, run_session
-    from .scans import SCANS, run_scan
-    from .store import Store
-    from .testing import simulated_bench
+    from ..bench import Bench
+    from ..calibration.calibrate import calibrate_file
+    from ..calibration.persist import write_model_to_hdf5
+    from ..live import LiveEstimator, SimulatedLink, paced, run_session
+    from ..scans import SCANS, run_scan
+    from ..store import Store
+    from .plots import plot_key_rates
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,7 +63,7 @@ def run_demo(out_dir: str | Path, *, console: Console, progress: Any = None, lea
              "live history": out / "live-history.png"}
     store = Store(files["runs (HDF5)"])
     console.rule("[bold]1. characterization scans on the simulated bench")
-    with simulated_bench(seed, **({} if leaky else ENGINEERED)).open() as bench:
+    with Bench.simulated(seed, **({} if leaky else ENGINEERED)).open() as bench:
         statuses = bench.check()
         console.print(f"{sum(1 for s in statuses if s.ok)} of {len(statuses)} instruments answer "
                       f"({', '.join(s.name for s in statuses)})", highlight=False)
@@ -74,8 +80,6 @@ def run_demo(out_dir: str | Path, *, console: Console, progress: Any = None, lea
     console.rule("[bold]3. key rates (single photons, f = 1.16, p_d = 1e-8, η_d = 0.73, 2.5 GHz, 0.2 dB/km)")
     curves = key_rate_curves(model)
     console.print(_rate_table(curves))
-    from .analysis.plots import plot_key_rates
-
     plot_key_rates(curves, str(files["key-rate curves"]), title=f"calibrated {model.protocol} source, "
                    f"ε = {model.epsilon.total:.3g}", fiber_loss_db_per_km=0.2, repetition_rate_hz=2.5e9)
 
@@ -92,6 +96,10 @@ def run_demo(out_dir: str | Path, *, console: Console, progress: Any = None, lea
 
 def key_rate_curves(model: SourceModel) -> dict[str, KeyRateCurve]:
     """LTQC and GLLP for the calibrated source, and LT for its qubit flaws alone (ε = 0, not a secure rate)."""
+    import numpy as np
+
+    from ..analysis import AnalysisSource, Channel, key_rate
+
     distances = np.arange(0.0, 200.5, 2.5)
     channel = Channel()
     source = AnalysisSource.from_model(model)
@@ -127,6 +135,8 @@ def _findings(model: SourceModel) -> Table:
 
 
 def _rate_table(curves: dict[str, KeyRateCurve]) -> Table:
+    import numpy as np
+
     table = Table(title="secret-key rate (bit/s)")
     table.add_column("distance (km)", justify="right")
     for name in curves:
@@ -138,3 +148,26 @@ def _rate_table(curves: dict[str, KeyRateCurve]) -> Table:
                                          for c in curves.values()])
     table.add_row("max distance", *[f"{c.max_distance():g} km" for c in curves.values()])
     return table
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", default="qkdlab-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the HDF5 runs, the source model, the figures and the live log.")
+@click.option("--leaky", is_flag=True, help="Use the default (leaky) simulated transmitter: no key survives.")
+@click.option("--live-blocks", default=8, show_default=True, help="Blocks of the live run.")
+def demo_command(out_dir: str, leaky: bool, live_blocks: int) -> None:
+    """Run the whole job on the simulated bench: scans, calibration, key rates, a live run."""
+    from rich.progress import Progress
+
+    previous = sigterm_as_interrupt()
+    try:
+        with Progress(*progress_columns(), console=console, transient=True) as bar:
+            progress = RichProgress(bar)
+            result = run_demo(Path(out_dir), console=console, progress=progress, leaky=leaky, live_blocks=live_blocks)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]demo interrupted; what was written is in {out_dir}[/]")
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if result.live is not None and result.live.interrupted:
+        sys.exit(130)

@@ -1,4 +1,6 @@
-"""Key-rate curves against distance, with the repeaterless (PLOB) bound for reference."""
+"""Key-rate figures for the faces: curves against distance, with the repeaterless (PLOB) bound.
+
+Drawn only by the command line (``keyrate --plot``, the demo), so they live with it."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..analysis.keyrate import KeyRateCurve, plob_bound
 from ..errors import DataError
-from .keyrate import KeyRateCurve, plob_bound
 
 __all__ = ["plot_key_rates"]
 

@@ -1,4 +1,9 @@
-"""Fractional phase of the leakage light through a phase modulator with a Faraday mirror.
+"""The light between pulses: where it is (the inter-pulse window) and what phase it carries.
+
+``between_pulses`` is the inter-pulse window that the leakage-light scan records and the
+calibration reads back (defined once so both agree).
+
+Fractional phase of the leakage light through a phase modulator with a Faraday mirror:
 
 Bourassa et al., PRA 106, 062618 (2022), App. D, Eqs. (D2)-(D3) (their Fig. 2 and Fig. 8). The
 encoded pulse co-propagates with its square drive pulse through the phase modulator (PM) and picks
@@ -19,11 +24,64 @@ light never meets a drive pulse and f = 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["leakage_phase_fraction", "PhaseProfile"]
+__all__ = ["between_pulses", "LeakageTraces", "leakage_phase_fraction", "PhaseProfile"]
+
+
+def between_pulses(times: np.ndarray, period: float, duty: float) -> np.ndarray:
+    """Samples well away from the pulse windows (a guard of 10 % of the period on both sides).
+
+    ``times`` relative to the start of a pulse slot, ``period`` the slot length, ``duty`` the
+    pulse's fraction of the slot.
+    """
+    phase = np.mod(times, period) / period
+    return (phase > duty + 0.1) & (phase < 0.9)
+
+
+@dataclass(frozen=True)
+class LeakageTraces:
+    """The scope traces of a leakage-light run, on the slot clock (read once for scan and calibration).
+
+    ``times`` (s) are relative to the start of a pulse slot; ``ranges`` ("full"/"zoom") and
+    ``lights`` ("signal"/"dark") label each acquisition (row) of ``volts`` and ``clipped``.
+    """
+
+    times: np.ndarray
+    period: float
+    duty: float
+    ranges: np.ndarray
+    lights: np.ndarray
+    volts: np.ndarray
+    clipped: np.ndarray
+
+    @classmethod
+    def from_run(cls, run: Any) -> LeakageTraces:
+        """Read a leakage-light run (any object with the ``RunData`` accessors ``data``/``parameter``)."""
+        times = run.data("traces", "time").to("s").magnitude - float(run.parameter("trigger_delay").to("s").magnitude)
+        return cls(times=times, period=1.0 / float(run.parameter("pulse_rate").to("Hz").magnitude),
+                   duty=float(run.parameter("pulse_duty_cycle")),
+                   ranges=np.asarray(run.data("traces", "range")).astype(str),
+                   lights=np.asarray(run.data("traces", "light")).astype(str),
+                   volts=run.data("traces", "volts").to("V").magnitude,
+                   clipped=run.data("traces", "clipped").magnitude.astype(bool))
+
+    @property
+    def in_pulse(self) -> np.ndarray:
+        """Samples inside the pulse windows."""
+        return np.mod(self.times, self.period) / self.period < self.duty
+
+    @property
+    def between(self) -> np.ndarray:
+        """Samples of the inter-pulse window (:func:`between_pulses`)."""
+        return between_pulses(self.times, self.period, self.duty)
+
+    def select(self, vertical_range: str, light: str) -> np.ndarray:
+        """Mask of the acquisitions of one vertical range and light ("signal" or "dark")."""
+        return (self.ranges == vertical_range) & (self.lights == light)
 
 
 def _check_geometry(electrode_transit_s: float, drive_pulse_width_s: float) -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import csv
 import sys
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-from rich.console import Console
 from rich.table import Table
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .console import console
 
-console = Console()
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def parse_distances(text: str) -> np.ndarray:
     """'0:300:5' (start:stop:step, stop included) or a comma-separated list of km."""
+    import numpy as np
+
     try:
         if ":" in text:
             start, stop, step = (float(x) for x in text.split(":"))
@@ -96,7 +99,7 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     mdi-three-state): leaky polarization sources with leakage-light Model 1, 2 or 3. Every number
     is a secure lower bound.
     """
-    from .model import load_source_model
+    from ..calibration import load_source_model
 
     distances = parse_distances(distance_text)
     if model_path is not None and (delta is not None or epsilon is not None or correlations is not None):
@@ -123,7 +126,7 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     else:
         _print_table(curves, f"{title}, {regime}", skipped)
     if plot_path:
-        from .analysis.plots import plot_key_rates
+        from .plots import plot_key_rates
 
         mdi = family == "mdi"
         plot_key_rates(curves, plot_path, title=f"{title}, {regime}", fiber_loss_db_per_km=fiber_loss,
@@ -135,7 +138,7 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
 
 def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, eps_sec, eps_cor,
                fiber_loss, channel_options, basis_prob, misalignment, intensities):
-    from .analysis import AnalysisSource, Channel, FiniteKey, key_rate
+    from ..analysis import AnalysisSource, Channel, FiniteKey, key_rate
 
     if model is not None:
         if protocol != model.protocol:
@@ -175,7 +178,7 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
 
 def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, statistics, distances, fiber_loss,
                 channel_options, intensities):
-    from .analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
+    from ..analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
 
     try:
         numbers = [int(m) for m in leakage_models.split(",")]

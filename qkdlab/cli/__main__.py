@@ -1,0 +1,5 @@
+"""``python -m qkdlab.cli``: the ``qkdlab`` command."""
+
+from .main import main
+
+main()

@@ -1,0 +1,76 @@
+"""``qkdlab bench``: bench configuration and instruments."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+
+from .console import QkdlabGroup, console, err_console
+
+__all__ = ["bench", "load_bench_config"]
+
+
+@click.group(cls=QkdlabGroup)
+def bench() -> None:
+    """Bench configuration and instruments."""
+
+
+def load_bench_config(config: str | None, sim: bool) -> Any:
+    """The bench config a command names (or the built-in simulated one with ``--sim``), with its
+    per-scan defaults checked against the scans' parameters before anything runs."""
+    from ..config import builtin_sim_config, load_config
+    from ..scans import check_config_scan_defaults
+
+    if config is None:
+        if not sim:
+            raise click.UsageError("give a bench CONFIG file, or --sim for the built-in simulated bench")
+        return check_config_scan_defaults(builtin_sim_config())
+    return check_config_scan_defaults(load_config(config))
+
+
+def _format_state(state: dict[str, Any] | None, indent: str = "") -> str:
+    if not state:
+        return ""
+    lines = []
+    for key, entry in state.items():
+        if isinstance(entry, dict) and "value" in entry:
+            unit = f" {entry['unit']}" if entry.get("unit") else ""
+            value = entry["value"]
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            lines.append(f"{indent}{key} = {text}{unit}")
+        elif isinstance(entry, dict):
+            lines.append(f"{indent}{key}:")
+            lines.append(_format_state(entry, indent + "  "))
+    return "\n".join(line for line in lines if line)
+
+
+def print_bench_report(statuses: list[Any]) -> None:
+    """A table of every instrument: name, driver, resource, identity or error, and its settings."""
+    table = Table(title="Bench instruments", show_lines=True)
+    for column in ("instrument", "driver", "resource", "identity", "state"):
+        table.add_column(column, overflow="fold")
+    for status in statuses:
+        identity = status.identity if status.ok else f"[red]NOT ANSWERING: {status.error}[/]"
+        state = _format_state(status.state) or (f"[yellow]{status.error}[/]" if status.ok and status.error else "")
+        table.add_row(status.name, status.driver, status.resource, identity, state)
+    console.print(table)
+
+
+@bench.command("check")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--sim", is_flag=True, help="Run against the simulated bench (the built-in one without CONFIG).")
+def bench_check(config: str | None, sim: bool) -> None:
+    """Open every instrument of CONFIG, print identities and state; exit 1 naming any that does not answer."""
+    from ..bench import Bench
+
+    with Bench(load_bench_config(config, sim), simulate=sim) as the_bench:
+        statuses = the_bench.check()
+        print_bench_report(statuses)
+    failed = [s.name for s in statuses if not s.ok]
+    if failed:
+        err_console.print(f"[bold red]not answering:[/] {', '.join(failed)}")
+        sys.exit(1)
+    console.print(f"[green]all {len(statuses)} instruments answered[/]")

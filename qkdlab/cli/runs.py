@@ -1,0 +1,47 @@
+"""``qkdlab runs`` and ``qkdlab plot``: what a data file holds, and each run's standard figure."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from .console import console
+
+__all__ = ["runs_command", "plot_command"]
+
+
+@click.command("runs")
+@click.argument("file", type=click.Path(dir_okay=False))
+def runs_command(file: str) -> None:
+    """List the runs in an HDF5 FILE: kind, start time, status and points."""
+    from ..store import Store
+
+    runs = Store(file).runs()
+    table = Table(title=f"runs in {file}")
+    for column in ("run", "kind", "started", "status", "points", "reason"):
+        table.add_column(column, overflow="fold")
+    colours = {"completed": "green", "running": "cyan", "aborted": "yellow", "failed": "red"}
+    for run in runs:
+        colour = colours.get(run.status, "white")
+        started = run.start_time[:19].replace("T", " ")
+        table.add_row(run.name, escape(run.kind), started, f"[{colour}]{run.status}[/]", str(run.points),
+                      escape(run.reason))
+    console.print(table if runs else f"{file}: no runs yet")
+
+
+@click.command("plot")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Image file (default FILE-RUN.png).")
+def plot_command(file: str, run: str, output: str | None) -> None:
+    """Draw the standard figure of RUN (its name, e.g. run_0002, or number) in FILE."""
+    from pathlib import Path
+
+    from ..scans import plot_run
+    from ..store import Store
+
+    data = Store(file).read(run)
+    target = output or str(Path(file).with_suffix("")) + f"-{data.name}.png"
+    plot_run(data, target)
+    console.print(f"{data.kind} {data.name} ({data.status}, {data.summary.points} points) -> {target}")
