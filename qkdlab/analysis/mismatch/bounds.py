@@ -37,7 +37,7 @@ __all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "observed_rate
 #: Slack allowed in the monotonicity check (floating-point eigenvalues).
 _MONOTONE_TOL = 1e-10
 #: Default photon number up to which monotonicity is checked, per single-photon dimension 2M.
-_DEFAULT_CHECK = {2: 8, 4: 7, 6: 5, 8: 5}
+_DEFAULT_CHECK = {2: 8, 4: 6, 6: 5, 8: 5}
 
 
 class PhotonBoundError(MismatchInputError):

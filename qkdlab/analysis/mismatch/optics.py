@@ -40,6 +40,11 @@ _POL = {"H": np.array([1.0, 0.0]), "V": np.array([0.0, 1.0]), "D": np.array([_S,
 ALICE_POVM = {x: np.outer(v, v) for x, v in _POL.items()}
 
 
+#: Fine-grained POVMs per (scheme, table, n): a sweep reuses them across receivers and calls.
+_FINE_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
+_CACHE_SIZE = 256
+
+
 class MismatchInputError(DataError, ValueError):
     """An efficiency table, statistics or option of the mismatch analysis is invalid."""
 
@@ -80,7 +85,6 @@ class Receiver:
         if not np.any(eta > 0):
             raise MismatchInputError("all detector efficiencies are 0: nothing is ever detected")
         object.__setattr__(self, "efficiency", eta)
-        object.__setattr__(self, "_cache", {})
 
     @staticmethod
     def detectors_for(scheme: str) -> tuple[str, ...]:
@@ -118,10 +122,13 @@ class Receiver:
         return second_quantised(eye - sum(qs, np.zeros_like(eye)), n)
 
     def fine_povm(self, n: int) -> dict[str, np.ndarray]:
-        """Fine-grained POVM on the n-photon block (sums to 𝟙); computed once per n."""
-        if n not in self._cache:
-            self._cache[n] = self._compute_fine(n)
-        return self._cache[n]
+        """Fine-grained POVM on the n-photon block (sums to 𝟙); computed once per table and n."""
+        key = (self.scheme, self.efficiency.shape, self.efficiency.tobytes(), n)
+        if key not in _FINE_CACHE:
+            if len(_FINE_CACHE) >= _CACHE_SIZE:
+                _FINE_CACHE.pop(next(iter(_FINE_CACHE)))
+            _FINE_CACHE[key] = self._compute_fine(n)
+        return _FINE_CACHE[key]
 
     def _compute_fine(self, n: int) -> dict[str, np.ndarray]:
         if self.scheme == "active":

@@ -63,7 +63,7 @@ def _residual(problem: NumericalProblem, rho: tuple[np.ndarray, ...]) -> float:
     return worst
 
 
-def solve(problem: NumericalProblem, *, tolerance: float = 1e-10, gap_tolerance: float = 1e-8,
+def solve(problem: NumericalProblem, *, tolerance: float = 1e-12, gap_tolerance: float = 1e-8,
           warm_start: NumericalResult | None = None) -> NumericalResult:
     """Certified lower bound on α (bits) and the key rate of ``problem``.
 

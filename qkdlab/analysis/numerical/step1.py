@@ -68,7 +68,7 @@ def _vec(m: np.ndarray, iscomplex: bool) -> np.ndarray:
     return qics.vectorize.mat_to_vec(np.asarray(m, dtype=complex if iscomplex else float)).ravel()
 
 
-def solve_primal(problem: NumericalProblem, tolerance: float = 1e-10, max_iter: int = 200) -> PrimalPoint:
+def solve_primal(problem: NumericalProblem, tolerance: float = 1e-12, max_iter: int = 200) -> PrimalPoint:
     """Solve the (reduced) problem with QICS; the trace must be among the equality constraints.
 
     Variables x = (s, then per block t_b (key blocks only) and vec X_b), laid out in cone order so

@@ -24,6 +24,7 @@ plus the same times Σ|y_k b_k|, which dominates both (Weyl's inequality).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -152,9 +153,13 @@ def _dual_sdp_multipliers(problem: NumericalProblem, lin: Linearisation) -> np.n
                 expr = expr - (a[k] - c[k]) * con.operator[b]
         cons.append((expr + expr.T) / 2 >> 0)
     prob = cp.Problem(cp.Maximize(objective), cons)
+    settings = {"CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12},
+                "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10}}
     for solver in ("CLARABEL", "SCS"):
         try:
-            prob.solve(solver=solver)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # inaccuracy is paid for by the λ_min correction
+                prob.solve(solver=solver, **settings[solver])
         except (cp.SolverError, ValueError):
             continue
         if a.value is not None:
