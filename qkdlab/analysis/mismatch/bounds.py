@@ -37,7 +37,7 @@ __all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "observed_rate
 #: Slack allowed in the monotonicity check (floating-point eigenvalues).
 _MONOTONE_TOL = 1e-10
 #: Default photon number up to which monotonicity is checked, per single-photon dimension 2M.
-_DEFAULT_CHECK = {2: 8, 4: 6, 6: 5, 8: 5}
+_DEFAULT_CHECK = {2: 8, 4: 6, 6: 5, 8: 4}
 
 
 class PhotonBoundError(MismatchInputError):
@@ -46,10 +46,10 @@ class PhotonBoundError(MismatchInputError):
 
 def click_operators(receiver: Receiver, n: int) -> dict[str, np.ndarray]:
     """F_DC, F_EE (active) or F_CC (passive) on the n-photon block (Alice ⊗ Bob)."""
-    fine = receiver.fine_povm(n)
     eye = np.eye(2)
     if receiver.scheme == "passive":
-        return {"cross": np.kron(eye, fine["cross"])}
+        return {"cross": np.kron(eye, receiver.cross_click(n))}
+    fine = receiver.fine_povm(n)
     pairs = {"H": ("V", "HV"), "V": ("H", "HV"), "D": ("A", "DA"), "A": ("D", "DA")}
     fee = sum(np.kron(ALICE_POVM[x], fine[err] + 0.5 * fine[dbl]) for x, (err, dbl) in pairs.items())
     return {"double": np.kron(eye, fine["HV"] + fine["DA"]), "error": fee}

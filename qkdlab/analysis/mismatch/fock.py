@@ -73,6 +73,9 @@ def second_quantised(a: np.ndarray, n: int) -> np.ndarray:
     """Γ_n(A) on the n-photon block: ⟨m|Γ_n(A)|k⟩, for a single-photon operator A (d × d)."""
     a = np.asarray(a)
     d = a.shape[0]
+    if not np.any(a - np.diag(np.diag(a))):  # diagonal: Γ_n(A)|k⟩ = Π_j a_jj^{k_j} |k⟩
+        occ = np.array(fock_basis(n, d), dtype=float).reshape(-1, d)
+        return np.diag(np.prod(np.diag(a)[None, :] ** occ, axis=1))
     basis = fock_basis(n, d)
     sq = _sqrt_factorials(n, d)
     out = np.zeros((len(basis), len(basis)), dtype=a.dtype)

@@ -45,6 +45,17 @@ _FINE_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
 _CACHE_SIZE = 256
 
 
+def _rotation_block(modes: int, n: int) -> np.ndarray:
+    key = (modes, n)
+    if key not in _ROTATION_CACHE:
+        w = np.kron(np.column_stack([_POL["D"], _POL["A"]]), np.eye(modes))
+        _ROTATION_CACHE[key] = second_quantised(w, n)
+    return _ROTATION_CACHE[key]
+
+
+_ROTATION_CACHE: dict[tuple[int, int], np.ndarray] = {}
+
+
 class MismatchInputError(DataError, ValueError):
     """An efficiency table, statistics or option of the mismatch analysis is invalid."""
 
@@ -118,8 +129,24 @@ class Receiver:
         return q
 
     def _no_click(self, qs: list[np.ndarray], n: int) -> np.ndarray:
+        """Γ_n(𝟙 − Σ Q); when Σ Q is diagonal in the D/A ⊗ mode basis, via Γ_n(W) Γ_n(diag) Γ_n(W)ᵀ."""
         eye = np.eye(self.single_photon_dim)
-        return second_quantised(eye - sum(qs, np.zeros_like(eye)), n)
+        a = eye - sum(qs, np.zeros_like(eye))
+        w = self._rotation()
+        rotated = w.T @ a @ w
+        if np.any(a - np.diag(np.diag(a))) and not np.any(np.abs(rotated - np.diag(np.diag(rotated))) > 1e-15):
+            gw = _rotation_block(self.modes, n)
+            return gw @ second_quantised(np.diag(np.diag(rotated)), n) @ gw.T
+        return second_quantised(a, n)
+
+    def _rotation(self) -> np.ndarray:
+        return np.kron(np.column_stack([_POL["D"], _POL["A"]]), np.eye(self.modes))
+
+    def cross_click(self, n: int) -> np.ndarray:
+        """Passive: M_cross = 𝟙 − N_{H,V} − N_{D,A} + N_{H,V,D,A} (a click in each arm), 3 terms."""
+        qs = [self._q(p, row, 0.5) for row, p in enumerate(("H", "V", "D", "A"))]
+        eye = np.eye(self.block_dim(n))
+        return eye - self._no_click(qs[:2], n) - self._no_click(qs[2:], n) + self._no_click(qs, n)
 
     def fine_povm(self, n: int) -> dict[str, np.ndarray]:
         """Fine-grained POVM on the n-photon block (sums to 𝟙); computed once per table and n."""
