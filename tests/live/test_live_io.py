@@ -15,10 +15,18 @@ from click.testing import CliRunner
 from qkdlab.analysis import AnalysisSource, Channel, StateSet
 from qkdlab.cli import main
 from qkdlab.errors import DataError
-from qkdlab.live import (LinkRecorder, LiveEstimator, SimulatedLink, block_from_events, follow_link_run,
-                         read_link_run, run_session, slots_from_tags)
-from qkdlab.live.ingest import count_detections
 from qkdlab.examples import flawed_source_model
+from qkdlab.live import (
+    LinkRecorder,
+    LiveEstimator,
+    SimulatedLink,
+    block_from_events,
+    follow_link_run,
+    read_link_run,
+    run_session,
+    slots_from_tags,
+)
+from qkdlab.live.ingest import count_detections
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7, correlation_length=1)
 

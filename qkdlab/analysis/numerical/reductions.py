@@ -78,22 +78,25 @@ def facial_reduction(problem: NumericalProblem
 
     Returns the reduced problem, the isometries Q_b (ρ_b = Q_b ρ'_b Q_b†) and the indices of the
     original blocks kept (a block whose kernel is {0} carries no weight and is dropped)."""
-    zero = [c for c in problem.constraints if c.upper <= 0.0]
+    def psd(c: Constraint) -> bool:
+        for b in range(len(problem.blocks)):
+            op = problem.block_operator(c, b)
+            if op.any():
+                w = np.linalg.eigvalsh(op)
+                if w[0] < -_ZERO_TOL * max(1.0, float(np.abs(w).max())):
+                    return False
+        return True
+
+    zero = [c for c in problem.constraints if c.upper <= 0.0 and psd(c)]
+    for c in zero:
+        if c.upper < 0.0:
+            raise InconsistentStatisticsError(
+                f"{c.name or 'constraint'}: a probability bounded above by {c.upper} < 0; check the statistics")
     if not zero:
         return problem, tuple(np.eye(b.dim) for b in problem.blocks), tuple(range(len(problem.blocks)))
     isos = []
     for b, blk in enumerate(problem.blocks):
-        total = np.zeros((blk.dim, blk.dim), dtype=complex if problem.is_complex else float)
-        for c in zero:
-            op = problem.block_operator(c, b)
-            w = np.linalg.eigvalsh(op) if op.any() else np.zeros(1)
-            if w.min() < -_ZERO_TOL * max(1.0, abs(w).max()):
-                raise ProblemError(f"{c.name or 'constraint'}: upper bound {c.upper} ≤ 0 on an operator that is not "
-                                   "positive semidefinite; facial reduction needs a POVM element")
-            if c.upper < 0.0:
-                raise InconsistentStatisticsError(
-                    f"{c.name or 'constraint'}: a probability bounded above by {c.upper} < 0; check the statistics")
-            total = total + op
+        total = sum((problem.block_operator(c, b) for c in zero), np.zeros((blk.dim, blk.dim)))
         w, v = np.linalg.eigh(total)
         scale = max(float(np.abs(w).max(initial=0.0)), 1.0)
         isos.append(v[:, w <= _ZERO_TOL * scale])
@@ -107,7 +110,7 @@ def facial_reduction(problem: NumericalProblem
     keep = [b for b, blk in enumerate(blocks) if blk is not None]
     cons = []
     for c in problem.constraints:
-        if c.upper <= 0.0:
+        if any(c is z for z in zero):
             continue
         ops = tuple(None if c.operator[b] is None else isos[b].conj().T @ c.operator[b] @ isos[b] for b in keep)
         cons.append(Constraint(ops, c.lower, c.upper, c.name))
