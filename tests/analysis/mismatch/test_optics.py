@@ -77,3 +77,15 @@ def test_cli_mismatch_csv_json_and_errors(tmp_path) -> None:
     bad = runner.invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--eta", "0.2,0.1", "--receiver", "passive",
                               "--modes", "2"])
     assert bad.exit_code == 2 and "--modes" in bad.output
+
+
+def test_demo_line_reports_the_cost_of_mismatch() -> None:
+    from types import SimpleNamespace
+
+    from qkdlab.cli.demo import mismatch_line
+
+    line = mismatch_line(SimpleNamespace(detectors=SimpleNamespace(two_mode=((0.2, 0.15), (0.15, 0.2)))))
+    assert "bit/round certified" in line and "matched detectors" in line
+    cost = float(line.rsplit("costs ", 1)[1].rstrip("%"))
+    assert 0 < cost < 100
+    assert mismatch_line(SimpleNamespace(detectors=None)) is None
