@@ -78,7 +78,7 @@ def solve(problem: NumericalProblem, *, tolerance: float = 1e-12, gap_tolerance:
     if warm_start is not None and warm_start.multipliers is not None:
         candidates.append(warm_start.multipliers)
     residual = _residual(reduced, primal.rho)
-    cert, lin = certify(reduced, primal.rho, candidates, target_gap=gap_tolerance * 0.1)
+    cert, lin = certify(reduced, primal.rho, candidates, target_gap=gap_tolerance)
     t2 = time.perf_counter()
     step1 = lin.value_bits
     gap = step1 - cert.bound_bits

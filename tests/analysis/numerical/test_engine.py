@@ -188,3 +188,18 @@ def test_malformed_problems_raise() -> None:
         NumericalProblem((Block(4, (np.eye(4),), KEY),), (Constraint.equality([np.triu(np.ones((4, 4)))], 0.5),))
     with pytest.raises(ProblemError, match="interval"):
         NumericalProblem((Block(4, (np.eye(4),), KEY),), (Constraint([np.eye(4)], 0.6, 0.5),))
+
+
+def test_readme_worked_example_runs_and_matches_closed_form(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's example of a protocol that is not built in (plain BB84, qubit channel)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = text.split("### Certified numerical key rates", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README example", "exec"), {})
+    status, bound, gap, rate = capsys.readouterr().out.split()
+    e = 0.03
+    assert status == "certified" and float(gap) <= 1e-8
+    assert float(bound) == pytest.approx(1 - h(e), abs=1e-9)
+    assert float(rate) == pytest.approx(1 - 2 * h(e), abs=1e-9)
