@@ -13,11 +13,22 @@ __all__ = ["runs_command", "plot_command"]
 
 @click.command("runs")
 @click.argument("file", type=click.Path(dir_okay=False))
-def runs_command(file: str) -> None:
+@click.option("--repair", is_flag=True,
+              help="If a killed writer left the file flagged open, recover it (dead runs marked failed, every "
+                   "committed point kept) so plain h5py, xarray and NeXus viewers open it.")
+def runs_command(file: str, repair: bool) -> None:
     """List the runs in an HDF5 FILE: kind, start time, status and points."""
     from ..store import Store
 
-    runs = Store(file).runs()
+    store = Store(file)
+    if repair:
+        if store.needs_repair():
+            marked = store.recover()
+            console.print(f"[green]repaired[/] {escape(file)}: runs marked failed: {', '.join(marked) or 'none'}",
+                          soft_wrap=True)
+        else:
+            console.print(f"{escape(file)} needs no repair (it opens in every HDF5 reader)", soft_wrap=True)
+    runs = store.runs()
     table = Table(title=f"runs in {file}")
     for column in ("run", "kind", "started", "status", "points", "reason"):
         table.add_column(column, overflow="fold")

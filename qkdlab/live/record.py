@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..model import Observations, nested_tuples
-from ..store import DataGroup, DatasetSpec, RunWriter, Store, open_reader, writer_alive
+from ..store import DataGroup, DatasetSpec, RunWriter, Store, open_reader, read_state, whole_points, writer_alive
 from .link import Block
 
 __all__ = ["KIND", "LinkRecorder", "read_link_run", "follow_link_run"]
@@ -117,13 +117,7 @@ def read_link_run(path: str | Path, run: str | int | None = None) -> list[Block]
 
 
 def _committed(entry: h5py.Group) -> int:
-    group = entry["blocks"]
-    for ds in (*group.values(), entry["committed"]["blocks"]):
-        ds.refresh()
-    lengths = [ds.shape[0] for ds in group.values()]
-    if entry.attrs.get("status") == "running":
-        lengths.append(int(entry["committed"]["blocks"][0]))
-    return min(lengths)
+    return whole_points(entry, "blocks")
 
 
 def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: float = 0.2) -> Iterator[Block]:
@@ -143,7 +137,7 @@ def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: f
             rows = _committed(entry)
             group = entry["blocks"]
             fresh = [_block(template, e, c) for e, c in zip(group["emissions"][done:rows], group["counts"][done:rows])]
-            running = entry.attrs.get("status") == "running" and writer_alive(entry.attrs)
+            running = read_state(entry).status == "running" and writer_alive(entry.attrs)
         yield from fresh
         done = rows
         if fresh:

@@ -48,9 +48,9 @@ PARAMETERS = (
 
 GROUPS = (
     DataGroup("sweep", [DatasetSpec("bias", "V", "IM DC bias"), DatasetSpec("power", "W", "output power")],
-              signal="power", axes=["bias"], title="coarse bias sweep (transfer curve)"),
+              signal="power", axes=["bias"], title="coarse bias sweep (transfer curve)", axes_sorted=True),
     DataGroup("null", [DatasetSpec("bias", "V", "IM DC bias"), DatasetSpec("power", "W", "output power")],
-              signal="power", axes=["bias"], title="fine sweep around the null"),
+              signal="power", axes=["bias"], title="fine sweep around the null", axes_sorted=True),
     DataGroup("operating", [DatasetSpec("state", "", "peak | null | null_pulsed", dtype=STRING),
                             DatasetSpec("bias", "V", "IM DC bias"), DatasetSpec("power", "W", "output power")],
               signal="power", title="static and pulsed powers at the operating points"),

@@ -53,7 +53,8 @@ _READINGS = [DatasetSpec("power", "W", "interferometer output 1"),
 
 GROUPS = (
     DataGroup("sweep", [DatasetSpec("drive", "V", "PM drive voltage"), *_READINGS],
-              signal="power", axes=["drive"], title="interferometer outputs versus PM drive"),
+              signal="power", axes=["drive"], title="interferometer outputs versus PM drive",
+              axes_sorted=True),
     DataGroup("settings", [DatasetSpec("setting", "", "index of the encoding setting", dtype="i8"),
                            DatasetSpec("label", "", "name of the encoding setting", dtype=STRING),
                            DatasetSpec("nominal_phase", "rad", "phase the setting is meant to encode"),

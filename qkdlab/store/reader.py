@@ -14,7 +14,7 @@ import pint
 from ..errors import DataError
 from ..units import Q_
 from .files import _interrupted_reason, writer_alive
-from .layout import Event, _count_points, _whole_points
+from .layout import Event, _count_points, read_state, run_title, whole_points
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,14 @@ class RunSummary:
 
 def _summary(name: str, entry: h5py.Group) -> RunSummary:
     attrs = entry.attrs
-    status, reason = str(attrs.get("status", "?")), str(attrs.get("status_reason", ""))
-    points = int(attrs.get("points", 0))
+    state = read_state(entry)
+    status, reason, points = state.status, state.reason, state.points
     if status == "running":
         points = _count_points(entry)
         if not writer_alive(attrs):
             status, reason = "failed", _interrupted_reason(attrs)
-    return RunSummary(name, str(attrs.get("kind", "?")), str(attrs.get("title", "")), str(attrs.get("start_time", "")),
-                      str(attrs.get("stop_time", "")), status, reason, points)
+    return RunSummary(name, str(attrs.get("kind", "?")), run_title(entry), state.start_time, state.end_time, status,
+                      reason, points)
 
 
 def _decode(value: Any) -> Any:
@@ -82,6 +82,8 @@ class RunData:
     groups: dict[str, dict[str, pint.Quantity | np.ndarray]]
     group_attrs: dict[str, dict[str, Any]]
     events: list[Event] = field(default_factory=list)
+    #: Per data group, the datasets written once before the points (axes such as a trace's time).
+    fixed: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -113,6 +115,8 @@ def _read_run(path: Path, name: str, entry: h5py.Group) -> RunData:
     parameters = {}
     if "parameters" in entry:
         for key, ds in entry["parameters"].items():
+            if "qkdlab_dimension" in ds.attrs:
+                continue
             parameters[key] = _quantity(_decode(ds[()]), str(ds.attrs.get("units", "")), plain_if_unitless=True)
     bench = entry.get("bench")
     config = _decode(bench["config"][()]) if bench is not None and "config" in bench else ""
@@ -124,17 +128,19 @@ def _read_run(path: Path, name: str, entry: h5py.Group) -> RunData:
             instruments[key] = info
     groups: dict[str, dict[str, Any]] = {}
     group_attrs: dict[str, dict[str, Any]] = {}
+    fixed: dict[str, set[str]] = {}
     for key, g in entry.items():
         if isinstance(g, h5py.Group) and g.attrs.get("NX_class") == "NXdata":
-            n = _whole_points(entry, key)
+            n = whole_points(entry, key)
             groups[key] = {dk: _quantity(_decode(ds[()] if "qkdlab_fixed" in ds.attrs else ds[:n]),
                                          str(ds.attrs.get("units", ""))) for dk, ds in g.items()}
             group_attrs[key] = {k: _decode(v) for k, v in g.attrs.items()}
+            fixed[key] = {dk for dk, ds in g.items() if "qkdlab_fixed" in ds.attrs}
     events = []
     if "events" in entry:
         ev = entry["events"]
-        n = _whole_points(entry, "events")
+        n = whole_points(entry, "events")
         for i in range(n):
             events.append(Event(float(ev["time"][i]), int(ev["point"][i]), _decode(ev["level"][i]),
                                 _decode(ev["message"][i])))
-    return RunData(path, name, summary, attrs, parameters, config, instruments, groups, group_attrs, events)
+    return RunData(path, name, summary, attrs, parameters, config, instruments, groups, group_attrs, events, fixed)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,19 +17,9 @@ import numpy as np
 from .. import __version__
 from ..errors import DataError
 from .files import _check_schema, _h5open, _interrupted_reason, _open_read, _raise_write_problem, _reading, writer_alive
-from .layout import (
-    _EVENT_SPECS,
-    SCHEMA_VERSION,
-    DataGroup,
-    FlushPolicy,
-    _count_points,
-    _declare_dataset,
-    _declare_group,
-    _trim_to_committed,
-    _write_bench,
-    _write_parameters,
-    now_iso,
-)
+from .layout import (SCHEMA_VERSION, DataGroup, FlushPolicy, _count_points, _declare_events, _declare_group,
+                     _declare_state, _reattach_dimensions, _trim_to_committed, _write_bench, _write_parameters, _write_state, now_iso,
+                     read_state)
 from .reader import RunData, RunSummary, _read_run, _summary
 from .writer import RunWriter
 
@@ -60,25 +51,23 @@ class Store:
                 entry = handle.create_group(name)
                 start = now_iso()
                 entry.attrs.update({
-                    "NX_class": "NXentry", "kind": kind, "title": title or kind, "start_time": start,
-                    "stop_time": "", "status": "running", "status_reason": "", "qkdlab_version": __version__,
-                    "writer_pid": os.getpid(), "writer_host": socket.gethostname(), "points": 0,
+                    "NX_class": "NXentry", "kind": kind, "qkdlab_version": __version__, "run_uuid": str(uuid.uuid4()),
+                    "writer_pid": os.getpid(), "writer_host": socket.gethostname(),
                     "default": default or groups[0].name})
+                _declare_state(entry, start, title or kind)
                 _write_parameters(entry.create_group("parameters"), parameters or {})
                 _write_bench(entry.create_group("bench"), bench_config, instruments or {})
                 for group in groups:
                     _declare_group(entry, group)
-                events = entry.create_group("events")
-                events.attrs["NX_class"] = "NXcollection"
-                for spec in _EVENT_SPECS:
-                    _declare_dataset(events, spec)
+                _declare_events(entry)
                 committed = entry.create_group("committed")
                 committed.attrs.update({"NX_class": "NXcollection", "description": (
                     "points of each group known to be on disk: written after a flush, so a reader of "
                     "a file whose writer was killed never takes a row whose data had not arrived")})
                 for group_name in [g.name for g in groups] + ["events"]:
-                    committed.create_dataset(group_name, data=np.zeros(1, dtype="i8"))
+                    committed.create_dataset(group_name, data=np.int64(0))
                 handle.attrs["default"] = name
+                handle.attrs["qkdlab_schema_version"] = SCHEMA_VERSION  # a schema-1 file now holds a v2 run
                 handle.flush()
                 handle.swmr_mode = True
             except OSError as exc:
@@ -143,7 +132,7 @@ class Store:
         with _open_read(path) as src:
             _check_schema(path, src)
             for name, entry in src.items():
-                if entry.attrs.get("status") == "running":
+                if read_state(entry).status == "running":
                     if writer_alive(entry.attrs):
                         raise DataError(
                             f"{path}: run {name} is being written by pid {entry.attrs.get('writer_pid')} on "
@@ -154,12 +143,11 @@ class Store:
                     dst.attrs.update(dict(src.attrs))
                     for name in src:
                         src.copy(src[name], dst, name=name)
+                        if isinstance(dst[name], h5py.Group):
+                            _reattach_dimensions(dst[name])
                     for name in marked:
                         _trim_to_committed(dst[name])
-                        attrs = dst[name].attrs
-                        attrs["points"] = _count_points(dst[name])
-                        attrs["status_reason"] = _interrupted_reason(attrs)
-                        attrs["status"] = "failed"
+                        _mark_failed(dst[name], _interrupted_reason(dst[name].attrs))
                     dst.flush()
                 with open(tmp, "rb") as handle:
                     os.fsync(handle.fileno())
@@ -170,6 +158,22 @@ class Store:
         os.replace(tmp, path)
         log.warning("%s: recovered after an interrupted writer; runs marked failed: %s", path, marked)
         return marked
+
+    def needs_repair(self) -> bool:
+        """Whether the file still carries a dead writer's "open for writing" flags.
+
+        Such a file opens only with ``swmr=True``; plain h5py, xarray and NeXus readers refuse
+        it until it is repaired (:meth:`recover`).
+        """
+        with _reading(self.path):  # missing, foreign or damaged files: the usual clear errors
+            pass
+        try:
+            with h5py.File(self.path, "r"):
+                return False
+        except OSError as exc:
+            if "already open for write" in str(exc) or "file is already open" in str(exc):
+                return True
+            raise DataError(f"{self.path}: cannot be opened ({exc})") from None
 
     # reading
     def runs(self) -> list[RunSummary]:
@@ -192,3 +196,12 @@ def _run_name(run: str | int) -> str:
     if isinstance(run, int) or (isinstance(run, str) and run.strip().isdigit()):
         return f"run_{int(run):04d}"
     return str(run)
+
+
+def _mark_failed(entry: h5py.Group, reason: str) -> None:
+    """Record a dead writer's run as failed (in a recovery copy, outside SWMR)."""
+    points = _count_points(entry)
+    if "status" in entry and isinstance(entry["status"], h5py.Dataset):
+        _write_state(entry, status="failed", reason=reason, end_time="", points=points)
+    else:  # a schema-1 run keeps its state in attributes
+        entry.attrs.update({"points": points, "status_reason": reason, "status": "failed"})

@@ -14,8 +14,8 @@ import pint
 
 from ..errors import DataError
 from ..interrupts import delayed_keyboard_interrupt
-from .files import _METADATA_RESERVE, _h5open, _raise_write_problem, _space_left
-from .layout import STATUSES, DataGroup, FlushPolicy, now_iso
+from .files import _METADATA_RESERVE, _raise_write_problem, _space_left
+from .layout import EVENT, POINT, STATUSES, DataGroup, DatasetSpec, FlushPolicy, _write_state, now_iso
 
 
 class RunWriter:
@@ -38,7 +38,8 @@ class RunWriter:
         self._lengths = {g.name: 0 for g in groups}
         self._events = self._entry["events"]
         self._committed = {key: ds for key, ds in self._entry["committed"].items()}
-        self._datasets = {g.name: {spec.name: self._entry[g.name][spec.name] for spec in g.datasets} for g in groups}
+        self._datasets = {g.name: {spec.name: self._entry[g.name][spec.name] for spec in (*g.datasets, _INDEX)}
+                          for g in groups}
         self._reserve = {g.name: _METADATA_RESERVE + sum(
             int(np.prod(ds.chunks)) * ds.dtype.itemsize for ds in self._entry[g.name].values()
             if isinstance(ds, h5py.Dataset) and ds.chunks) for g in groups}
@@ -109,6 +110,7 @@ class RunWriter:
             try:
                 for key, row in rows.items():
                     _append_rows(datasets[key], start, count, row)
+                _append_rows(datasets[POINT], start, count, np.arange(start, start + count))
                 self._lengths[group] = start + count
                 self._unflushed += count
                 self._maybe_flush()
@@ -130,7 +132,7 @@ class RunWriter:
             self._handle.flush()
             counts = {**self._lengths, "events": self._events["time"].shape[0]}
             for group, length in counts.items():
-                self._committed[group].id.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array([length], dtype="i8"))
+                self._committed[group].id.write(h5py.h5s.ALL, h5py.h5s.ALL, np.array(length, dtype="i8"))
             self._handle.flush()
             self._unflushed = 0
             self._last_flush = time.monotonic()
@@ -143,7 +145,7 @@ class RunWriter:
         with delayed_keyboard_interrupt():
             n = self._events["time"].shape[0]
             for key, value in (("time", time.monotonic() - self._t0), ("point", index), ("level", level),
-                               ("message", message)):
+                               ("message", message), (EVENT, n)):
                 ds = self._events[key]
                 ds.resize(n + 1, axis=0)
                 ds[n] = value
@@ -151,29 +153,28 @@ class RunWriter:
 
     # finishing
     def finish(self, status: str, reason: str = "") -> None:
-        """Close the SWMR session and write the final status, stop time and point count."""
+        """Write the final status, end time and point count, then close the SWMR session.
+
+        The state is written through the handle the run already holds (the fields were declared
+        before SWMR began), so no reader — however long it keeps the file open — can stop a
+        finished run from being recorded as finished.
+        """
         if status not in STATUSES or status == "running":
             raise ValueError(f"final status must be one of completed/aborted/failed, got {status!r}")
         if self._handle is None:
             return
         with delayed_keyboard_interrupt():
             try:
+                self._handle.flush()  # the data first: a reader never sees 'completed' before the points
+                _write_state(self._entry, status=status, reason=reason, end_time=now_iso(),
+                             points=self._lengths[str(self._entry.attrs["default"])])
                 self._handle.flush()
                 self._handle.close()
             except OSError as exc:
-                self._handle = None
-                _raise_write_problem(self.path, exc, f"close run {self.name}")
+                self._abandon()
+                _raise_write_problem(self.path, exc, f"write the final status of run {self.name}")
             self._handle = None
             self.status, self.reason = status, reason
-            try:
-                with _h5open(self.path, "r+", libver="latest") as handle:
-                    attrs = handle[self.name].attrs
-                    attrs["stop_time"] = now_iso()
-                    attrs["status_reason"] = reason
-                    attrs["points"] = self._lengths[str(attrs["default"])]
-                    attrs["status"] = status
-            except OSError as exc:
-                _raise_write_problem(self.path, exc, f"write the final status of run {self.name}")
 
     def _abandon(self) -> None:
         """After a write error: close what can be closed; the run stays 'running' on disk."""
@@ -194,6 +195,9 @@ class RunWriter:
             self.finish("aborted", "interrupted by the user (Ctrl-C)")
         else:
             self.finish("failed", f"{type(exc).__name__}: {exc}")
+
+
+_INDEX = DatasetSpec(POINT, "")
 
 
 def _append_rows(ds: h5py.Dataset, start: int, count: int, rows: np.ndarray) -> None:

@@ -95,7 +95,7 @@ def test_aborted_runs_are_refused_unless_partial(tmp_path) -> None:
     with Bench(builtin_sim_config(), simulate=True).open() as bench:
         run_scan("phase-modulation", bench, store, points=41, repeats=3)
     with h5py.File(path, "r+") as f:
-        f["run_0001"].attrs["status"] = "aborted"
+        f["run_0001/status"][()] = b"aborted"
     result = CliRunner().invoke(main, ["calibrate", str(path)])
     assert result.exit_code == 2 and "aborted" in result.output and "--allow-partial" in result.output
     result = CliRunner().invoke(main, ["calibrate", str(path), "--allow-partial", "-o", str(tmp_path / "m.json")])

@@ -188,7 +188,10 @@ def test_ctrl_c_ends_the_live_cli_cleanly(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "qkdlab.cli", "live", "--sim", "--model", str(model),
                                 "--interval", "0.2", "--block", "2e8", "--log", "l.csv", "--png", "l.png"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    log = tmp_path / "l.csv"
+    deadline = time.monotonic() + 90  # the first estimate waits for the SDPs: slow on a loaded machine
+    while time.monotonic() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
