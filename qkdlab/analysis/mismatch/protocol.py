@@ -49,6 +49,11 @@ def leakage(p_fine: np.ndarray, fine_outcomes: tuple[str, ...], f_ec: float = 1.
     return f_ec * total
 
 
+def _key_projectors(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Z_j = |j⟩⟨j|_A ⊗ 𝟙 on Alice's H/V outcome (Eq. (5))."""
+    return np.kron(np.diag([1.0, 0.0]), np.eye(dim)), np.kron(np.diag([0.0, 1.0]), np.eye(dim))
+
+
 def _coarse(p_fine: np.ndarray, fine_outcomes: tuple[str, ...], outcomes: tuple[str, ...]) -> np.ndarray:
     col = {y: j for j, y in enumerate(fine_outcomes)}
     out = np.array([[p_fine[x, col[y]] for y in outcomes] for x in range(4)])
@@ -76,14 +81,13 @@ def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal[
     outcomes = receiver.outcomes
     p = p_fine if receiver.statistics == "fine" else _coarse(p_fine, fine_outcomes, outcomes)
     eye2 = np.eye(2)
-    zs_for = lambda dim: (np.kron(np.diag([1.0, 0.0]), np.eye(dim)), np.kron(np.diag([0.0, 1.0]), np.eye(dim)))  # noqa: E731
     blocks, povms = [], []
     for n in range(top + 1):
         povm = receiver.povm(n)
         sifted = sum(povm[y] for y in receiver.sifted_outcomes)
         dim_b = receiver.block_dim(n)
         if np.abs(sifted).max() > 0:
-            blocks.append(Block(2 * dim_b, (np.kron(eye2, _sqrtm_psd(sifted)) / math.sqrt(2),), zs_for(dim_b), f"n={n}"))
+            blocks.append(Block(2 * dim_b, (np.kron(eye2, _sqrtm_psd(sifted)) / math.sqrt(2),), _key_projectors(dim_b), f"n={n}"))
         else:
             blocks.append(Block(2 * dim_b, name=f"n={n}"))
         povms.append(povm)
@@ -93,7 +97,7 @@ def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal[
     if photon_bound == "squasher":
         j = len(outcomes)
         flag_sift = np.diag([1.0 if y in receiver.sifted_outcomes else 0.0 for y in outcomes])
-        blocks.append(Block(2 * j, (np.kron(eye2, flag_sift) / math.sqrt(2),), zs_for(j), "flags"))
+        blocks.append(Block(2 * j, (np.kron(eye2, flag_sift) / math.sqrt(2),), _key_projectors(j), "flags"))
         povms.append({y: np.diag(np.eye(j)[i]) for i, y in enumerate(outcomes)})
         assumptions.append(f"flag-state squasher (Theorem 1) above {top} photon(s)")
     else:
