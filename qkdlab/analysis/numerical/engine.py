@@ -72,7 +72,13 @@ def solve(problem: NumericalProblem, *, tolerance: float = 1e-12, gap_tolerance:
     reduced, _, _ = facial_reduction(problem)
     reduced = orthonormalise(reduced)
     t0 = time.perf_counter()
-    primal = solve_primal(reduced, tolerance=tolerance)
+    try:
+        primal = solve_primal(reduced, tolerance=tolerance)
+    except (np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:  # QICS breaking down on a bad point
+        return NumericalResult(step1_value=math.nan, certified_bound=0.0, gap=math.inf, status="uncertified",
+                               leakage=problem.leakage, key_rate=0.0, key_rate_unclipped=-problem.leakage,
+                               reason=f"step 1 (QICS) failed: {type(exc).__name__}: {exc}; key rate uses the "
+                                      "trivial bound 0", assumptions=problem.assumptions)
     t1 = time.perf_counter()
     candidates = [primal.multipliers]
     if warm_start is not None and warm_start.multipliers is not None:

@@ -203,3 +203,15 @@ def test_readme_worked_example_runs_and_matches_closed_form(capsys: pytest.Captu
     assert status == "certified" and float(gap) <= 1e-8
     assert float(bound) == pytest.approx(1 - h(e), abs=1e-9)
     assert float(rate) == pytest.approx(1 - 2 * h(e), abs=1e-9)
+
+
+def test_step1_breakdown_gives_the_conservative_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qkdlab.analysis.numerical import engine
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("Matrix is singular")
+
+    monkeypatch.setattr(engine, "solve_primal", broken)
+    res = solve(bb84_problem(werner(0.02), leak=h(0.02)))
+    assert res.status == "uncertified" and "QICS" in res.reason
+    assert res.key_rate == 0.0 and res.certified_bound == 0.0 and not res.certified
