@@ -101,6 +101,10 @@ def run_mismatch(opts: MismatchOptions, model) -> None:
     from ..analysis.mismatch import Receiver, mismatch_key_rate, simulate_statistics
 
     eta1, tables = _tables(opts, model)
+    source = ([f"η table from the calibrated DetectorTable's Table-I form (η1 = {eta1:.4g}: upper bound of the larger "
+               "detector, η2: lower bound of the smaller, at the most adverse gate delay); this is the most mismatch "
+               "the intervals allow, not a worst case over every table in the confidence box"]
+              if model is not None else [])
     transmissions = parse_range(opts.transmission, "--transmission")
     rows, previous = [], None
     for eta2, tab in tables:
@@ -116,7 +120,7 @@ def run_mismatch(opts: MismatchOptions, model) -> None:
                          "key_rate_unclipped": res.key_rate_unclipped, "certified_bound": res.certified_bound,
                          "step1_value": res.step1_value, "gap": res.gap, "leakage": res.leakage, "b1": res.b1,
                          "b2": res.b2, "certified": res.certified, "status": res.status,
-                         "assumptions": list(res.assumptions), "reason": res.reason})
+                         "assumptions": source + list(res.assumptions), "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)
