@@ -89,3 +89,26 @@ def test_demo_line_reports_the_cost_of_mismatch() -> None:
     cost = float(line.rsplit("costs ", 1)[1].rstrip("%"))
     assert 0 < cost < 100
     assert mismatch_line(SimpleNamespace(detectors=None)) is None
+
+
+def test_cli_takes_the_eta_table_from_a_model(tmp_path) -> None:
+    from qkdlab.cli.main import main as cli
+    from qkdlab.examples import flawed_source_model
+    from qkdlab.model import Bound, DetectorTable
+
+    b = Bound(value=0.2, lower=0.19, upper=0.21, unit="")
+    table = DetectorTable(detectors=("spd1", "spd2"), delays_s=(0.0, 1e-10), efficiency=((b, b), (b, b)),
+                          dark_probability=(b, b), operating_delay_s=0.0, mismatch_ratio=b,
+                          two_mode=((0.21, 0.15), (0.15, 0.21)))
+    path = tmp_path / "model.json"
+    flawed_source_model().model_copy(update={"detectors": table}).save(path)
+    out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(path), "--modes", "1",
+                                   "--photon-bound", "cutoff", "--misalignment", "0.05", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    row = json.loads(out.output)[0]
+    assert (row["eta1"], row["eta2"]) == (0.21, 0.15) and row["certified"]
+    assert "DetectorTable" in row["assumptions"][0]
+    no_table = tmp_path / "plain.json"
+    flawed_source_model().save(no_table)
+    out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(no_table)])
+    assert out.exit_code == 2 and "no detector table" in out.output
