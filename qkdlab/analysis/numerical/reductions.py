@@ -13,7 +13,8 @@
    on G's output, P'Z = ZP'). So block-diagonal ρ suffice, and f splits into a sum over blocks.
 3. **Facial reduction of zero-probability constraints** (:func:`facial_reduction`). If
    Tr(Γ ρ) ≤ 0 is required with Γ ⪰ 0 (an outcome observed with probability 0), every feasible ρ
-   is supported on ker Γ; we restrict each block to ker(Σ such Γ) with an isometry Q_b
+   is supported on ker Γ; the same holds for Tr(Γ ρ) ≥ λ_max(Γ) (e.g. a photon-number bound
+   b_k = 1), which with Tr ρ = 1 is Tr((λ_max𝟙 − Γ) ρ) ≤ 0 with λ_max𝟙 − Γ ⪰ 0; we restrict each block to ker(Σ such Γ) with an isometry Q_b
    (ρ_b = Q_b ρ'_b Q_b†, K → K Q_b, Γ → Q_b† Γ Q_b) and drop those constraints. Eigenvalues of Γ
    below a tolerance are treated as zero, which keeps those directions: a relaxation, so the bound
    stays valid. Without this step no strictly feasible ρ exists and interior-point solvers stall.
@@ -78,25 +79,31 @@ def facial_reduction(problem: NumericalProblem
 
     Returns the reduced problem, the isometries Q_b (ρ_b = Q_b ρ'_b Q_b†) and the indices of the
     original blocks kept (a block whose kernel is {0} carries no weight and is dropped)."""
-    def psd(c: Constraint) -> bool:
-        for b in range(len(problem.blocks)):
-            op = problem.block_operator(c, b)
-            if op.any():
-                w = np.linalg.eigvalsh(op)
-                if w[0] < -_ZERO_TOL * max(1.0, float(np.abs(w).max())):
-                    return False
-        return True
+    nb = len(problem.blocks)
 
-    zero = [c for c in problem.constraints if c.upper <= 0.0 and psd(c)]
-    for c in zero:
-        if c.upper < 0.0:
-            raise InconsistentStatisticsError(
-                f"{c.name or 'constraint'}: a probability bounded above by {c.upper} < 0; check the statistics")
-    if not zero:
-        return problem, tuple(np.eye(b.dim) for b in problem.blocks), tuple(range(len(problem.blocks)))
+    def eigen_range(c: Constraint) -> tuple[float, float]:
+        ws = [np.linalg.eigvalsh(problem.block_operator(c, b)) for b in range(nb)]
+        return min(float(w[0]) for w in ws), max(float(w[-1]) for w in ws)
+
+    faces: list[tuple[Constraint, list[np.ndarray]]] = []  # (constraint, PSD operator F_b with Tr(Fρ) = 0)
+    for c in problem.constraints:
+        if c.upper <= 0.0 or c.lower > -np.inf:
+            low, high = eigen_range(c)
+            tol = _ZERO_TOL * max(1.0, abs(low), abs(high))
+            if c.upper <= 0.0 and low >= -tol:  # Tr(Γρ) ≤ 0, Γ ⪰ 0
+                if c.upper < 0.0:
+                    raise InconsistentStatisticsError(f"{c.name or 'constraint'}: a probability bounded above by "
+                                                      f"{c.upper} < 0; check the statistics")
+                faces.append((c, [problem.block_operator(c, b) for b in range(nb)]))
+            elif c.lower >= high - tol:  # Tr(Γρ) ≥ λ_max(Γ) with Tr ρ = 1: Tr((λ_max𝟙 − Γ)ρ) ≤ 0
+                faces.append((c, [high * np.eye(blk.dim) - problem.block_operator(c, b)
+                                  for b, blk in enumerate(problem.blocks)]))
+    if not faces:
+        return problem, tuple(np.eye(b.dim) for b in problem.blocks), tuple(range(nb))
+    zero = [c for c, _ in faces]
     isos = []
     for b, blk in enumerate(problem.blocks):
-        total = sum((problem.block_operator(c, b) for c in zero), np.zeros((blk.dim, blk.dim)))
+        total = sum((ops[b] for _, ops in faces), np.zeros((blk.dim, blk.dim)))
         w, v = np.linalg.eigh(total)
         scale = max(float(np.abs(w).max(initial=0.0)), 1.0)
         isos.append(v[:, w <= _ZERO_TOL * scale])
