@@ -9,12 +9,13 @@ drivers themselves run unchanged.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .config import BenchConfig
+from .config import VISA_LIBRARY_ENV, BenchConfig
 from .drivers import driver_class
 from .errors import ConfigError, QkdlabError
 
@@ -37,9 +38,13 @@ class InstrumentStatus:
 class Bench:
     """The open instruments of a bench config; use as a context manager so everything closes."""
 
-    def __init__(self, config: BenchConfig, *, simulate: bool = False) -> None:
+    def __init__(self, config: BenchConfig, *, simulate: bool = False, visa_library: str | None = None) -> None:
+        """``visa_library``: a VISA library the *user* names (a path, from ``--visa-library`` or the
+        ``QKDLAB_VISA_LIBRARY`` environment variable), used instead of each instrument's backend.
+        A bench config alone can only name pyvisa's own backends (see ``qkdlab.config``)."""
         self.config = config
         self.simulate = simulate
+        self.visa_library = visa_library if visa_library is not None else os.environ.get(VISA_LIBRARY_ENV) or None
         self.instruments: dict[str, Any] = {}
         self.failures: dict[str, str] = {}
         self.sim: Any = None
@@ -83,7 +88,7 @@ class Bench:
     def _open_one(self, name: str) -> Any:
         inst = self.config.instruments[name]
         cls = driver_class(inst.driver)
-        settings = dict(inst.settings)
+        settings = {key: value for key, value in inst.settings.items() if key != "visa_library"}
         interface = getattr(cls, "interface", "visa")
         if interface == "library":
             if self.simulate:
@@ -91,7 +96,8 @@ class Bench:
             return cls(inst.resource, name, **settings)
         resource = inst.resource
         if interface == "visa":
-            settings["visa_library"] = self.sim.visa_library if self.simulate else inst.visa_library
+            settings["visa_library"] = (self.sim.visa_library if self.simulate else
+                                        self.visa_library or inst.visa_library)
         elif self.simulate:
             resource = self.sim.serial_url(name)
         return cls(resource, name, safety_limits=inst.limits, **settings)

@@ -23,6 +23,7 @@ Errors point at the bad key and say what is expected (``ConfigError``).
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,11 @@ from .errors import ConfigError
 
 __all__ = ["InstrumentConfig", "SimulationConfig", "BenchConfig", "load_config", "parse_config",
            "builtin_sim_config", "BUILTIN_SIM_CONFIG"]
+
+#: pyvisa backends a bench config may name ("" = the system VISA library).
+VISA_BACKENDS = frozenset({"", "@py", "@qkdsim", "@sim", "@ivi"})
+#: Environment variable through which a user may name a VISA library by path.
+VISA_LIBRARY_ENV = "QKDLAB_VISA_LIBRARY"
 
 #: The packaged simulated bench (``qkdlab bench check --sim``, ``qkdlab demo``).
 BUILTIN_SIM_CONFIG = "sim_bench.yaml"
@@ -60,21 +66,49 @@ class InstrumentConfig(BaseModel):
             raise ValueError(f"unknown driver {value!r}; expected one of {sorted(DRIVERS)}")
         return value
 
+    @field_validator("visa_library")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        """Only pyvisa's named backends: a library *path* would make pyvisa load (and run) that
+        shared library, and a config file passed around a lab must not be able to run code.
+        A path is accepted only from the command line (``--visa-library``) or the environment
+        (``QKDLAB_VISA_LIBRARY``), where the user names it explicitly."""
+        definitions, _, backend = value.rpartition("@")
+        if backend == "sim" and definitions.endswith((".yaml", ".yml")):
+            return value  # pyvisa-sim with a YAML definitions file: data, not code
+        if value not in VISA_BACKENDS:
+            raise ValueError(f"{value!r} is not a known VISA backend; a bench config may name one of "
+                             f"{sorted(b or '(empty: the system VISA)' for b in VISA_BACKENDS)} or "
+                             "'<definitions>.yaml@sim'; to use a VISA library "
+                             "at a path, give it with --visa-library or QKDLAB_VISA_LIBRARY")
+        return value
+
     @model_validator(mode="after")
     def _known_limits(self) -> InstrumentConfig:
         if self.limits:
-            known = driver_class(self.driver).safety_limit_units()
+            driver = driver_class(self.driver)
+            known, ranges = driver.safety_limit_units(), driver.safety_limit_ranges()
             from .units import to_si
 
             for key, value in self.limits.items():
                 if key not in known:
                     raise ValueError(f"limits.{key}: driver {self.driver} has no safety limit {key!r}; "
                                      f"expected one of {sorted(known) or 'none'}")
+                unit = known[key] or "dimensionless"
                 try:
-                    to_si(value, known[key])
+                    limit = to_si(value, known[key])
                 except Exception:
-                    raise ValueError(f"limits.{key}: {value!r} is not a value in {known[key] or 'dimensionless'} "
-                                     f"(write e.g. '2 {known[key] or ''}'.strip())") from None
+                    example = f"2 {known[key]}" if known[key] else "2"
+                    raise ValueError(f"limits.{key}: {value!r} is not a value in {unit} (write e.g. "
+                                     f"'{example}')") from None
+                if not math.isfinite(limit) or (key.startswith("max_") and limit <= 0):
+                    raise ValueError(f"limits.{key}: {value!r} must be a positive, finite {unit} value (a limit on "
+                                     "a magnitude)")
+                bounds = ranges.get(key)
+                if bounds is not None and not bounds[0] <= limit <= bounds[1]:
+                    raise ValueError(f"limits.{key}: {value!r} lies outside the {self.driver} range "
+                                     f"{bounds[0]:g}..{bounds[1]:g} {known[key]}; a safety limit must lie within "
+                                     "what the instrument can do (check the value and its unit)")
         return self
 
 
@@ -137,6 +171,10 @@ def load_config(path: str | Path) -> BenchConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: bench config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the bench config YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8); give the bench config YAML file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read bench config ({exc.strerror})") from None
     try:

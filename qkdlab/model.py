@@ -28,10 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import DataError
 
@@ -39,8 +39,11 @@ __all__ = ["MODEL_SCHEMA_VERSION", "Provenance", "Bound", "QubitState", "Epsilon
            "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model",
            "Observations", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
 
-#: Version of the SourceModel JSON layout; bumped on incompatible changes.
-MODEL_SCHEMA_VERSION = 1
+#: Version of the SourceModel JSON layout; bumped on incompatible changes. Version 1 files (units
+#: written as "", provenance naming one run as text) are upgraded on load.
+MODEL_SCHEMA_VERSION = 2
+#: ``$schema`` of every written model: the JSON schema shipped in ``qkdlab/schemas/``.
+SOURCE_MODEL_SCHEMA = "qkdlab/schemas/source-model-v2.schema.json"
 
 
 class _Frozen(BaseModel):
@@ -48,13 +51,35 @@ class _Frozen(BaseModel):
 
 
 class Provenance(_Frozen):
-    """Where a number came from: the file and run, the run's kind, and the method applied."""
+    """Where a number came from, pinned to its data.
+
+    ``file``: the run file (in a saved model, relative to the model file's folder);
+    ``file_sha256``: the file's SHA-256 when the number was made; ``runs``: the run(s) it came
+    from and ``run_uuids``: their UUIDs (written at run start, so a run is identified even where
+    ``run_0001`` exists in every file; empty for runs written before schema 2); ``kind``: the
+    runs' kinds; ``method``: what was applied.
+    """
 
     file: str
-    run: str
+    runs: tuple[str, ...]
     kind: str
     method: str
     status: str = "completed"
+    run_uuids: tuple[str, ...] = ()
+    file_sha256: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_run_as_text(cls, data: Any) -> Any:
+        """Accept ``run="run_0001"`` (and schema-1 ``"run_0001+run_0006"``) as ``runs``."""
+        if isinstance(data, dict) and "run" in data and "runs" not in data:
+            data = {**{k: v for k, v in data.items() if k != "run"}, "runs": tuple(str(data["run"]).split("+"))}
+        return data
+
+    @property
+    def run(self) -> str:
+        """The runs as one label (e.g. for a report column)."""
+        return "+".join(self.runs)
 
 
 class Bound(_Frozen):
@@ -67,13 +92,48 @@ class Bound(_Frozen):
     value: float
     lower: float | None = None
     upper: float | None = None
-    unit: str = ""
+    #: A pint-parseable unit; "1" for dimensionless numbers (checked on load).
+    unit: str = "1"
     failure_probability: float = 0.0
     method: str = ""
+    provenance: Provenance | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _pint_unit(cls, unit: str) -> str:
+        return _check_unit(unit or "1")
 
     def contains(self, truth: float) -> bool:
         """Whether ``truth`` lies within the bounds (the coverage tests use this)."""
         return (self.lower is None or truth >= self.lower) and (self.upper is None or truth <= self.upper)
+
+
+def _check_unit(unit: str, expected: str | None = None) -> str:
+    """``unit`` if pint parses it (and, with ``expected``, it has that unit's dimension); else ValueError."""
+    from pint.errors import PintError
+
+    from .units import ureg
+
+    try:
+        parsed = ureg.parse_units(unit)
+    except (PintError, ValueError, TypeError, AttributeError, AssertionError) as exc:
+        raise ValueError(f"unit {unit!r} is not a unit pint understands ({type(exc).__name__}); "
+                         "write e.g. 'rad', 'V', 's' or '1' for a plain number") from None
+    if expected is not None and parsed.dimensionality != ureg.parse_units(expected).dimensionality:
+        raise ValueError(f"unit {unit!r} has dimension {parsed.dimensionality}; expected that of {expected!r}")
+    return unit
+
+
+def _expect_units(owner: BaseModel, expected: dict[str, str]) -> None:
+    """Check the units of an object's ``Bound`` fields (single or in tuples) against their dimensions."""
+    for name, unit in expected.items():
+        value = getattr(owner, name)
+        for bound in value if isinstance(value, tuple) else (value,):
+            if isinstance(bound, Bound):
+                try:
+                    _check_unit(bound.unit, unit)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
 
 
 class QubitState(_Frozen):
@@ -82,6 +142,11 @@ class QubitState(_Frozen):
     label: str
     nominal_phase: float
     phase: Bound
+
+    @model_validator(mode="after")
+    def _units(self) -> QubitState:
+        _expect_units(self, {"phase": "rad"})
+        return self
 
     @property
     def bloch(self) -> tuple[float, float, float]:
@@ -166,6 +231,14 @@ class DetectorTable(_Frozen):
     two_mode: tuple[tuple[float, float], tuple[float, float]]
     provenance: Provenance | None = None
 
+    @model_validator(mode="after")
+    def _units(self) -> DetectorTable:
+        for row in self.efficiency:
+            for bound in row:
+                _check_unit(bound.unit, "1")
+        _expect_units(self, {"dark_probability": "1", "mismatch_ratio": "1"})
+        return self
+
 
 class LeakageModel(_Frozen):
     """The inter-pulse leakage light as a coherent state (for ε_leak and the MDI Gram-matrix SDP).
@@ -186,6 +259,11 @@ class LeakageModel(_Frozen):
     faraday_mirror: bool = False
     provenance: tuple[Provenance, ...] = ()
 
+    @model_validator(mode="after")
+    def _units(self) -> LeakageModel:
+        _expect_units(self, {"mean_photons_per_slot": "1", "relative_energy": "1", "extinction_ratio_db": "dB"})
+        return self
+
 
 class Correlations(_Frozen):
     """Pulse correlations: ε_l per lag (upper bounds), the correlation length and the resolution.
@@ -202,6 +280,11 @@ class Correlations(_Frozen):
     intensity_deviation: tuple[float, ...]
     resolution: float
     provenance: Provenance | None = None
+
+    @model_validator(mode="after")
+    def _units(self) -> Correlations:
+        _expect_units(self, {"phase_deviation_per_lag": "rad"})
+        return self
 
 
 class SourceModel(_Frozen):
@@ -225,14 +308,51 @@ class SourceModel(_Frozen):
     created: str = ""
     qkdlab_version: str = ""
 
+    @model_validator(mode="after")
+    def _units(self) -> SourceModel:
+        _expect_units(self, {"delta": "rad", "isolation": "1"})
+        return self
+
     # -- persistence -------------------------------------------------------------------------
-    def to_json(self) -> str:
-        return self.model_dump_json(indent=2)
+    def to_json(self, relative_to: str | Path | None = None) -> str:
+        """The model as JSON: ``$schema`` first, repeated method texts stored once.
+
+        Every ``method`` text is written once in the top-level ``methods`` list and referred to
+        as ``"@N"`` where it is used (a calibration repeats one method in hundreds of bounds).
+        With ``relative_to`` (the folder the JSON is written to), provenance file paths are
+        written relative to it, so a model and its data can move together.
+        """
+        import json
+        import os
+
+        data = self.model_dump(mode="json")
+        methods: list[str] = []
+
+        def compact(node: Any) -> Any:
+            if isinstance(node, dict):
+                out = {}
+                for key, value in node.items():
+                    if key == "method" and isinstance(value, str) and value:
+                        if value not in methods:
+                            methods.append(value)
+                        value = f"@{methods.index(value)}"
+                    elif key == "file" and isinstance(value, str) and value and relative_to is not None:
+                        value = os.path.relpath(Path(value).resolve(), Path(relative_to).resolve())
+                    out[key] = compact(value)
+                return out
+            if isinstance(node, list):
+                return [compact(v) for v in node]
+            return node
+
+        body = compact(data)
+        return json.dumps({"$schema": SOURCE_MODEL_SCHEMA, **body, "methods": methods}, indent=2,
+                          ensure_ascii=False)
 
     def save(self, path: str | Path) -> None:
         """Write the model as JSON (a clear ``DataError`` if the file cannot be written)."""
+        path = Path(path)
         try:
-            Path(path).write_text(self.to_json(), encoding="utf-8")
+            path.write_text(self.to_json(relative_to=path.parent), encoding="utf-8")
         except OSError as exc:
             raise DataError(f"{path}: cannot write the source model ({exc.strerror or exc})") from None
 
@@ -248,14 +368,46 @@ class SourceModel(_Frozen):
         if not isinstance(data, dict) or "schema_version" not in data:
             raise DataError(f"{source}: not a qkdlab source model (no schema_version)")
         version = data["schema_version"]
-        if version != MODEL_SCHEMA_VERSION:
-            raise DataError(f"{source}: source model schema version {version!r}; this qkdlab reads version "
+        if version not in (1, MODEL_SCHEMA_VERSION):
+            raise DataError(f"{source}: source model schema version {version!r}; this qkdlab reads versions 1 and "
                             f"{MODEL_SCHEMA_VERSION} (upgrade qkdlab, or recalibrate with this version)")
+        data = _expanded(data, source)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                                 for e in exc.errors()[:5])
             raise DataError(f"{source}: invalid source model: {problems}") from None
+
+
+def _expanded(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The JSON as the Python model takes it: methods expanded, provenance files resolved,
+    schema version 1 upgraded (units "" → "1", one-run provenance text → list)."""
+    methods = data.pop("methods", [])
+    data.pop("$schema", None)
+    version = data.get("schema_version")
+    base = Path(source).parent if source and not source.startswith("<") and ":" not in Path(source).name else None
+
+    def expand(node: Any, key: str = "") -> Any:
+        if isinstance(node, dict):
+            out = {k: expand(v, k) for k, v in node.items()}
+            if version == 1 and "value" in out and out.get("unit", None) == "":
+                out["unit"] = "1"
+            return out
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        if key == "method" and isinstance(node, str) and node.startswith("@") and node[1:].isdigit():
+            index = int(node[1:])
+            if index >= len(methods):
+                raise DataError(f"{source}: method reference {node} has no entry in 'methods'")
+            return methods[index]
+        if key == "file" and isinstance(node, str) and node and base is not None and not Path(node).is_absolute():
+            return str((base / node).resolve())
+        return node
+
+    data = expand(data)
+    data["schema_version"] = MODEL_SCHEMA_VERSION
+    return data
 
 
 def load_source_model(path: str | Path) -> SourceModel:

@@ -25,3 +25,17 @@ def hardware_devices(pytestconfig: pytest.Config) -> dict[str, str]:
             raise pytest.UsageError(f"--device expects DRIVER=RESOURCE, got {item!r}")
         devices[driver] = resource
     return devices
+
+
+@pytest.fixture(scope="session")
+def bench_file(tmp_path_factory: pytest.TempPathFactory):
+    """Every characterization scan with its defaults on the simulated bench (the demo's first step)."""
+    from qkdlab.bench import Bench
+    from qkdlab.scans import SCANS, run_scan
+    from qkdlab.store import Store
+
+    path = tmp_path_factory.mktemp("lab") / "bench.h5"
+    with Bench.simulated(seed=5).open() as bench:
+        for kind in SCANS:
+            assert run_scan(kind, bench, Store(path)).status == "completed"
+    return path

@@ -20,7 +20,7 @@ CONTRACTS = {"model", "transmitter"}
 #: Component -> the components it may import (besides the ground floor and itself).
 ALLOWED: dict[str, set[str]] = {
     "units": set(), "errors": set(), "interrupts": set(), "plugins": {"errors"},
-    "model": set(), "transmitter": set(), "examples": CONTRACTS,
+    "model": set(), "transmitter": set(), "examples": CONTRACTS, "schemas": {"model"},
     "drivers": set(),
     "testing": {"drivers"},
     "config": {"drivers", "sim"},

@@ -6,6 +6,7 @@ lab's own scripts fails here.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -28,16 +29,6 @@ xr = pytest.importorskip("xarray")
 nexus = pytest.importorskip("nexusformat.nexus")
 
 OLD_FILE = Path(__file__).parent / "data" / "schema1-run.h5"  # written by qkdlab 0.1.0 at schema 1
-
-
-@pytest.fixture(scope="module")
-def bench_file(tmp_path_factory) -> Path:
-    """Every characterization scan with its defaults on the simulated bench (the demo's first step)."""
-    path = tmp_path_factory.mktemp("lab") / "bench.h5"
-    with Bench.simulated(seed=5).open() as bench:
-        for kind in SCANS:
-            assert run_scan(kind, bench, Store(path)).status == "completed"
-    return path
 
 
 def _groups_with_datasets(path: Path) -> list[str]:
@@ -199,3 +190,117 @@ def test_files_written_before_schema_2_still_read(tmp_path: Path) -> None:
     assert [r.status for r in Store(old).runs()] == ["completed", "completed"]
     with h5py.File(old, "r") as handle:
         assert handle.attrs["qkdlab_schema_version"] == SCHEMA_VERSION == 2
+
+
+# -- the SourceModel JSON: schema, units, provenance -----------------------------------------------
+jsonschema = pytest.importorskip("jsonschema")
+
+
+@pytest.fixture(scope="module")
+def model_file(bench_file: Path) -> Path:
+    from qkdlab.calibration.calibrate import CalibrationOptions, calibrate_file
+
+    model = calibrate_file(bench_file, options=CalibrationOptions(passive_attenuation_db=65))
+    path = bench_file.parent / "models" / "source-model.json"
+    path.parent.mkdir()
+    model.save(path)
+    return path
+
+
+def test_a_saved_model_validates_against_the_shipped_schema(model_file: Path) -> None:
+    from qkdlab.schemas import SCHEMAS, generate, load_schema
+
+    for name in SCHEMAS:  # the shipped files are what the contracts generate
+        assert load_schema(name) == generate(name), f"{name} is stale: regenerate it with qkdlab.schemas.generate"
+    document = json.loads(model_file.read_text())
+    assert document["$schema"] == "qkdlab/schemas/source-model-v2.schema.json"
+    jsonschema.validate(document, load_schema("source-model-v2.schema.json"))
+    text = model_file.read_text()
+    assert all(text.count(f'"{m}"') == 1 for m in document["methods"])  # every method text once
+    units = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            if "value" in node and "unit" in node:
+                units.append(node["unit"])
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, list):
+            for v in node:
+                collect(v)
+    collect(document)
+    assert units and "" not in units  # every number carries a unit, "1" when it is a plain number
+
+
+def test_every_calibrated_number_names_its_file_hash_and_run_uuid(model_file: Path, bench_file: Path) -> None:
+    from qkdlab.calibration import load_source_model
+    from qkdlab.calibration.provenance import file_sha256
+
+    document = json.loads(model_file.read_text())
+    written = [p for p in _provenances(document)]
+    assert written and all(p["file"] == "../bench.h5" for p in written)  # relative to the model file
+    model = load_source_model(model_file)
+    uuids = {r.name: Store(bench_file).read(r.name).attrs["run_uuid"] for r in Store(bench_file).runs()}
+    bounds = [s.phase for s in model.states] + [model.delta, model.isolation, model.detectors.mismatch_ratio,
+                                                model.leakage.mean_photons_per_slot, model.leakage.relative_energy]
+    for bound in bounds:
+        origin = bound.provenance
+        assert origin is not None and Path(origin.file) == bench_file.resolve()
+        assert len(origin.file_sha256) == 64 and isinstance(origin.runs, tuple)
+        assert [uuids[r] for r in origin.runs] == list(origin.run_uuids)
+    for part in model.epsilon.parts:
+        if part.inventory == "measured":
+            assert part.provenance is not None and part.provenance.run_uuids
+    assert all(p.file_sha256 == file_sha256(bench_file) or p.file_sha256 for p in model.provenance)
+
+
+def _provenances(node):
+    if isinstance(node, dict):
+        if "file_sha256" in node:
+            yield node
+        for v in node.values():
+            yield from _provenances(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _provenances(v)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('"unit": "rad"', '"unit": "furlongs"', "dimension"),
+    ('"unit": "rad"', '"unit": "blorp"', "not a unit pint understands"),
+])
+def test_a_model_edited_with_a_wrong_unit_is_refused_with_one_line(model_file: Path, tmp_path: Path, old, new,
+                                                                    message) -> None:
+    edited = tmp_path / "edited.json"
+    edited.write_text(model_file.read_text().replace(old, new, 1))
+    result = CliRunner().invoke(main, ["keyrate", "--model", str(edited), "--distance", "10"])
+    assert result.exit_code == 2 and message in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_models_written_at_schema_1_still_load(tmp_path: Path) -> None:
+    from qkdlab.calibration import load_source_model
+
+    model = load_source_model(Path(__file__).parent / "data" / "schema1-model.json")
+    assert model.schema_version == 2 and model.isolation.unit == "1" and model.states[1].phase.unit == "rad"
+    assert model.provenance[0].runs == ("run_0001", "run_0006")
+    model.save(tmp_path / "again.json")
+    assert load_source_model(tmp_path / "again.json") == model
+
+
+def test_the_live_log_reads_with_pandas_and_says_what_it_rests_on(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    from qkdlab.examples import flawed_source_model
+    from qkdlab.live import LiveEstimator, SimulatedLink, run_session
+    from qkdlab.live.log import metadata_path
+
+    model = flawed_source_model(epsilon=1e-7)
+    link = SimulatedLink(model, distance_km=10.0, block_emissions=1e9, seed=1)
+    log = tmp_path / "live-log.csv"
+    run_session(LiveEstimator(model), (link.next_block() for _ in range(2)), title="t", log_path=log, show=False)
+    meta = json.loads(metadata_path(log).read_text())
+    assert meta["qkdlab_version"] and meta["utc_offset"] and meta["columns"]["time_unix_s"] == "s"
+    assert meta["source"].startswith("SourceModel sha256:") and len(meta["source"].split(":")[1]) == 64
+    frame = pandas.read_csv(log, parse_dates=["time"])  # the documented one call
+    assert len(frame) == 2 and str(frame["time"].dt.tz) not in ("None", "")
+    assert abs(frame["time"].iloc[0].timestamp() - frame["time_unix_s"].iloc[0]) < 1e-3

@@ -29,8 +29,9 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CalibrationError
-from ..model import EpsilonBudget, EpsilonPart, Provenance, SourceModel
+from ..model import EpsilonBudget, EpsilonPart, SourceModel
 from ..store import RunData, Store, now_iso
+from .provenance import run_provenance
 from .isolation import DAMAGE_PRESETS, calibrate_isolation
 from .phase import PhaseCalibration, calibrate_phase
 
@@ -191,8 +192,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
     else:
         notes.append("no detector-efficiency run: the model has no detector table")
 
-    provenance = tuple(Provenance(file=str(run.path), run=run.name, kind=kind, status=run.status,
-                                  method="input run") for kind, run in chosen.items())
+    provenance = tuple(run_provenance(run, method="input run") for run in chosen.values())
     return SourceModel(
         protocol=phase.protocol, states=phase.states, delta=phase.delta,
         delta_fit_residual_rad=phase.delta_fit_residual_rad, epsilon=EpsilonBudget.combine(parts),

@@ -39,9 +39,10 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import CalibrationError
-from ..model import Bound, Correlations, EpsilonPart, Provenance
+from ..model import Bound, Correlations, EpsilonPart
 from ..store import RunData
 from ..transmitter import drive_levels, nominal_phases
+from .provenance import run_provenance
 from .stats import t_quantile
 
 __all__ = ["calibrate_correlations"]
@@ -159,8 +160,7 @@ def calibrate_correlations(run: RunData, *, visibility: float, fringe_phase_at: 
         epsilons.append(math.sin(upper / 2) ** 2)
         intensity.append(worst_intensity)
     eps_correl = 1.0 - float(np.prod([1.0 - e for e in epsilons]))
-    provenance = Provenance(file=str(run.path), run=run.name, kind=run.kind, status=run.status,
-                            method="history-conditioned interferometer read-outs through the fitted fringe, "
+    provenance = run_provenance(run, method="history-conditioned interferometer read-outs through the fitted fringe, "
                                    f"{len(quadratures)} quadrature(s)")
     correlations = Correlations(length=max(significant, default=0), epsilon_per_lag=tuple(epsilons),
                                 phase_deviation_per_lag=tuple(deviations), intensity_deviation=tuple(intensity),

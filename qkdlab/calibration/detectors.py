@@ -68,8 +68,9 @@ import math
 import numpy as np
 
 from ..errors import CalibrationError, DataError
-from ..model import Bound, DetectorTable, Provenance
+from ..model import Bound, DetectorTable
 from ..store import RunData
+from .provenance import run_provenance
 from .stats import clopper_pearson, mean_bounds
 
 __all__ = ["KIND", "calibrate_detectors"]
@@ -227,7 +228,8 @@ def calibrate_detectors(run: RunData, *, failure_probability: float, operating_d
     mismatch = Bound(value=ratio_value, lower=ratio_lo, upper=ratio_hi, unit="",
                      failure_probability=min(1.0, (2 * len(detectors) + 1) * share),
                      method=(f"η_min/η_max at {delays_s[op] * 1e9:.3f} ns ({op_how}); bounds "
-                             "min η_lo/max η_hi and min η_hi/max η_lo from the efficiency bounds at that delay"))
+                             "min η_lo/max η_hi and min η_hi/max η_lo from the efficiency bounds at that delay"),
+                     provenance=run_provenance(run, method="detector-efficiency mismatch at the operating delay"))
 
     # -- the Table-I two-mode form at the most adverse delay ----------------------------------------
     peak = float(eta_values.max())
@@ -257,7 +259,7 @@ def calibrate_detectors(run: RunData, *, failure_probability: float, operating_d
     return DetectorTable(
         detectors=detectors, delays_s=delays_s, efficiency=tuple(eta_rows), dark_probability=tuple(dark_bounds),
         operating_delay_s=delays_s[op], mismatch_ratio=mismatch, two_mode=two_mode,
-        provenance=Provenance(file=str(run.path), run=run.name, kind=run.kind, method=method, status=run.status))
+        provenance=run_provenance(run, method=method))
 
 
 def _mu_bounds(where: str, when: np.ndarray, power: np.ndarray, cal_mu: np.ndarray, mu_scan: np.ndarray,

@@ -35,8 +35,9 @@ from scipy.constants import c as LIGHT_SPEED
 from scipy.constants import h as PLANCK
 
 from ..errors import CalibrationError
-from ..model import Bound, EpsilonPart, Provenance
+from ..model import Bound, EpsilonPart
 from ..store import RunData
+from .provenance import run_provenance
 from .stats import t_quantile
 
 __all__ = ["DAMAGE_PRESETS", "calibrate_isolation", "photon_rate"]
@@ -80,7 +81,8 @@ def calibrate_isolation(run: RunData, *, failure_probability: float, repetition_
                                f"power (slope {slope:.3g}); check the circulator and the meters")
     upper = float(slope + t_quantile(failure_probability, dof, "upper") * se)
     gamma = Bound(value=float(slope), lower=None, upper=upper, unit="", failure_probability=failure_probability,
-                  method="OLS slope of reflected vs injected power; one-sided Student-t upper bound")
+                  method="OLS slope of reflected vs injected power; one-sided Student-t upper bound",
+                  provenance=run_provenance(run, method="back-reflection isolation γ"))
     if passive_attenuation_db is None:
         recorded = run.parameters.get("unprobed_attenuation")
         passive_attenuation_db = float(recorded) if recorded is not None else 0.0
@@ -89,8 +91,7 @@ def calibrate_isolation(run: RunData, *, failure_probability: float, repetition_
     part = EpsilonPart(
         name="trojan_horse", upper=min(mu_out, 1.0), degree_of_freedom="own-mode", inventory="measured",
         failure_probability=failure_probability,
-        provenance=Provenance(file=str(run.path), run=run.name, kind=run.kind, status=run.status,
-                              method="ε_THA = γ^U · 10^(-2A/10) · N / f_rep (App. A.2, Eq. A2)"),
+        provenance=run_provenance(run, method="ε_THA = γ^U · 10^(-2A/10) · N / f_rep (App. A.2, Eq. A2)"),
         method="ε_THA = μ_out^U = γ^U 10^(-2A/10) μ_in^U, μ_in^U = N / f_rep",
         details={"gamma": float(slope), "gamma_upper": upper, "mu_in_upper": mu_in, "mu_out_upper": mu_out,
                  "passive_attenuation_db": passive_attenuation_db, "damage_photons_per_s":

@@ -28,9 +28,10 @@ import math
 import numpy as np
 
 from ..errors import CalibrationError
-from ..model import Bound, EpsilonPart, LeakageModel, Provenance
+from ..model import Bound, EpsilonPart, LeakageModel
 from ..store import RunData
 from ..transmitter import LeakageTraces
+from .provenance import run_provenance
 from .stats import mean_bounds
 
 __all__ = ["calibrate_leakage"]
@@ -57,7 +58,8 @@ def _from_extinction_run(run: RunData, failure: float) -> tuple[float, float, Bo
     rho = (1 - d) * null / (pulsed - (1 - d) * null)
     rho_upper = (1 - d) * null_hi / (pulsed_lo - (1 - d) * null_hi)
     er = Bound(value=10 * math.log10(peak / null), lower=10 * math.log10(max(peak_lo, 1e-300) / null_hi), unit="dB",
-               failure_probability=2 * share, method="peak over null power, one-sided Student-t bounds")
+               failure_probability=2 * share, method="peak over null power, one-sided Student-t bounds",
+               provenance=run_provenance(run, method="static extinction ratio"))
     return rho, rho_upper, er
 
 
@@ -109,20 +111,21 @@ def calibrate_leakage(er_run: RunData | None, leak_run: RunData | None, *, mean_
     if er_run is not None:
         rho, upper, er_bound = _from_extinction_run(er_run, share)
         estimates["extinction-ratio"] = (rho, upper)
-        provenance.append(Provenance(file=str(er_run.path), run=er_run.name, kind=er_run.kind, status=er_run.status,
-                                     method="ρ = (1-d) P_null / (P_pulsed - (1-d) P_null)"))
+        provenance.append(run_provenance(er_run, method="ρ = (1-d) P_null / (P_pulsed - (1-d) P_null)"))
     if leak_run is not None:
         rho, upper, t, prof = _from_scope_run(leak_run, share)
         estimates["leakage-light"] = (rho, upper)
         times, profile = tuple(float(x) for x in t), tuple(float(x) for x in prof)
-        provenance.append(Provenance(file=str(leak_run.path), run=leak_run.name, kind=leak_run.kind,
-                                     status=leak_run.status, method="ρ = (1-d)/d × zoomed inter-pulse / in-pulse level"))
+        provenance.append(run_provenance(leak_run, method="ρ = (1-d)/d × zoomed inter-pulse / in-pulse level"))
     source = max(estimates, key=lambda k: estimates[k][1])
     rho, rho_upper = estimates[source]
     method = f"larger upper bound of {sorted(estimates)} ({source}); Student-t, failure split equally"
-    relative = Bound(value=rho, upper=rho_upper, failure_probability=failure_probability, method=method)
+    origin = run_provenance(*(r for r in (er_run, leak_run) if r is not None), method=method)
+    relative = Bound(value=rho, upper=rho_upper, failure_probability=failure_probability, method=method,
+                     provenance=origin)
     mu = Bound(value=rho * mean_photon_number, upper=rho_upper * mean_photon_number,
-               failure_probability=failure_probability, method=f"μ_leak = ρ × μ_signal ({mean_photon_number}); " + method)
+               failure_probability=failure_probability, method=f"μ_leak = ρ × μ_signal ({mean_photon_number}); " + method,
+               provenance=origin)
 
     def geometry(name: str) -> float | None:
         if leak_run is None or leak_run.parameters.get(name) is None:
@@ -137,9 +140,8 @@ def calibrate_leakage(er_run: RunData | None, leak_run: RunData | None, *, mean_
         provenance=tuple(provenance))
     part = EpsilonPart(
         name="leakage_light", upper=-math.expm1(-mu.upper), degree_of_freedom="own-mode", inventory="measured",
-        failure_probability=failure_probability, provenance=provenance[0] if len(provenance) == 1 else Provenance(
-            file=provenance[0].file, run="+".join(p.run for p in provenance), kind="+".join(p.kind for p in provenance),
-            method=method),
+        failure_probability=failure_probability,
+        provenance=origin,
         method="ε_leak = 1 - exp(-μ_leak^U) (vacuum reference)",
         details={f"rho_{k}": v[0] for k, v in estimates.items()} | {f"rho_upper_{k}": v[1] for k, v in estimates.items()}
         | {"mean_photon_number_signal": mean_photon_number})

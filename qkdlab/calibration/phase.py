@@ -39,6 +39,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from ..errors import CalibrationError
 from ..model import Bound, Provenance, QubitState
 from ..store import RunData
+from .provenance import run_provenance
 from .stats import normal_quantile
 
 __all__ = ["PhaseCalibration", "calibrate_phase", "fringe"]
@@ -159,20 +160,20 @@ def calibrate_phase(run: RunData, *, failure_probability: float, max_residual: f
     z = normal_quantile(share)
     method = ("fringe fit + inversion of the setting readings; Monte Carlo σ, normal quantile, "
               f"Bonferroni over {len(indices)} settings and δ")
+    provenance = run_provenance(run, method="fringe fit r = ½[1 + V cos(πV/Vπ + aV² + c)], two-port ratio")
     states = []
     for k, j in enumerate(indices):
         sigma = float(np.std(phi_samples[k])) if k else 0.0
         bound = Bound(value=float(phi_point[k]), lower=float(phi_point[k] - z * sigma),
                       upper=float(phi_point[k] + z * sigma), unit="rad", failure_probability=share if k else 0.0,
-                      method=method if k else "reference setting (phase 0 by definition)")
+                      method=method if k else "reference setting (phase 0 by definition)", provenance=provenance)
         states.append(QubitState(label=labels[k], nominal_phase=nominal_j[k], phase=bound))
     delta_sigma = float(np.std(delta_samples))
     delta = Bound(value=delta_point, lower=delta_point - z * delta_sigma, upper=delta_point + z * delta_sigma,
-                  unit="rad", failure_probability=share, method="least squares φ_j = (1 + δ/π) φ_j^nom; " + method)
+                  unit="rad", failure_probability=share, method="least squares φ_j = (1 + δ/π) φ_j^nom; " + method,
+                  provenance=provenance)
     t_fit = normal_quantile(failure_probability)
     errors = np.sqrt(np.diag(cov))
-    provenance = Provenance(file=str(run.path), run=run.name, kind=run.kind, status=run.status,
-                            method="fringe fit r = ½[1 + V cos(πV/Vπ + aV² + c)], two-port ratio")
     return PhaseCalibration(
         protocol=str(run.parameter("protocol")),
         visibility=Bound(value=float(params[0]), lower=float(params[0] - t_fit * errors[0]),

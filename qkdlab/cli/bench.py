@@ -62,11 +62,14 @@ def print_bench_report(statuses: list[Any]) -> None:
 @bench.command("check")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--sim", is_flag=True, help="Run against the simulated bench (the built-in one without CONFIG).")
-def bench_check(config: str | None, sim: bool) -> None:
+@click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
+              help="A VISA shared library to load, by path (a bench config may only name pyvisa's own backends; "
+                   "also QKDLAB_VISA_LIBRARY).")
+def bench_check(config: str | None, sim: bool, visa_library: str | None) -> None:
     """Open every instrument of CONFIG, print identities and state; exit 1 naming any that does not answer."""
     from ..bench import Bench
 
-    with Bench(load_bench_config(config, sim), simulate=sim) as the_bench:
+    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library) as the_bench:
         statuses = the_bench.check()
         print_bench_report(statuses)
     failed = [s.name for s in statuses if not s.ok]

@@ -13,14 +13,37 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["console", "err_console", "QkdlabGroup", "RichProgress", "sigterm_as_interrupt", "progress_columns"]
+__all__ = ["console", "err_console", "section", "print_error", "QkdlabGroup", "RichProgress", "sigterm_as_interrupt", "progress_columns"]
 
-console = Console()
-err_console = Console(stderr=True)
+#: Width of output that is not a terminal (a log file, CI, a pipe): wide enough that tables keep
+#: their natural size and no header or word is ever cut; text lines are never wrapped.
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool = False) -> Console:
+    plain = Console(stderr=stderr)
+    return plain if plain.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+def section(title: str) -> None:
+    """A section heading: a rule across a terminal, one plain line in a log."""
+    if console.is_terminal:
+        console.rule(f"[bold]{title}")
+    else:
+        console.print(f"== {title} ==", highlight=False)
+
+
+def print_error(message: str) -> None:
+    """One ``error: …`` line on stderr, never wrapped (a log or a pipe reads it whole)."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
 
 
 class QkdlabGroup(click.Group):
-    """A click group that turns qkdlab's errors into one line and a non-zero exit."""
+    """A click group that turns qkdlab's errors, and click's usage errors, into one line and exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import QkdlabError
@@ -28,8 +51,26 @@ class QkdlabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except QkdlabError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            print_error(str(exc))
             sys.exit(2)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "qkdlab"
+            print_error(f"{exc.format_message()} (see `{command} --help`)")
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 class RichProgress:
@@ -56,7 +97,9 @@ def progress_columns() -> tuple[Any, ...]:
 
 
 def sigterm_as_interrupt() -> Any:
-    """Make SIGTERM (``kill``) end a job like Ctrl-C; returns the previous handler to restore."""
+    """Make SIGTERM (``kill``) end a job like Ctrl-C, recorded as SIGTERM; returns the previous handler."""
+    from ..interrupts import Terminated
+
     def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        raise Terminated("SIGTERM")
     return signal.signal(signal.SIGTERM, terminate)

@@ -23,7 +23,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .console import RichProgress, console, err_console, progress_columns, sigterm_as_interrupt
+from .console import RichProgress, console, err_console, progress_columns, section, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from ..analysis import KeyRateCurve
@@ -62,7 +62,7 @@ def run_demo(out_dir: str | Path, *, console: Console = console, progress: Any =
              "key-rate curves": out / "key-rates.png", "live log": out / "live-log.csv",
              "live history": out / "live-history.png"}
     store = Store(files["runs (HDF5)"])
-    console.rule("[bold]1. characterization scans on the simulated bench")
+    section("1. characterization scans on the simulated bench")
     with Bench.simulated(seed, **({} if leaky else ENGINEERED)).open() as bench:
         statuses = bench.check()
         console.print(f"{sum(1 for s in statuses if s.ok)} of {len(statuses)} instruments answer "
@@ -71,13 +71,13 @@ def run_demo(out_dir: str | Path, *, console: Console = console, progress: Any =
             summary = run_scan(kind, bench, store, progress=progress)
             console.print(f"  {kind}: {summary.name} {summary.status}, {summary.points} points", highlight=False)
 
-    console.rule("[bold]2. calibration → SourceModel")
+    section("2. calibration → SourceModel")
     model = calibrate_file(files["runs (HDF5)"])
     model.save(files["source model"])
     write_model_to_hdf5(files["runs (HDF5)"], model)
     console.print(_findings(model))
 
-    console.rule("[bold]3. key rates (single photons, f = 1.16, p_d = 1e-8, η_d = 0.73, 2.5 GHz, 0.2 dB/km)")
+    section("3. key rates (single photons, f = 1.16, p_d = 1e-8, η_d = 0.73, 2.5 GHz, 0.2 dB/km)")
     curves = key_rate_curves(model)
     console.print(_rate_table(curves))
     plot_key_rates(curves, str(files["key-rate curves"]), title=f"calibrated {model.protocol} source, "
@@ -87,12 +87,12 @@ def run_demo(out_dir: str | Path, *, console: Console = console, progress: Any =
     if line:
         console.print(line, highlight=False)
 
-    console.rule("[bold]4. live finite-key estimates on a simulated 10 km link (decoy states, 1e9 pulses per block)")
+    section("4. live finite-key estimates on a simulated 10 km link (decoy states, 1e9 pulses per block)")
     link = SimulatedLink(model, distance_km=10.0, block_emissions=1e9, seed=seed)
     estimator = LiveEstimator(model, "ltqc")
     live = run_session(estimator, paced(link, live_blocks, live_interval_s), title="demo link, 10 km",
                        log_path=files["live log"], png_path=files["live history"], console=console, show=show_live)
-    console.rule("[bold]files")
+    section("files")
     for label, path in files.items():
         console.print(f"  {label:16s} {path}", highlight=False)
     return DemoResult(model, curves, files, live)

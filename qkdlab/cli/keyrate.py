@@ -11,28 +11,15 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
+from .options import parse_range
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 def parse_distances(text: str) -> np.ndarray:
-    """'0:300:5' (start:stop:step, stop included) or a comma-separated list of km."""
-    import numpy as np
-
-    try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError
-            return np.round(np.arange(start, stop + step / 2, step), 9)
-        values = np.array([float(x) for x in text.split(",")])
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: give start:stop:step in km (e.g. 0:300:5) or a list (10,50,100)",
-                                 param_hint="--distance") from None
-    if np.any(values < 0):
-        raise click.BadParameter("distances must be non-negative", param_hint="--distance")
-    return values
+    """'0:300:5' (start:stop:step, stop included) or a comma-separated list of km (finite, >= 0)."""
+    return parse_range(text, "--distance", minimum=0.0, unit="km")
 
 
 def _floats(text: str | None, option: str) -> tuple[float, ...] | None:

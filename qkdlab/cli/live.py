@@ -58,6 +58,8 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     previous = sigterm_as_interrupt()
+    recording: _Recording | None = None
+    result = None
     try:
         if sim:
             try:
@@ -67,13 +69,18 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
                 raise ConfigError(str(exc)) from None
             blocks: Any = paced(link, block_count, interval)
             if record_path:
-                blocks = _recorded(blocks, record_path)
+                recording = _Recording(record_path)
+                blocks = recording.blocks(blocks)
             title = f"simulated link, {distance:g} km"
         else:
             blocks = follow_link_run(follow_path, run_name, poll_s=0.2)  # type: ignore[arg-type]
             title = f"following {follow_path}"
-        result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path, console=console,
-                             stale_after_s=stale_after)
+        try:
+            result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path,
+                                 console=console, stale_after_s=stale_after)
+        finally:
+            if recording is not None:  # the record says how the session ended (a crash: failed)
+                recording.finish(result.stop_reason if result is not None else "the session failed")
     finally:
         signal.signal(signal.SIGTERM, previous)
     accepted = sum(u.accepted for u in result.updates)
@@ -83,20 +90,32 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
         sys.exit(130)
 
 
-def _recorded(blocks: Any, path: str) -> Any:
-    from ..live import LinkRecorder
+class _Recording:
+    """Writes the simulated blocks into a qkd-link run as they pass; closed with how the session ended."""
 
-    recorder = None
-    try:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.recorder: Any = None
+
+    def blocks(self, blocks: Any) -> Any:
+        from ..live import LinkRecorder
+
         for block in blocks:
-            if recorder is None:
-                recorder = LinkRecorder(path, block)
+            if self.recorder is None:
+                self.recorder = LinkRecorder(self.path, block)
             else:
-                recorder.append(block)
+                self.recorder.append(block)
             yield block
-    finally:
-        if recorder is not None:
-            recorder.writer.finish("completed")
+
+    def finish(self, stop_reason: str) -> None:
+        """``completed`` when the producer ran out; ``aborted`` with the signal's name when stopped."""
+        if self.recorder is not None:
+            if stop_reason == "the session failed":
+                self.recorder.writer.finish("failed", stop_reason)
+            elif stop_reason:
+                self.recorder.writer.finish("aborted", stop_reason)
+            else:
+                self.recorder.writer.finish("completed")
 
 
 __all__ = ["live_command"]

@@ -42,10 +42,16 @@ def plot_key_rates(curves: Mapping[str, KeyRateCurve], path: str, *, title: str,
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=9)
-    ax.set_xlim(start, stop)
+    # The x range is set by the secure curves (a curve labelled "not secure" is a reference only),
+    # and the y range by the top nine decades: a throttled curve's tail must not squash the rest.
+    secure = [c for label, c in curves.items() if "not secure" not in label] or list(curves.values())
+    reach = max((c.distance_km[c.key_rate_bps > 0].max() for c in secure if np.any(c.key_rate_bps > 0)),
+                default=stop)
+    ax.set_xlim(start, min(stop, start + 1.15 * (reach - start)) if reach > start else stop)
     finite = [c.key_rate_bps[c.key_rate_bps > 0] for c in curves.values()]
+    peak = max((f.max() for f in finite if f.size), default=1.0)
     floor = min((f.min() for f in finite if f.size), default=1.0)
-    ax.set_ylim(max(floor / 3, 1e-4), None)
+    ax.set_ylim(max(floor, peak * 1e-9) / 3, peak * 3)
     try:
         fig.savefig(path, dpi=120)
     except OSError as exc:

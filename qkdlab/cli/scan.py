@@ -20,7 +20,7 @@ def _scan_command(kind: str) -> click.Command:
 
     module = scan_module(kind)
 
-    def callback(bench_config: str | None, sim: bool, out: str, **values: Any) -> None:
+    def callback(bench_config: str | None, sim: bool, out: str, visa_library: str | None, **values: Any) -> None:
         import signal
 
         from rich.progress import Progress
@@ -36,7 +36,7 @@ def _scan_command(kind: str) -> click.Command:
         previous = sigterm_as_interrupt()  # `kill` ends the run as aborted, like Ctrl-C
         store = Store(out)
         try:
-            with Bench(load_bench_config(bench_config, sim), simulate=sim).open() as the_bench, \
+            with Bench(load_bench_config(bench_config, sim), simulate=sim, visa_library=visa_library).open() as the_bench, \
                     Progress(*progress_columns(), console=err_console, transient=False) as bar:
                 summary = run_scan(kind, the_bench, store, progress=RichProgress(bar), **given)
         except KeyboardInterrupt:
@@ -47,9 +47,16 @@ def _scan_command(kind: str) -> click.Command:
         finally:
             signal.signal(signal.SIGTERM, previous)
         colour = "green" if summary.status == "completed" else "red"
-        console.print(f"[{colour}]{kind}: {summary.name} {summary.status}[/], {summary.points} points -> "
+        run = store.read(summary.name)
+        counts = {group: min(len(v) for k, v in values.items() if k not in run.fixed.get(group, set()))
+                  for group, values in run.groups.items() if values}
+        default = str(run.attrs.get("default", ""))
+        taken = (f"{sum(counts.values())} points ({summary.points} in {default}, "
+                 + ", ".join(f"{n} in {g}" for g, n in counts.items() if g != default) + ")"
+                 if len(counts) > 1 else f"{summary.points} points")
+        console.print(f"[{colour}]{kind}: {summary.name} {summary.status}[/], {taken} -> "
                       + escape(out + (f" ({summary.reason})" if summary.reason else "")))
-        for key, value in module.quicklook(store.read(summary.name)).items():
+        for key, value in module.quicklook(run).items():
             console.print(f"  {key}: {value}")
         console.print(f"  figure: qkdlab plot {out} {summary.name} -o {summary.name}.png")
 
@@ -58,13 +65,28 @@ def _scan_command(kind: str) -> click.Command:
         click.Option(["--sim"], is_flag=True, help="Use the simulated bench (the built-in one without --bench)."),
         click.Option(["--out"], required=True, type=click.Path(dir_okay=False),
                      help="HDF5 file to add the run to (created if missing)."),
+        click.Option(["--visa-library"], type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
+                     help="A VISA shared library to load, by path (never taken from a bench config)."),
     ]
     for spec in module.PARAMETERS:
         params.append(click.Option([f"--{spec.name.replace('_', '-')}", spec.name], default=None,
                                    help=spec.describe()))
-    return click.Command(kind, callback=callback, params=params, help=module.TITLE + ".\n\n"
-                         + (module.__doc__ or "").split("\n\n", 1)[-1].strip().split("\n\n")[0],
+    return click.Command(kind, callback=callback, params=params, help=_procedure_help(module),
                          short_help=module.TITLE)
+
+
+def _procedure_help(module: Any) -> str:
+    """The scan's title and its whole procedure (the module docstring after its first line).
+
+    Numbered steps and lists keep their lines (click's ``\\b`` marker); prose is rewrapped.
+    """
+    body = (module.__doc__ or "").split("\n\n", 1)[-1].strip().replace("``", "")
+    paragraphs = []
+    for paragraph in body.split("\n\n"):
+        first = paragraph.lstrip()[:3]
+        listed = first[:1].isdigit() or first.startswith(("- ", "* "))
+        paragraphs.append("\b\n" + paragraph if listed else paragraph)
+    return module.TITLE + ".\n\n" + "\n\n".join(paragraphs)
 
 
 class _ScanGroup(QkdlabGroup):

@@ -176,6 +176,8 @@ class Keysight81577A(SCPIInstrument):
     default_settings: ClassVar[dict[str, Any]] = {
         "timeout": 5.0, "write_termination": "\n", "read_termination": "\n"}
     extra_safety_limits: ClassVar[dict[str, str]] = {"min_attenuation": "dB"}
+    #: The filter attenuation range of the 8157x family (0 to 60 dB).
+    extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {"min_attenuation": (0.0, 60.0)}
 
     # Declaration order is also the re-apply order after a reconnect: offset before attenuation
     # (the attenuation means something only once the offset is back), the shutter last.

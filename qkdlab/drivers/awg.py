@@ -385,6 +385,8 @@ class Keysight33500B(SCPIInstrument):
         "timeout": 5.0, "write_termination": "\n", "read_termination": "\n"}
     channel_classes: ClassVar[tuple[type, ...]] = (Keysight33500BChannel,)
     extra_safety_limits: ClassVar[dict[str, str]] = {"max_drive_voltage": "V"}
+    #: The largest peak drive of the output stage: ±10 V into high impedance (±5 V into 50 Ω).
+    extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {"max_drive_voltage": (0.0, 10.0)}
     #: Points of the smallest waveform the instrument accepts.
     min_waveform_samples: ClassVar[int] = 8
 

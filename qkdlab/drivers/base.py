@@ -305,7 +305,7 @@ class _PropertyOwner:
         return dict(self._cache)
 
     def snapshot(self, update: bool = False) -> dict[str, Any]:
-        """Settings snapshot: every property's value, unit, label and timestamp (JSON-friendly).
+        """Settings snapshot: every property's value, unit, label and time (``time_unix_s``; JSON-friendly).
 
         With ``update`` the readable properties are queried first (measurements are skipped:
         a snapshot records settings, not readings).
@@ -325,7 +325,7 @@ class _PropertyOwner:
             elif isinstance(value, enum.Enum):
                 value = value.name
             out[ctl.name] = {"value": value, "unit": ctl.unit, "label": ctl.label,
-                             "timestamp": cached.timestamp, "source": cached.source}
+                             "time_unix_s": cached.timestamp, "source": cached.source}
         for channel in self.channels:
             out[f"channel {channel.id}"] = channel.snapshot(update=update)
         return out
@@ -371,6 +371,9 @@ class Instrument(_PropertyOwner):
     default_settings: ClassVar[dict[str, Any]] = {}
     #: Safety limits a driver understands beyond those named by its Controls: name -> unit.
     extra_safety_limits: ClassVar[dict[str, str]] = {}
+    #: For limits in ``extra_safety_limits``: the interval (in the limit's unit) a bench limit may
+    #: take, i.e. the instrument's own range; limits of declared controls take their control's range.
+    extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {}
 
     def __init__(self, resource: str | Transport, name: str | None = None, *,
                  safety_limits: Mapping[str, Any] | None = None, check_errors: bool = True,
@@ -405,6 +408,23 @@ class Instrument(_PropertyOwner):
         names.update(cls.extra_safety_limits)
         return names
 
+    @classmethod
+    def safety_limit_ranges(cls) -> dict[str, tuple[float, float] | None]:
+        """Per safety limit, the interval a bench limit may take (the instrument's own range), if known.
+
+        A limit outside it is a typo or a wrong unit (a 400 V drive limit on a 10 V generator),
+        never a safe setting: the config refuses it. ``None``: the range depends on the model.
+        """
+        ranges: dict[str, tuple[float, float] | None] = {}
+        for klass in (cls, *getattr(cls, "channel_classes", ())):
+            for control in _controls(klass):
+                if control.safety:
+                    limits = control.limits
+                    ranges[control.safety] = ((0.0, max(abs(limits[0]), abs(limits[1])))
+                                              if isinstance(limits, tuple) else None)
+        ranges.update(cls.extra_safety_limit_ranges)
+        return ranges
+
     def _parse_safety_limits(self, limits: Mapping[str, Any]) -> dict[str, float]:
         known = self.safety_limit_units()
         parsed: dict[str, float] = {}
@@ -418,6 +438,17 @@ class Instrument(_PropertyOwner):
                 raise ConfigError(f"{self.name}: safety limit {key}={value!r} is not a value in "
                                   f"{known[key] or 'dimensionless'} ({exc})") from None
         return parsed
+
+    def check_setting(self, name: str, value: Any) -> None:
+        """Validate a value for setting ``name`` (instrument range, bench safety limit) without sending it.
+
+        Procedures call this for every setting they will make before they start, so a value the
+        instrument or the bench forbids fails at once, not hundreds of points into a run.
+        """
+        control = getattr(type(self), name, None)
+        if not isinstance(control, Control):
+            raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
+        control.to_native(self, value)
 
     def check_safety(self, key: str, value: float, unit: str, what: str = "") -> None:
         """Raise ``SafetyLimitError`` if ``|value|`` exceeds the bench limit ``key`` (if one is set)."""
@@ -628,6 +659,17 @@ class Channel(_PropertyOwner):
 
     def check_errors(self, command: str | None = None) -> None:
         self.parent.check_errors(command)
+
+    def check_setting(self, name: str, value: Any) -> None:
+        """Validate a value for setting ``name`` (instrument range, bench safety limit) without sending it.
+
+        Procedures call this for every setting they will make before they start, so a value the
+        instrument or the bench forbids fails at once, not hundreds of points into a run.
+        """
+        control = getattr(type(self), name, None)
+        if not isinstance(control, Control):
+            raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
+        control.to_native(self, value)
 
     def check_safety(self, key: str, value: float, unit: str, what: str = "") -> None:
         self.parent.check_safety(key, value, unit, what=f"ch{self.id} {what}".strip())

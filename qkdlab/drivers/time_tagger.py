@@ -221,7 +221,7 @@ class TimeTagger(abc.ABC):
         out: dict[str, Any] = {}
         for channel, (settings, stamp) in sorted(self._channel_cache.items()):
             out[f"channel {channel}"] = {
-                name: {"value": value, "unit": unit, "label": name.replace("_", " "), "timestamp": stamp,
+                name: {"value": value, "unit": unit, "label": name.replace("_", " "), "time_unix_s": stamp,
                        "source": "get"}
                 for name, value, unit in (("trigger_level", settings.trigger_level_v, "V"),
                                           ("delay", settings.delay_s, "s"),

@@ -17,6 +17,8 @@ reason and changes nothing: the running totals are only replaced once both estim
 
 from __future__ import annotations
 
+import hashlib
+
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +72,9 @@ class LiveEstimator:
                  alarms: AlarmPolicy = AlarmPolicy()) -> None:
         self.source = source_model if isinstance(source_model, AnalysisSource) else AnalysisSource.from_model(
             source_model)
+        #: What the estimates rest on, for logs: the model's SHA-256 (of its JSON) or the inline source.
+        self.source_description = (self.source.description if isinstance(source_model, AnalysisSource) else
+                                   "SourceModel sha256:" + hashlib.sha256(source_model.to_json().encode()).hexdigest())
         self.method = method
         self.epsilon_sec, self.epsilon_cor = epsilon_sec, epsilon_cor
         self.ec_efficiency = ec_efficiency

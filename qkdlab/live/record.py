@@ -134,10 +134,11 @@ def follow_link_run(path: str | Path, run: str | int | None = None, *, poll_s: f
             entry = _entry(handle, path, run if name is None else name)
             name = entry.name.strip("/")
             template = _template(entry, path)
+            # the state before the rows: a run seen finished here has all its rows on disk below
+            running = read_state(entry).status == "running" and writer_alive(entry.attrs)
             rows = _committed(entry)
             group = entry["blocks"]
             fresh = [_block(template, e, c) for e, c in zip(group["emissions"][done:rows], group["counts"][done:rows])]
-            running = read_state(entry).status == "running" and writer_alive(entry.attrs)
         yield from fresh
         done = rows
         if fresh:

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from ..interrupts import stop_reason
 from .estimator import LiveEstimator, Update
 from .link import Block, SimulatedLink
 from .log import EstimateLog, plot_history
@@ -30,6 +31,8 @@ class SessionResult:
     interrupted: bool
     log_path: Path
     png_path: Path | None
+    #: Why the session stopped early ("" when the producer finished).
+    stop_reason: str = ""
 
 
 def paced(link: SimulatedLink, count: int | None, interval_s: float) -> Iterator[Block]:
@@ -45,9 +48,11 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                 stale_after_s: float = 5.0) -> SessionResult:
     """Estimate every block as it comes; see the module docstring for Ctrl-C."""
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
-    interrupted = False
+    interrupted, reason = False, ""
     live = Live(get_renderable=lambda: render(state), console=console, refresh_per_second=4) if show else None
-    with EstimateLog(log_path) as log:
+    metadata = {"title": title, "method": estimator.method, "source": estimator.source_description,
+                "epsilon_sec": estimator.epsilon_sec, "epsilon_cor": estimator.epsilon_cor}
+    with EstimateLog(log_path, metadata) as log:
         try:
             with live if live is not None else contextlib.nullcontext():
                 for block in blocks:
@@ -55,10 +60,11 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                     state.add(update)
                     log.write(update)
                 state.finished = "producer finished" if not state.stale() else "producer finished (stale)"
-        except KeyboardInterrupt:
-            interrupted = True
-            state.finished = "interrupted (Ctrl-C): log closed"
+        except KeyboardInterrupt as exc:
+            interrupted, reason = True, stop_reason(exc)
+            state.finished = f"{reason}: log closed"
         updates = log.rows
     if png_path is not None and any(u.accepted for u in updates):
         plot_history(updates, png_path, title)
-    return SessionResult(updates, state, interrupted, Path(log_path), None if png_path is None else Path(png_path))
+    return SessionResult(updates, state, interrupted, Path(log_path), None if png_path is None else Path(png_path),
+                         reason)

@@ -18,6 +18,8 @@ A scan is a function ``run_<kind>(bench, store, *, progress=None, **params)`` th
 
 from __future__ import annotations
 
+import math
+
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +60,8 @@ class Parameter:
     type: type = float
     multiple: bool = False
     choices: tuple[str, ...] | None = None
+    #: Smallest accepted value (default: 1 for counts, 0 for times, none otherwise).
+    minimum: float | None = None
 
     def parse(self, value: Any) -> Any:
         """Convert a user value (number, quantity, or text such as "200 ps") to the held form.
@@ -88,6 +92,13 @@ class Parameter:
             number = to_si(value.strip() if isinstance(value, str) else value, self.unit)
         else:
             number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        minimum = self.minimum
+        if minimum is None:
+            minimum = 1 if self.type is int else (0.0 if self.unit == "s" else None)
+        if minimum is not None and number < minimum:
+            raise ValueError(f"must be at least {minimum:g}{' ' + self.unit if self.unit else ''}, got {value!r}")
         if self.type is int:
             if number != int(number):
                 raise ValueError(f"expected a whole number, got {value!r}")

@@ -208,7 +208,7 @@ def plot(run: RunData, fig: Any) -> None:
         line = ax2.semilogy(delay_all[seen] * 1e9, dark_p[seen], ".", alpha=0.5)[0]
         ax2.axhline(dark_p[m].mean(), color=line.get_color(), label=f"{name}: mean {dark_p[m].mean():.2g}")
     ax1.set_xlabel("gate delay (ns)")
-    ax1.set_ylabel("detection efficiency η")
+    ax1.set_ylabel("detection efficiency η (fraction)")
     ax1.set_title(f"efficiency (μ = {float(np.mean(run.data('delays', 'mu').magnitude)):.3f} per pulse)")
     ax1.grid(True, alpha=0.3)
     ax1.legend()

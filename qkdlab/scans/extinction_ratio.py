@@ -149,15 +149,19 @@ def plot(run: RunData, fig: Any) -> None:
     fp = run.data("null", "power").to("W").magnitude
     ax2.semilogy(fv, np.clip(fp, 1e-15, None) * 1e3, ".-", color="C1")
     ax2.set_xlabel("IM DC bias (V)")
+    ax2.set_ylabel("output power (mW)")
     ax2.set_title("fine sweep at the null")
     ax2.grid(True, which="both", alpha=0.3)
     states = np.asarray(run.data("operating", "state")).astype(str)
     powers = run.data("operating", "power").to("W").magnitude
-    names = [s for s in ("peak", "null", "null_pulsed") if np.any(states == s)]
+    shown = {"peak": "peak", "null": "null", "null_pulsed": "null, pulses\ncarved"}
+    names = [s for s in shown if np.any(states == s)]
     for i, name in enumerate(names):
         values = powers[states == name] * 1e3
         ax3.semilogy(np.full(values.size, i), np.clip(values, 1e-15, None), "o", alpha=0.6)
-    ax3.set_xticks(range(len(names)), names)
+    ax3.set_xticks(range(len(names)), [shown[n] for n in names])
+    ax3.set_xlabel("bias point")
+    ax3.set_ylabel("output power (mW)")
     ax3.set_xlim(-0.5, len(names) - 0.5)
     ax3.set_title("operating points")
     ax3.grid(True, which="both", alpha=0.3)

@@ -51,7 +51,7 @@ PARAMETERS = (
     Parameter("vpi_nominal", 4.0, "Vπ assumed for the PM levels", unit="V"),
     Parameter("intensity_levels", "1.0", "carving drives as fractions of carving_voltage (decoys)", unit="",
               multiple=True),
-    Parameter("correlation_length", 2, "previous settings covered by the pattern (l_c)", type=int),
+    Parameter("correlation_length", 2, "previous settings covered by the pattern (l_c)", type=int, minimum=0),
     Parameter("trigger_delay", 0.0, "time of the first pulse window after the scope trigger", unit="s"),
     Parameter("samples_per_pulse", 20, "scope samples per pulse period", type=int),
     Parameter("averages", 64, "scope averages per acquisition", type=int),
@@ -249,7 +249,7 @@ def plot(run: RunData, fig: Any) -> None:
             if quantity == "energy":
                 deviation = deviation / reference
             ax.plot(list(row), deviation * scale, "o-", alpha=0.7, label=f"setting {s}")
-        ax.set_xlabel("previous setting")
+        ax.set_xlabel("previous setting (index)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     ax3.legend(fontsize="x-small")

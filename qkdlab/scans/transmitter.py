@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..drivers.bias_controller import MzmMode
+from ..errors import ConfigError, SafetyLimitError, SettingRangeError
 from .base import Parameter, ScanSession, instrument
 from .drive import play_levels
 
@@ -44,6 +45,24 @@ class Transmitter:
         self.bias = instrument(bench, p["bias_controller"], "bias controller", "bias_controller") \
             if "bias_controller" in p else None
         self.awg = instrument(bench, p["awg"], "AWG", "awg") if "awg" in p else None
+        self._check_before_start()
+
+    def _check_before_start(self) -> None:
+        """Refuse, before the run exists, parameters the instruments or the bench limits forbid.
+
+        The laser power against the laser's range and ``max_laser_power``; the carving drive
+        (``play_levels`` sends a constant level v as amplitude 2|v| about 0 V, and levels 0..v as
+        amplitude v about v/2: a peak |offset| + amplitude/2 of |v| either way) against the AWG's
+        output range and ``max_drive_voltage``.
+        """
+        try:
+            if "laser_power" in self.p:
+                self.laser.check_setting("power", self.p["laser_power"])
+            if self.awg is not None and "carving_voltage" in self.p:
+                carving = abs(float(self.p["carving_voltage"]))
+                self.channel("im").check_drive(amplitude=2.0 * carving, offset=0.0)
+        except (SafetyLimitError, SettingRangeError) as exc:
+            raise ConfigError(f"scan parameter refused before the scan started: {exc}") from None
 
     def channel(self, which: str) -> Any:
         """The AWG channel of the IM ("im") or the PM ("pm")."""

@@ -112,6 +112,25 @@ class SimParameters:
     power_meter_relative_noise: float = 2e-3
     power_meter_noise_floor_w: float = 2e-11
 
+    def __post_init__(self) -> None:
+        """Refuse ground truth without physical sense (e.g. an extinction ratio of -5 dB)."""
+        positive = ("im_vpi_dc_v", "im_vpi_rf_v", "im_extinction_ratio_db", "pm_vpi_rf_v", "pm_electrode_transit_s",
+                    "pm_drive_pulse_width_s", "pulse_rate_hz", "pulse_sigma_s", "pulse_rise_time_s", "isolation_db",
+                    "detector_jitter_s")
+        non_negative = ("im_insertion_loss_db", "pm_insertion_loss_db", "output_attenuation_db",
+                        "interferometer_loss_db", "power_meter_relative_noise", "power_meter_noise_floor_w",
+                        "detector_efficiency_scale", "detector_arrival_s")
+        fractions = ("im_tap_ratio", "pulse_duty_cycle", "monitor_tap_ratio", "interferometer_visibility",
+                     "dark_count_probability")
+        for name in (*positive, *non_negative, *fractions):
+            for value in np.atleast_1d(np.asarray(getattr(self, name), dtype=float)):
+                ok = (math.isfinite(value) and (value > 0 if name in positive else value >= 0)
+                      and (value <= 1 if name in fractions else True))
+                if not ok:
+                    rule = "positive" if name in positive else "between 0 and 1" if name in fractions else ">= 0"
+                    raise ValueError(f"simulation parameter {name} = {getattr(self, name)!r} must be finite and "
+                                     f"{rule}")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SimParameters:
         """Build from a config mapping; unknown keys raise ValueError naming them and the known keys."""

@@ -357,15 +357,19 @@ def whole_points(entry: h5py.Group, group: str) -> int:
     """Points of a group that are complete on disk.
 
     The shortest growing dataset (a kill can fall between two datasets' appends), and no more
-    than the committed counter: a dataset's new extent can reach the disk before its row does.
+    than the committed counter while the run is running: a dataset's new extent can reach the
+    disk before its row does. The state is read *before* the data are refreshed: the writer
+    flushes every point before it records the end, so a finished state read first guarantees
+    that the data read after it are whole (the other order could miss the last points).
     """
+    running = read_state(entry).status == "running"
     growing = [ds for ds in entry[group].values() if isinstance(ds, h5py.Dataset) and "qkdlab_fixed" not in ds.attrs]
     if entry.file.mode == "r" and entry.file.swmr_mode:  # a live writer: see its latest flush
         for ds in (*growing, *entry["committed"].values()) if "committed" in entry else growing:
             ds.refresh()
     lengths = [ds.shape[0] for ds in growing]
     n = min(lengths) if lengths else 0
-    if "committed" in entry and group in entry["committed"] and read_state(entry).status == "running":
+    if running and "committed" in entry and group in entry["committed"]:
         n = min(n, committed_points(entry, group))
     return n
 

@@ -13,7 +13,7 @@ import numpy as np
 import pint
 
 from ..errors import DataError
-from ..interrupts import delayed_keyboard_interrupt
+from ..interrupts import delayed_keyboard_interrupt, stop_reason
 from .files import _METADATA_RESERVE, _raise_write_problem, _space_left
 from .layout import EVENT, POINT, STATUSES, DataGroup, DatasetSpec, FlushPolicy, _write_state, now_iso
 
@@ -192,7 +192,7 @@ class RunWriter:
         if exc is None:
             self.finish("completed")
         elif isinstance(exc, KeyboardInterrupt):
-            self.finish("aborted", "interrupted by the user (Ctrl-C)")
+            self.finish("aborted", stop_reason(exc))
         else:
             self.finish("failed", f"{type(exc).__name__}: {exc}")
 

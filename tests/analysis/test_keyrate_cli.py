@@ -65,7 +65,7 @@ def test_decoy_option():
 @pytest.mark.parametrize("args,message", [
     (["--model", "nope.json"], "no such file"),
     (["--model", "x.json", "--delta", "0.1"], "not both"),
-    (["--distance", "10:0:5"], "start:stop:step"),
+    (["--distance", "10:0:5"], "the range is empty"),
     (["--method", "lt", "--epsilon", "1e-6"], "assumes ε = 0"),
     (["--decoys", "0.5,0.1"], "vacuum"),
     (["--detector-efficiency", "1.5"], "detector_efficiency"),

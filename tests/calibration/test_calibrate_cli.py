@@ -124,7 +124,7 @@ def test_a_model_of_another_schema_version_in_hdf5_is_refused(scanned, tmp_path)
     assert result.exit_code == 0, result.output
     with h5py.File(copy, "r+") as f:
         name = sorted(k for k in f if k.startswith("calibration_"))[-1]
-        text = f[name]["source_model"][()].decode().replace('"schema_version": 1', '"schema_version": 7')
+        text = f[name]["source_model"][()].decode().replace('"schema_version": 2', '"schema_version": 7')
         del f[name]["source_model"]
         f[name]["source_model"] = text
     from qkdlab.errors import DataError

@@ -166,7 +166,7 @@ def test_snapshot_records_settings_with_units_and_timestamps() -> None:
         snap = src.snapshot()
     assert snap["frequency"]["value"] == 50.0 and snap["frequency"]["unit"] == "Hz"
     assert snap["channel 1"]["voltage"]["value"] == 1.0
-    assert snap["frequency"]["timestamp"] > 0
+    assert snap["frequency"]["time_unix_s"] > 0
 
 
 def test_idn_parsing() -> None:

@@ -374,8 +374,8 @@ def test_snapshot_with_update_reads_every_channel(lib: RecordingSwabianLibrary) 
     tt = SwabianTimeTagger("", library=lib)
     snap = tt.snapshot(update=True)
     assert sorted(snap) == ["channel 1", "channel 2", "channel 3", "channel 4"]
-    assert snap["channel 4"]["trigger_level"] | {"timestamp": 0} == {
-        "value": 0.5, "unit": "V", "label": "trigger level", "timestamp": 0, "source": "get"}
+    assert snap["channel 4"]["trigger_level"] | {"time_unix_s": 0} == {
+        "value": 0.5, "unit": "V", "label": "trigger level", "time_unix_s": 0, "source": "get"}
 
 
 # -- without the library ------------------------------------------------------------------------------

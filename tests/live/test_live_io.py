@@ -15,18 +15,11 @@ from click.testing import CliRunner
 from qkdlab.analysis import AnalysisSource, Channel, StateSet
 from qkdlab.cli import main
 from qkdlab.errors import DataError
-from qkdlab.examples import flawed_source_model
-from qkdlab.live import (
-    LinkRecorder,
-    LiveEstimator,
-    SimulatedLink,
-    block_from_events,
-    follow_link_run,
-    read_link_run,
-    run_session,
-    slots_from_tags,
-)
+from qkdlab.live import (LinkRecorder, LiveEstimator, SimulatedLink, block_from_events, follow_link_run,
+                         read_link_run, run_session, slots_from_tags)
 from qkdlab.live.ingest import count_detections
+from qkdlab.store import Store
+from qkdlab.examples import flawed_source_model
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7, correlation_length=1)
 
@@ -186,7 +179,8 @@ def test_live_cli_errors(tmp_path, monkeypatch, args, message):
 def test_ctrl_c_ends_the_live_cli_cleanly(tmp_path):
     model = model_file(tmp_path)
     process = subprocess.Popen([sys.executable, "-m", "qkdlab.cli", "live", "--sim", "--model", str(model),
-                                "--interval", "0.2", "--block", "2e8", "--log", "l.csv", "--png", "l.png"],
+                                "--interval", "0.2", "--block", "2e8", "--log", "l.csv", "--png", "l.png",
+                                "--record", "rec.h5"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "l.csv"
     deadline = time.monotonic() + 90  # the first estimate waits for the SDPs: slow on a loaded machine
@@ -199,6 +193,8 @@ def test_ctrl_c_ends_the_live_cli_cleanly(tmp_path):
     assert rows and all(r["accepted"] == "1" for r in rows)
     assert (tmp_path / "l.png").exists()
     assert "Traceback" not in err
+    [recorded] = Store(tmp_path / "rec.h5").runs()  # the record says the session was stopped
+    assert recorded.status == "aborted" and "Ctrl-C" in recorded.reason and recorded.points >= 2
 
 
 def test_demo_runs_the_whole_job(tmp_path):

@@ -71,12 +71,14 @@ def _wait_points(out: Path, at_least: int, proc: subprocess.Popen, timeout: floa
     raise AssertionError("the scan never got going")
 
 
-def test_ctrl_c_marks_the_run_aborted_and_keeps_every_point(tmp_path: Path) -> None:
-    out = tmp_path / "ctrlc.h5"
+@pytest.mark.parametrize(("stop", "recorded"), [(signal.SIGINT, "Ctrl-C, SIGINT"), (signal.SIGTERM, "SIGTERM")])
+def test_a_stopped_scan_is_aborted_with_the_signal_named_and_keeps_every_point(tmp_path: Path, stop,
+                                                                               recorded) -> None:
+    out = tmp_path / "stopped.h5"
     proc = _start_cli_scan(out)
     try:
         seen = _wait_points(out, 20, proc)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
@@ -84,6 +86,7 @@ def test_ctrl_c_marks_the_run_aborted_and_keeps_every_point(tmp_path: Path) -> N
     assert b"interrupted" in err and b"Traceback" not in err
     run = Store(out).runs()[0]
     assert run.status == "aborted" and run.points >= seen
+    assert recorded in run.reason and (stop == signal.SIGINT or "Ctrl-C" not in run.reason)
     assert not (Store(out).read(1).data("sweep", "power").magnitude == 0).any()  # no half-written point
 
 
