@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate, overlap_sdp
-from qkdlab.examples import flawed_source_model
 from qkdlab.model import KeyRateResult, Observations
+from qkdlab.examples import flawed_source_model
 
 CHANNEL = Channel()
 

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from qkdlab.bench import Bench
-from qkdlab.calibration import load_source_model
 from qkdlab.cli import main
 from qkdlab.config import builtin_sim_config
 from qkdlab.errors import CalibrationError
+from qkdlab.calibration import load_source_model
 from qkdlab.model import SourceModel
 from qkdlab.scans import SCANS, run_scan
-from qkdlab.store import Store
 from qkdlab.transmitter import drive_levels, nominal_phases
+from qkdlab.store import Store
 
 QUICK = {"detector-efficiency": {"delay_start": "3 ns", "delay_stop": "6 ns", "delay_step": "0.5 ns"},
          "pulse-correlations": {"acquisitions": 4}, "leakage-light": {"acquisitions": 2}}

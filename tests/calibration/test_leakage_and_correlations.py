@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from qkdlab.bench import Bench
 from qkdlab.calibration.correlations import calibrate_correlations
 from qkdlab.calibration.leakage import calibrate_leakage
 from qkdlab.errors import CalibrationError
 from qkdlab.scans import run_scan
-from qkdlab.store import Store
 from qkdlab.transmitter import drive_levels, nominal_phases
+from qkdlab.store import Store
+
+from qkdlab.bench import Bench
 
 
 def true_leak_ratio(model, duty: float = 0.1, carving: float = 3.6) -> float:

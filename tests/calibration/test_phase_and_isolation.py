@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from qkdlab.bench import Bench
 from qkdlab.calibration.isolation import calibrate_isolation
 from qkdlab.calibration.phase import calibrate_phase
+from qkdlab.bench import Bench
 from qkdlab.errors import CalibrationError
 from qkdlab.scans import run_scan
-from qkdlab.store import Store
 from qkdlab.transmitter import drive_levels, nominal_phases
+from qkdlab.store import Store
 
 
 def true_phases(model, protocol: str = "bb84", vpi_nominal: float = 4.0) -> np.ndarray:

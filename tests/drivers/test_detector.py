@@ -7,10 +7,10 @@ import pytest
 
 from qkdlab.drivers.detector import (
     EFFICIENCY_STEPS,
-    IDQID210,
     CountingMode,
     DetectorMode,
     FrequencyMode,
+    IDQID210,
 )
 from qkdlab.errors import InstrumentReportedError, OverrangeError, ProtocolError, SettingRangeError
 from qkdlab.testing import ProtocolTransport, expected_protocol

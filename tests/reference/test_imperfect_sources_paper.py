@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import AnalysisSource, Channel, key_rate
-from qkdlab.analysis.channel import transmittance
 from qkdlab.analysis.keyrate import binary_entropy
+from qkdlab.analysis.channel import transmittance
 
 CHANNEL = Channel(fiber_loss_db_per_km=0.2, detector_efficiency=0.73, dark_count_probability=1e-8,
                   ec_efficiency=1.16, repetition_rate_hz=2.5e9)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from qkdlab.drivers.detector import IDQID210, CountingMode, DetectorMode
+from qkdlab.drivers.detector import CountingMode, DetectorMode, IDQID210
 from qkdlab.errors import ProtocolError, SettingRangeError
 from qkdlab.sim import SimInstrument, SimulatedBench
 from qkdlab.units import Q_

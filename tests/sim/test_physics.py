@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from qkdlab.sim.physics import LIGHT_SPEED, PLANCK, SimParameters, TransmitterModel, _apply_dead_time, _memory
+from qkdlab.sim.physics import PLANCK, LIGHT_SPEED, SimParameters, TransmitterModel, _apply_dead_time, _memory
 
 
 def make(**overrides) -> TransmitterModel:

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from qkdlab.analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
 from qkdlab.cli import main
-from qkdlab.examples import flawed_source_model
 from qkdlab.model import Bound, LeakageModel
+from qkdlab.examples import flawed_source_model
 
 
 def run(*args):

@@ -9,14 +9,8 @@ from scipy.stats import poisson
 
 from qkdlab.analysis.mdi import decoy
 from qkdlab.analysis.mdi.decoy import DEFAULT_INTENSITIES, photon_number_weights, single_photon_bounds
-from qkdlab.analysis.mdi.detection import (
-    BB84_STATES,
-    MdiSetup,
-    coherent_gains,
-    jones_from_bloch,
-    polarization,
-    single_photon_probabilities,
-)
+from qkdlab.analysis.mdi.detection import (BB84_STATES, MdiSetup, coherent_gains, jones_from_bloch, polarization,
+                                           single_photon_probabilities)
 from qkdlab.errors import SolverError
 
 SETUP = MdiSetup(fiber_loss_db_per_km=0.2, detector_efficiency=0.5, dark_count_probability=1e-6)

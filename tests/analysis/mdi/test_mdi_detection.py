@@ -9,17 +9,9 @@ import pytest
 from scipy.special import i0
 from scipy.stats import poisson
 
-from qkdlab.analysis.mdi.detection import (
-    BB84_STATES,
-    OUTCOMES,
-    MdiSetup,
-    bit_error_mask,
-    coherent_gains,
-    jones_from_bloch,
-    photon_number_yields,
-    polarization,
-    single_photon_probabilities,
-)
+from qkdlab.analysis.mdi.detection import (BB84_STATES, OUTCOMES, MdiSetup, bit_error_mask, coherent_gains,
+                                           jones_from_bloch, photon_number_yields, polarization,
+                                           single_photon_probabilities)
 
 SETUP = MdiSetup(fiber_loss_db_per_km=0.2, detector_efficiency=0.5, dark_count_probability=1e-6)
 BB84 = polarization(BB84_STATES)

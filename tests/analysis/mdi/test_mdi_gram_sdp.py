@@ -8,25 +8,15 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis.mdi.decoy import single_photon_bounds
-from qkdlab.analysis.mdi.detection import (
-    BB84_STATES,
-    THREE_STATES,
-    MdiSetup,
-    coherent_gains,
-    single_photon_probabilities,
-)
-from qkdlab.analysis.mdi.gram_sdp import DEFAULT_GAP_TOLERANCE, DEFAULT_SOLVERS, GramPhaseErrorBound, GramPhaseErrorSDP
+from qkdlab.analysis.mdi.detection import (BB84_STATES, THREE_STATES, MdiSetup, coherent_gains,
+                                           single_photon_probabilities)
+from qkdlab.analysis.mdi.gram_sdp import (DEFAULT_GAP_TOLERANCE, DEFAULT_SOLVERS, GramPhaseErrorBound,
+                                          GramPhaseErrorSDP)
 from qkdlab.analysis.mdi.keyrate import ideal_phase_error, single_photon_key_rate
-from qkdlab.analysis.mdi.leakage_models import (
-    CoherentLeakage,
-    FullInformationLeakage,
-    TimeDependentLeakage,
-    encoded_jones,
-    nominal_phases,
-    signal_gram,
-)
-from qkdlab.analysis.mdi.types import DetectionBounds
+from qkdlab.analysis.mdi.leakage_models import (CoherentLeakage, FullInformationLeakage, TimeDependentLeakage,
+                                                encoded_jones, nominal_phases, signal_gram)
 from qkdlab.transmitter import PhaseProfile
+from qkdlab.analysis.mdi.types import DetectionBounds
 
 SETUP = MdiSetup()
 OUTCOMES = ("psi+", "psi-")

@@ -9,7 +9,8 @@ import pytest
 from scipy.special import i0
 
 from qkdlab.analysis.keyrate import binary_entropy as h
-from qkdlab.analysis.mdi.detection import BB84_STATES, THREE_STATES, MdiSetup, polarization, single_photon_probabilities
+from qkdlab.analysis.mdi.detection import (BB84_STATES, THREE_STATES, MdiSetup, polarization,
+                                           single_photon_probabilities)
 from qkdlab.analysis.mdi.keyrate import decoy_key_rate, ideal_phase_error, key_rate, single_photon_key_rate
 from qkdlab.analysis.mdi.types import DetectionBounds
 from qkdlab.errors import SolverError

@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis.mdi.detection import BB84_STATES, polarization
-from qkdlab.analysis.mdi.leakage_models import (
-    CoherentLeakage,
-    FullInformationLeakage,
-    TimeDependentLeakage,
-    encoded_jones,
-    leakage_light,
-    nominal_phases,
-    signal_gram,
-)
+from qkdlab.analysis.mdi.leakage_models import (CoherentLeakage, FullInformationLeakage, TimeDependentLeakage,
+                                                encoded_jones, leakage_light, nominal_phases, signal_gram)
+from qkdlab.transmitter import PhaseProfile, leakage_phase_fraction
 from qkdlab.errors import SolverError
 from qkdlab.model import Bound, LeakageModel
 from qkdlab.sim.physics import SimParameters, TransmitterModel
-from qkdlab.transmitter import PhaseProfile, leakage_phase_fraction
 
 PROFILE = PhaseProfile(150e-12, 200e-12)
 
