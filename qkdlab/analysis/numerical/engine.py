@@ -67,8 +67,10 @@ def solve(problem: NumericalProblem, *, tolerance: float = 1e-12, gap_tolerance:
           warm_start: NumericalResult | None = None) -> NumericalResult:
     """Certified lower bound on α (bits) and the key rate of ``problem``.
 
-    ``warm_start``: a previous result on a problem with the same constraint structure (e.g. the
-    neighbouring point of a sweep); its multipliers are tried first as a certificate."""
+    ``warm_start``: a previous result on a problem with the same constraint *operators* (e.g. the
+    same receiver at another transmission: the orthonormalised basis depends on the operators
+    only, not on the observed values); its multipliers are tried as a certificate. Any multipliers
+    give a valid bound, so a warm start from an unrelated problem costs one eigenvalue evaluation."""
     reduced, _, _ = facial_reduction(problem)
     reduced = orthonormalise(reduced)
     t0 = time.perf_counter()
