@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
-from .options import parse_range
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY, parse_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,10 +39,10 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.command("keyrate")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False),
               help="SourceModel JSON (or HDF5 with a calibration); otherwise give the source inline.")
-@click.option("--protocol", type=click.Choice(["bb84", "three-state", "mdi-bb84", "mdi-three-state"]),
+@click.option("--protocol", type=click.Choice(["bb84", "three-state", "mdi-bb84", "mdi-three-state", "bb84-mismatch"]),
               help="Protocol (default: the model's, or bb84).")
-@click.option("--delta", type=float, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
-@click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
+@click.option("--delta", type=FINITE, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
+@click.option("--epsilon", type=PROBABILITY, help="Inline source: side-channel bound ε (1 − fidelity).")
 @click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
                                      "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
 @click.option("--method", default="ltqc", show_default=True,
@@ -53,38 +53,53 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt,best.")
 @click.option("--leakage-model", default="3", show_default=True,
               help="MDI: leakage-light model(s) 1, 2, 3 (Bourassa et al. Eqs. 15-17), e.g. 1,2,3 for one curve each.")
-@click.option("--leakage-intensity", type=float,
+@click.option("--leakage-intensity", type=NON_NEGATIVE,
               help="MDI: leakage mean photon number |α|² per slot (default: the model's calibrated bound, else 0).")
-@click.option("--statistics", default="all", show_default=True, type=click.Choice(["all", "matched"]),
-              help="MDI: constrain the SDP with all basis pairs or only matched ones.")
+@click.option("--statistics", type=click.Choice(["all", "matched", "fine", "coarse"]),
+              help="MDI: constrain the SDP with all basis pairs or only matched ones [all]; bb84-mismatch: "
+                   "double clicks as their own outcomes (fine) or assigned to a random single click (coarse) [fine].")
+@click.option("--receiver", type=click.Choice(["active", "passive"]), default="active", show_default=True,
+              help="bb84-mismatch: Bob's basis choice by a modulator (active) or a 50/50 beam splitter (passive).")
+@click.option("--modes", type=int, default=2, show_default=True,
+              help="bb84-mismatch: spatio-temporal modes M (active: 1 or 2 = Table I; passive: 1 or 4 = Table II).")
+@click.option("--eta", help="bb84-mismatch: ETA1,ETA2 of Table I/II (or use --model with a detector table).")
+@click.option("--eta2", help="bb84-mismatch: sweep η2 (start:stop:step or a list), overriding ETA2 of --eta.")
+@click.option("--photon-bound", type=click.Choice(["squasher", "cutoff"]), default="squasher", show_default=True,
+              help="bb84-mismatch: flag-state squasher with b1, b2 from the data, or assume ≤ 2 photons (cutoff).")
+@click.option("--multiphoton-fraction", type=float, default=0.0, show_default=True,
+              help="bb84-mismatch simulated channel: fraction r of two-photon resends (Eq. 29).")
+@click.option("--transmission", default="0.5", show_default=True,
+              help="bb84-mismatch simulated channel: transmission t (start:stop:step or a list).")
 @click.option("--distance", "distance_text", default="0:300:5", show_default=True,
               help="km: start:stop:step or a list (Alice-Bob; MDI: Alice-Charlie, each link).")
-@click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
-@click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
-@click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
+@click.option("--finite", type=POSITIVE, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter (finite key).")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter (finite key).")
 @click.option("--concentration", default="chernoff", show_default=True,
               type=click.Choice(["chernoff", "kato", "azuma"]),
               help="Finite key: the martingale inequality from counts to expectations (docs/finite-key-proof.md).")
-@click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
-@click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
-@click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
-@click.option("--ec-efficiency", type=float, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
-@click.option("--rep-rate", type=float, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
-@click.option("--pz", "--basis-prob", "pz", default=0.5, show_default=True, type=float,
+@click.option("--fiber-loss", default=0.2, show_default=True, type=NON_NEGATIVE, help="Fiber loss (dB/km).")
+@click.option("--detector-efficiency", type=PROBABILITY, help="Detector efficiency [default 0.73; MDI 0.5].")
+@click.option("--dark-count-prob", type=PROBABILITY, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
+@click.option("--ec-efficiency", type=POSITIVE, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
+@click.option("--rep-rate", type=POSITIVE, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
+@click.option("--pz", "--basis-prob", "pz", default=0.5, show_default=True, type=PROBABILITY,
               help="Probability that Alice and Bob each choose the key basis Z, for every protocol. Rates are per "
                    "emitted pulse and include the sifting this implies (p_Z² of the pulses are key rounds); "
                    "--pz 1 is the papers' asymptotic efficient-BB84 convention (no sifting loss; asymptotic only).")
-@click.option("--misalignment", default=0.0, show_default=True, help="Optical misalignment error probability.")
+@click.option("--misalignment", default=0.0, show_default=True, type=PROBABILITY, help="Optical misalignment error probability.")
 @click.option("--decoys", help="Phase-randomised coherent pulses with decoys. Prepare-and-measure: mean photon "
                                "numbers, signal first, with a vacuum 0 (e.g. 0.5,0.1,0); MDI: the intensity set of "
                                "both users, key from the largest (e.g. 0.05,0.1,0.6). Default: single photons.")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json: bb84-mismatch only.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the curves (with PLOB) to this image.")
 def keyrate_command(model_path: str | None, protocol: str | None, delta: float | None, epsilon: float | None,
                     correlations: str | None, method: str, compare: str | None, leakage_model: str,
-                    leakage_intensity: float | None, statistics: str, distance_text: str, finite: float | None,
-                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float,
-                    detector_efficiency: float | None,
+                    leakage_intensity: float | None, statistics: str | None, receiver: str, modes: int,
+                    eta: str | None, eta2: str | None, photon_bound: str, multiphoton_fraction: float,
+                    transmission: str, distance_text: str, finite: float | None,
+                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float, detector_efficiency: float | None,
                     dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
                     pz: float, misalignment: float, decoys: str | None, output_format: str,
                     plot_path: str | None) -> None:
@@ -97,11 +112,28 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     Prepare-and-measure (bb84, three-state): the source is a calibrated SourceModel (--model) or the
     papers' flaw family (--delta, --epsilon); methods that cannot be applied to the source (LT with
     ε > 0, GLLP for the three-state protocol) are skipped with the reason. MDI (mdi-bb84,
-    mdi-three-state): leaky polarization sources with leakage-light Model 1, 2 or 3. Every number
-    is a secure lower bound.
+    mdi-three-state): leaky polarization sources with leakage-light Model 1, 2 or 3. bb84-mismatch:
+    BB84 with detector-efficiency mismatch (Zhang et al., PRR 3, 013076) on the paper's simulated
+    channel, key rate per round from the certified numerical engine. Every number is a secure lower
+    bound.
     """
     from ..calibration import load_source_model
 
+    if protocol == "bb84-mismatch":
+        from .mismatch import MismatchOptions, run_mismatch
+
+        if statistics in ("all", "matched"):
+            raise click.UsageError("bb84-mismatch takes --statistics fine or coarse")
+        model = load_source_model(model_path) if model_path is not None else None
+        run_mismatch(MismatchOptions(receiver, modes, eta, eta2, photon_bound, statistics or "fine", misalignment,
+                                     multiphoton_fraction, transmission, ec_efficiency or 1.0, output_format,
+                                     plot_path), model)
+        return
+    if output_format == "json":
+        raise click.UsageError("--format json is available for --protocol bb84-mismatch only")
+    if statistics in ("fine", "coarse"):
+        raise click.UsageError("--statistics fine/coarse applies to --protocol bb84-mismatch only")
+    statistics = statistics or "all"
     distances = parse_distances(distance_text)
     if model_path is not None and (delta is not None or epsilon is not None or correlations is not None):
         raise click.UsageError("give either --model or the inline --delta/--epsilon/--correlations, not both")

@@ -11,7 +11,7 @@ import numpy as np
 from ..analysis.keyrate import KeyRateCurve, plob_bound
 from ..errors import DataError
 
-__all__ = ["plot_key_rates"]
+__all__ = ["plot_key_rates", "plot_mismatch"]
 
 _STYLE = {"ltqc": "-", "gllp": "--", "rt": "-.", "lt": ":"}
 
@@ -52,6 +52,32 @@ def plot_key_rates(curves: Mapping[str, KeyRateCurve], path: str, *, title: str,
     peak = max((f.max() for f in finite if f.size), default=1.0)
     floor = min((f.min() for f in finite if f.size), default=1.0)
     ax.set_ylim(max(floor, peak * 1e-9) / 3, peak * 3)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the figure ({exc.strerror or exc})") from None
+
+
+def plot_mismatch(rows: list[dict], path: str) -> None:
+    """Key rate per round against η2 (or transmission when η2 is fixed), like Figs. 6-8 of Zhang et
+    al., PRR 3, 013076: certified rate (clipped at 0) and, dashed, the step-1 value minus leakage."""
+    from matplotlib.figure import Figure
+
+    etas = sorted({r["eta2"] for r in rows})
+    axis, label = ("eta2", "η2 (detector V/A, mode 1)") if len(etas) > 1 else ("transmission", "transmission t")
+    fig = Figure(figsize=(7, 5), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.array([r[axis] for r in rows])
+    order = np.argsort(x)
+    ax.plot(x[order], np.array([r["key_rate_per_round"] for r in rows])[order], "o-", ms=3, label="certified K")
+    ax.plot(x[order], np.array([max(r["step1_value"] - r["leakage"], 0.0) for r in rows])[order], "--", lw=1,
+            label="step-1 value − leak")
+    first = rows[0]
+    ax.set_xlabel(label)
+    ax.set_ylabel("key rate per round (bits)")
+    ax.set_title(f"{first['receiver']} receiver, {first['modes']} mode(s), {first['photon_bound']}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9)
     try:
         fig.savefig(path, dpi=120)
     except OSError as exc:

@@ -69,7 +69,7 @@ def test_decoy_option():
     (["--distance", "10:0:5"], "the range is empty"),
     (["--method", "lt", "--epsilon", "1e-6"], "assumes ε = 0"),
     (["--decoys", "0.5,0.1"], "vacuum"),
-    (["--detector-efficiency", "1.5"], "detector_efficiency"),
+    (["--detector-efficiency", "1.5"], "--detector-efficiency"),
 ])
 def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -67,7 +67,7 @@ def test_calibrated_leakage_from_a_source_model(tmp_path):
     (["--finite", "1e9"], "asymptotic"),
     (["--leakage-model", "4"], "use 1, 2 or 3"),
     (["--leakage-model", "x"], "model numbers"),
-    (["--leakage-intensity", "-1"], "non-negative"),
+    (["--leakage-intensity", "-1"], ">= 0"),
 ])
 def test_bad_mdi_requests_are_one_clear_line(args, message):
     result = run("keyrate", "--protocol", "mdi-bb84", "--distance", "10", *args)

@@ -1,0 +1,120 @@
+"""The efficiency-mismatch BB84 key-rate problem as data (Zhang et al., PRR 3, 013076, Eqs. (2)-(9)).
+
+State ρ_AB = ⊕_n ρ^(n): Alice's qubit ⊗ Bob's n-photon block (Sec. III B: every POVM element is
+block diagonal in Bob's total photon number, so a QND measurement by Eve loses nothing; see
+:mod:`qkdlab.analysis.numerical.reductions` for the general argument). Blocks:
+
+- ``cutoff`` (an assumption: Bob never receives more than N photons): n = 0..N, Tr ρ = 1;
+- ``squasher`` (Theorem 1, no assumption): n = 0..k and one flag block 𝟙_A ⊗ span{|y⟩} with
+  M̃_y = |y⟩⟨y| for every outcome y (Eq. (8)), plus Tr(Π_j ρ) ≥ b_j for j ≤ k (Eq. (2)).
+
+Post-selection (Eq. (4)): G = (1/√2) 𝟙_A ⊗ √(M_H + M_V + M_HV) per block (1/√2 is Alice's basis
+probability; Bob's ½ is inside his active POVM); on the flag block √ of the sifted flag projector.
+Key map (Eq. (5)): Z_j = |j⟩⟨j|_A ⊗ 𝟙 on Alice's H/V outcome. Constraints: every p(x, y) (Alice's
+four states × Bob's outcomes, fine- or coarse-grained). Error correction (Eq. (3)): leak = f_EC ·
+H(X|Y) over the sifted rounds, q(x, b) = ½[p(x, b) + ½ p(x, HV)] (x, b ∈ {H, V}; a double click is a
+uniformly random bit, the convention of the squashing model), leak = −Σ q log₂(q(x, b)/Σ_x q(x, b)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+
+from qkdlab.analysis.numerical import Block, Constraint, NumericalProblem
+
+from .channel import ALICE_ORDER
+from .optics import ALICE_POVM, MismatchInputError, Receiver
+
+__all__ = ["build_problem", "leakage"]
+
+
+def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(m)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def leakage(p_fine: np.ndarray, fine_outcomes: tuple[str, ...], f_ec: float = 1.0) -> float:
+    """EC leakage per round (bits) from fine-grained p(x, y), double clicks as random bits."""
+    col = {y: j for j, y in enumerate(fine_outcomes)}
+    q = np.array([[0.5 * (p_fine[x, col[b]] + 0.5 * p_fine[x, col["HV"]]) for b in ("H", "V")] for x in (0, 1)])
+    total = 0.0
+    for b in range(2):
+        qb = q[:, b].sum()
+        for x in range(2):
+            if q[x, b] > 0:
+                total -= q[x, b] * math.log2(q[x, b] / qb)
+    return f_ec * total
+
+
+def _key_projectors(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Z_j = |j⟩⟨j|_A ⊗ 𝟙 on Alice's H/V outcome (Eq. (5))."""
+    return np.kron(np.diag([1.0, 0.0]), np.eye(dim)), np.kron(np.diag([0.0, 1.0]), np.eye(dim))
+
+
+def _coarse(p_fine: np.ndarray, fine_outcomes: tuple[str, ...], outcomes: tuple[str, ...]) -> np.ndarray:
+    col = {y: j for j, y in enumerate(fine_outcomes)}
+    out = np.array([[p_fine[x, col[y]] for y in outcomes] for x in range(4)])
+    idx = {y: j for j, y in enumerate(outcomes)}
+    for double, (a, b) in (("HV", ("H", "V")), ("DA", ("D", "A"))):
+        out[:, idx[a]] += 0.5 * p_fine[:, col[double]]
+        out[:, idx[b]] += 0.5 * p_fine[:, col[double]]
+    return out
+
+
+def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal["cutoff", "squasher"] = "squasher",
+                  *, cutoff: int = 2, squasher_photons: int = 2, b: dict[int, float] | None = None,
+                  f_ec: float = 1.0) -> NumericalProblem:
+    """The NumericalProblem for ``receiver`` and fine-grained statistics ``p_fine`` (rows H, V, D, A).
+
+    ``b``: {k: b_k} photon-number lower bounds (squasher only; from :func:`.bounds.photon_bounds`)."""
+    if photon_bound not in ("cutoff", "squasher"):
+        raise MismatchInputError(f"photon bound {photon_bound!r}: use 'cutoff' or 'squasher'")
+    top = cutoff if photon_bound == "cutoff" else squasher_photons
+    if top < 1:
+        raise MismatchInputError(f"photon-number {photon_bound} {top}: must be ≥ 1")
+    if not math.isfinite(f_ec) or f_ec < 1.0:
+        raise MismatchInputError(f"f_EC = {f_ec!r}: error-correction efficiency must be ≥ 1")
+    fine_outcomes = Receiver(receiver.scheme, receiver.efficiency, "fine").outcomes
+    outcomes = receiver.outcomes
+    p = p_fine if receiver.statistics == "fine" else _coarse(p_fine, fine_outcomes, outcomes)
+    eye2 = np.eye(2)
+    blocks, povms = [], []
+    for n in range(top + 1):
+        povm = receiver.povm(n)
+        sifted = sum(povm[y] for y in receiver.sifted_outcomes)
+        dim_b = receiver.block_dim(n)
+        if np.abs(sifted).max() > 0:
+            blocks.append(Block(2 * dim_b, (np.kron(eye2, _sqrtm_psd(sifted)) / math.sqrt(2),), _key_projectors(dim_b), f"n={n}"))
+        else:
+            blocks.append(Block(2 * dim_b, name=f"n={n}"))
+        povms.append(povm)
+    assumptions = [f"{receiver.scheme} receiver, {receiver.modes} mode(s), {receiver.statistics}-grained statistics",
+                   "asymptotic key rate (collective = coherent attacks), single-photon source, Alice's ideal qubit",
+                   "a double click is a random bit for error correction"]
+    if photon_bound == "squasher":
+        j = len(outcomes)
+        flag_sift = np.diag([1.0 if y in receiver.sifted_outcomes else 0.0 for y in outcomes])
+        blocks.append(Block(2 * j, (np.kron(eye2, flag_sift) / math.sqrt(2),), _key_projectors(j), "flags"))
+        povms.append({y: np.diag(np.eye(j)[i]) for i, y in enumerate(outcomes)})
+        assumptions.append(f"flag-state squasher (Theorem 1) above {top} photon(s)")
+    else:
+        assumptions.append(f"ASSUMPTION: Bob never receives more than {top} photons (photon-number cut-off)")
+    cons = []
+    for i, x in enumerate(ALICE_ORDER):
+        for jj, y in enumerate(outcomes):
+            ops = [np.kron(ALICE_POVM[x], povm[y]) for povm in povms]
+            cons.append(Constraint.equality(ops, float(p[i, jj]), f"p({x},{y})"))
+    if photon_bound == "squasher":
+        for k, value in sorted((b or {}).items()):
+            if value is None:
+                continue
+            if not 0 <= k <= top:
+                raise MismatchInputError(f"photon-number bound b_{k}: k must lie in 0..{top}")
+            ops = [np.eye(blk.dim) if n <= k else None for n, blk in enumerate(blocks[:-1])] + [None]
+            cons.append(Constraint.at_least(ops, value, f"b_{k}"))
+    leak = leakage(p_fine, fine_outcomes, f_ec)
+    return NumericalProblem(tuple(blocks), tuple(cons), leak, f"bb84-mismatch/{receiver.scheme}/{photon_bound}",
+                            tuple(assumptions))
