@@ -374,6 +374,8 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
     results = []
     for i, distance in enumerate(distances):
+        why = _zero_reason(per_pulse[i], report.conservative, single[i], e_ph[i], e_bit[i], f, privacy[i] - leak[i],
+                           eps_used, finite)
         finite_report = None
         if finite is not None:
             finite_report = FiniteKeyReport(
@@ -391,8 +393,38 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             finite=finite_report, epsilon=eps_used,
             parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
                         "pz": pz_alice, "pz_bob": pz_bob,
-                        **({"coin_pair": choices[i]} if choices else {})}))
+                        **({"coin_pair": choices[i]} if choices else {}),
+                        **({"zero_reason": why} if why else {})}))
     return results
+
+
+def _zero_reason(rate: float, conservative: bool, single: float, e_ph: float, e_bit: float, f: float,
+                 asymptotic: float, epsilon: float, finite: FiniteKey | None) -> str:
+    """Which term of the key-rate formula made a zero rate zero, and what would restore key ("" if > 0).
+
+    The checks follow the formula from the outside in: a solver that could not certify, no
+    single-photon detections to bound, the finite-size terms, then the phase-error bound against
+    error correction (the side-channel budget ε enters there).
+    """
+    if rate > 0:
+        return ""
+    if conservative:
+        return "the phase-error bound could not be certified by any solver (conservative answer); see the solver status"
+    if single <= 0:
+        return ("no single-photon detections can be bounded: the detection rate is at the level of the dark counts "
+                "(a shorter distance or lower dark counts restore key)")
+    if finite is not None and asymptotic > 0:
+        return (f"finite size: the block of {finite.block_size:.3g} pulses is too small for ε_sec = "
+                f"{finite.epsilon_sec:g}, ε_cor = {finite.epsilon_cor:g} (a larger block restores key)")
+    privacy, correction = 1.0 - float(binary_entropy(e_ph)), f * float(binary_entropy(e_bit))
+    side = f" at the side-channel bound ε = {epsilon:.3g}" if epsilon > 0 else ""
+    if e_bit >= 0.11 and correction >= privacy:
+        return (f"errors: the QBER {e_bit:.3g} (dark counts and misalignment) costs f·h(e_bit) = {correction:.3g} per "
+                f"detection, more than privacy amplification leaves (1 − h(e_ph) = {privacy:.3g}); a shorter "
+                "distance, lower dark counts or less misalignment restore key")
+    return (f"phase-error bound: e_ph ≤ {e_ph:.3g}{side} leaves 1 − h(e_ph) = {privacy:.3g} per single-photon "
+            f"detection, not more than error correction's f·h(e_bit) = {correction:.3g} "
+            f"({'a smaller ε, ' if epsilon > 0 else ''}a shorter distance or fewer errors restore key)")
 
 
 def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Observations], method: str = "ltqc",

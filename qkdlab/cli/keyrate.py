@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from ..errors import ConfigError
-from .console import console
+from .console import console, err_console
 from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY, parse_range
 
 if TYPE_CHECKING:
@@ -143,6 +143,14 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     given = {"detector_efficiency": detector_efficiency, "dark_count_prob": dark_count_prob,
              "ec_efficiency": ec_efficiency, "rep_rate": rep_rate}
     channel = {key: value if value is not None else _DEFAULTS[family][key] for key, value in given.items()}
+    if model is not None and model.repetition_rate_hz is not None:
+        # the model's calibrated rate unless the user overrides it; either way the choice is said
+        if rep_rate is None:
+            channel["rep_rate"] = model.repetition_rate_hz
+            err_console.print(f"repetition rate {model.repetition_rate_hz:.6g} Hz (from the model)", highlight=False)
+        elif rep_rate != model.repetition_rate_hz:
+            err_console.print(f"repetition rate {rep_rate:.6g} Hz (--rep-rate overrides the model's "
+                              f"{model.repetition_rate_hz:.6g} Hz)", highlight=False)
     intensities = _floats(decoys, "--decoys")
     if family == "mdi":
         if finite is not None or compare:
@@ -161,6 +169,10 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
         _write_csv(curves)
     else:
         _print_table(curves, f"{title}, {regime}", skipped)
+        if model is not None and any(r.key_rate_bps <= 0 for curve in curves.values() for r in curve):
+            parts = sorted(model.epsilon.parts, key=lambda part: part.upper, reverse=True)[:3]
+            console.print("    largest parts of the model's ε: " + "; ".join(
+                f"{part.name} {part.upper:.3g} ({part.inventory})" for part in parts if part.upper > 0), highlight=False)
     if plot_path:
         from .plots import plot_key_rates
 
@@ -298,6 +310,10 @@ def _print_table(curves: dict, title: str, skipped: list[str]) -> None:
         console.print(f"[bold]{name}[/]: max distance {curve.max_distance():g} km; {used}{status}")
         if curve[0].method == "best":
             console.print(f"    winners: {_winner_ranges(curve)}", highlight=False)
+        zero = next((r for r in curve if r.key_rate_bps <= 0 and r.parameters.get("zero_reason")), None)
+        if zero is not None:  # say which term made the rate zero, and what would restore key
+            where = f"from {zero.distance_km:g} km" if zero.distance_km is not None else "here"
+            console.print(f"    [yellow]zero key {where}[/]: {zero.parameters['zero_reason']}", highlight=False)
         for assumption in dict.fromkeys(a for r in curve for a in r.assumptions):   # every row's, once, in order
             console.print(f"    • {assumption}", highlight=False)
     for line in skipped:
