@@ -13,7 +13,7 @@ import numpy as np
 from rich.table import Table
 
 from ..errors import ConfigError
-from .console import console
+from .console import console, point_progress
 
 __all__ = ["MismatchOptions", "parse_range", "run_mismatch"]
 
@@ -107,20 +107,22 @@ def run_mismatch(opts: MismatchOptions, model) -> None:
               if model is not None else [])
     transmissions = parse_range(opts.transmission, "--transmission")
     rows, previous = [], None
-    for eta2, tab in tables:
-        receiver = Receiver(opts.receiver, tab, opts.statistics)
-        for t in transmissions:
-            p = simulate_statistics(receiver, opts.misalignment, opts.multiphoton_fraction, float(t))
-            res = mismatch_key_rate(receiver, p, opts.photon_bound, f_ec=opts.ec_efficiency, warm_start=previous)
-            previous = res
-            rows.append({"receiver": opts.receiver, "modes": receiver.modes, "eta1": eta1, "eta2": eta2,
-                         "transmission": float(t), "misalignment": opts.misalignment,
-                         "multiphoton_fraction": opts.multiphoton_fraction, "photon_bound": opts.photon_bound,
-                         "statistics": opts.statistics, "key_rate_per_round": res.key_rate,
-                         "key_rate_unclipped": res.key_rate_unclipped, "certified_bound": res.certified_bound,
-                         "step1_value": res.step1_value, "gap": res.gap, "leakage": res.leakage, "b1": res.b1,
-                         "b2": res.b2, "certified": res.certified, "status": res.status,
-                         "assumptions": source + list(res.assumptions), "reason": res.reason})
+    with point_progress(len(tables) * len(transmissions), "certified mismatch key rates") as advance:
+        for eta2, tab in tables:
+            receiver = Receiver(opts.receiver, tab, opts.statistics)
+            for t in transmissions:
+                p = simulate_statistics(receiver, opts.misalignment, opts.multiphoton_fraction, float(t))
+                res = mismatch_key_rate(receiver, p, opts.photon_bound, f_ec=opts.ec_efficiency, warm_start=previous)
+                previous = res
+                advance(f"η2 = {eta2:.4g}, transmission {float(t):.4g}: {'certified' if res.certified else res.status}")
+                rows.append({"receiver": opts.receiver, "modes": receiver.modes, "eta1": eta1, "eta2": eta2,
+                             "transmission": float(t), "misalignment": opts.misalignment,
+                             "multiphoton_fraction": opts.multiphoton_fraction, "photon_bound": opts.photon_bound,
+                             "statistics": opts.statistics, "key_rate_per_round": res.key_rate,
+                             "key_rate_unclipped": res.key_rate_unclipped, "certified_bound": res.certified_bound,
+                             "step1_value": res.step1_value, "gap": res.gap, "leakage": res.leakage, "b1": res.b1,
+                             "b2": res.b2, "certified": res.certified, "status": res.status,
+                             "assumptions": source + list(res.assumptions), "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)
