@@ -105,7 +105,7 @@ def test_cli_takes_the_eta_table_from_a_model(tmp_path) -> None:
     out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(path), "--modes", "1",
                                    "--photon-bound", "cutoff", "--misalignment", "0.05", "--format", "json"])
     assert out.exit_code == 0, out.output
-    row = json.loads(out.output)[0]
+    row = json.loads(out.stdout)[0]
     assert (row["eta1"], row["eta2"]) == (0.21, 0.15) and row["certified"]
     assert "DetectorTable" in row["assumptions"][0]
     no_table = tmp_path / "plain.json"
