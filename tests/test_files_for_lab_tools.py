@@ -304,3 +304,17 @@ def test_the_live_log_reads_with_pandas_and_says_what_it_rests_on(tmp_path: Path
     frame = pandas.read_csv(log, parse_dates=["time"])  # the documented one call
     assert len(frame) == 2 and str(frame["time"].dt.tz) not in ("None", "")
     assert abs(frame["time"].iloc[0].timestamp() - frame["time_unix_s"].iloc[0]) < 2e-3  # both rounded to 1 ms
+
+
+def test_calibrate_refuses_to_overwrite_a_model_of_runs_the_file_no_longer_holds(tmp_path: Path, bench_file: Path):
+    data = tmp_path / "bench.h5"
+    shutil.copy(bench_file, data)
+    model = tmp_path / "model.json"
+    args = ["calibrate", str(data), "-o", str(model), "--passive-attenuation", "65"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert CliRunner().invoke(main, args).exit_code == 0  # the same runs (a calibration group added): fine
+    with h5py.File(data, "r+") as handle:  # another run under the same name: the data behind the model changed
+        handle["run_0001"].attrs["run_uuid"] = "00000000-0000-4000-8000-000000000000"
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "no longer holds" in refused.output and "--replace" in refused.output
+    assert CliRunner().invoke(main, [*args, "--replace"]).exit_code == 0

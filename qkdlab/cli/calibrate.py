@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.markup import escape
 
@@ -30,13 +32,14 @@ __all__ = ["calibrate_command"]
               help="dB of the output chain the isolation scan did not probe (passed twice by Trojan-horse light); "
                    "default: the value the isolation run recorded (unprobed_attenuation).")
 @click.option("--allow-partial", is_flag=True, help="Use aborted/failed runs and missing side channels (marked).")
+@click.option("--replace", is_flag=True,
+              help="Overwrite an existing model made from runs of FILE that are no longer there as they were.")
 def calibrate_command(file: str, runs: str | None, output: str | None, confidence: float, mean_photon_number: float,
                       rep_rate: str | None, damage_threshold: str, mode_dependence: float | None,
-                      passive_attenuation: float | None, allow_partial: bool) -> None:
+                      passive_attenuation: float | None, allow_partial: bool, replace: bool) -> None:
     """Turn the characterization runs in FILE into a SourceModel (JSON, and a calibration group in FILE)."""
     import math
     from contextlib import nullcontext
-    from pathlib import Path
 
     from ..calibration.calibrate import CalibrationOptions, calibrate_file
     from ..calibration.isolation import DAMAGE_PRESETS, photon_rate
@@ -63,6 +66,9 @@ def calibrate_command(file: str, runs: str | None, output: str | None, confidenc
                                  repetition_rate_hz=rate, damage_photons_per_s=photons, damage_source=source,
                                  mode_dependence_bound=mode_dependence, passive_attenuation_db=passive_attenuation,
                                  allow_partial=allow_partial)
+    target = output or str(Path(file).with_suffix("")) + "-model.json"
+    if not replace:
+        _refuse_a_changed_file(Path(file), Path(target))
     with err_console.status("calibrating", spinner="dots") if err_console.is_terminal else nullcontext() as status:
         def stage(what: str) -> None:
             if status is not None:
@@ -70,8 +76,39 @@ def calibrate_command(file: str, runs: str | None, output: str | None, confidenc
             else:
                 err_console.print(f"calibrating: {what}", highlight=False)
         model = calibrate_file(file, [r.strip() for r in runs.split(",")] if runs else None, options, on_stage=stage)
-    target = output or str(Path(file).with_suffix("")) + "-model.json"
     model.save(target)
     group = write_model_to_hdf5(file, model)
     console.print(model_report(model))
     console.print(f"[green]source model[/] -> {escape(target)} and {escape(file)}:/{group}")
+
+
+def _refuse_a_changed_file(file: Path, target: Path) -> None:
+    """Refuse to write over a model whose runs of FILE are no longer there as they were.
+
+    The existing model names each run it used by name and by the UUID written when the run
+    started. If FILE now holds another run under that name (the file was replaced, rewritten or
+    recovered from elsewhere), the old model and the new one would silently describe different
+    data under one name; ``--replace`` (or another ``-o``) says that is intended. Runs added since,
+    and calibration groups, do not count as a change.
+    """
+    from ..calibration import load_source_model
+    from ..errors import ConfigError, QkdlabError
+    from ..store import Store
+
+    if not target.is_file():
+        return
+    try:
+        old = load_source_model(target)
+    except QkdlabError:
+        return  # not a model we can read: the new one replaces it
+    origins = [p for p in old.provenance if p.file and Path(p.file).resolve() == file.resolve() and p.run_uuids]
+    if not origins:
+        return
+    store = Store(file)
+    current = {run.name: str(store.read(run.name).attrs.get("run_uuid", "")) for run in store.runs()}
+    for origin in origins:
+        for name, uuid in zip(origin.runs, origin.run_uuids):
+            if current.get(name) != uuid:
+                raise ConfigError(f"{target} was calibrated from {name} of {file} (run UUID {uuid}), which {file} no "
+                                  f"longer holds (file SHA-256 then {origin.file_sha256[:12]}…): the file has changed. "
+                                  "Write the new model elsewhere (-o) or pass --replace")
