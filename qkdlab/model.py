@@ -300,6 +300,9 @@ class SourceModel(_Frozen):
     correlations: Correlations | None = None
     detectors: DetectorTable | None = None
     isolation: Bound | None = None
+    #: The source's repetition rate (Hz) the model was calibrated for (it sets ε_THA's photons per
+    #: pulse); commands that need a rate take it from here unless told otherwise.
+    repetition_rate_hz: float | None = Field(default=None, gt=0)
     confidence: float
     total_failure_probability: float
     provenance: tuple[Provenance, ...] = ()

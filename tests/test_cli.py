@@ -19,9 +19,9 @@ def test_bench_check_sim_lists_every_instrument() -> None:
     result = run("bench", "check", "--sim")
     assert result.exit_code == 0, result.output
     for name in ("awg", "bias", "laser", "probe_laser", "pm_monitor", "pm_lab", "voa", "probe_voa", "spd1", "spd2",
-                 "tagger", "scope"):
+                 "tagger", "scope", "osa"):
         assert name in result.output
-    assert "all 12 instruments answered" in result.output
+    assert "all 13 instruments answered" in result.output
     assert "NOT ANSWERING" not in result.output
 
 

@@ -16,8 +16,11 @@ inside the part over the bounds it makes); the model records each part's share a
 - leakage_light (extinction-ratio and leakage-light runs), own temporal modes, measured;
 - pulse_correlations (pulse-correlation run, through the phase calibration), qubit degree of
   freedom, measured;
-- mode_dependence (polarization/spectral/spatial dependence on the setting), own modes: not
-  measured by any qkdlab scan — "assumed-absent" unless the user states a bound.
+- mode_dependence (mode-dependence run: the pulse's temporal/spectral mode versus the setting),
+  own mode, measured (``calibration.mode_dependence``); a bound the user states
+  (``mode_dependence_bound``) overrides it and is recorded as "bounded-by-design", stated by the
+  user, with the measured value kept in the part's details. Without either it is
+  "assumed-absent", with a note (polarization and spatial dependence are never measured).
 """
 
 from __future__ import annotations
@@ -31,14 +34,14 @@ from .. import __version__
 from ..errors import CalibrationError
 from ..model import EpsilonBudget, EpsilonPart, SourceModel
 from ..store import RunData, Store, now_iso
-from .provenance import run_provenance
 from .isolation import DAMAGE_PRESETS, calibrate_isolation
 from .phase import PhaseCalibration, calibrate_phase
+from .provenance import run_provenance
 
 __all__ = ["CalibrationOptions", "select_runs", "calibrate_file"]
 
 NEEDED = ("phase-modulation", "isolation", "extinction-ratio", "leakage-light", "pulse-correlations",
-          "detector-efficiency")
+          "detector-efficiency", "mode-dependence")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
     from .correlations import calibrate_correlations
     from .detectors import calibrate_detectors
     from .leakage import calibrate_leakage
+    from .mode_dependence import calibrate_mode_dependence
 
     options = options or CalibrationOptions()
     store = Store(path)
@@ -136,8 +140,8 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
     phase: PhaseCalibration = calibrate_phase(chosen["phase-modulation"], failure_probability=kappa)
     spent.append(kappa)
 
+    rate = options.repetition_rate_hz or _repetition_rate(chosen, required="isolation" in chosen)
     if "isolation" in chosen:
-        rate = options.repetition_rate_hz or _repetition_rate(chosen)
         gamma, tha = calibrate_isolation(chosen["isolation"], failure_probability=kappa, repetition_rate_hz=rate,
                                          damage_photons_per_s=options.damage_photons_per_s,
                                          damage_source=options.damage_source,
@@ -171,14 +175,25 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         _missing("pulse-correlations", store, options, partial)
         parts.append(_assumed_absent("pulse_correlations", "qubit"))
 
+    measured = None
+    if "mode-dependence" in chosen:
+        _, measured = calibrate_mode_dependence(chosen["mode-dependence"], failure_probability=kappa)
     if options.mode_dependence_bound is not None:
+        details = {"measured_upper": measured.upper, "measured_run": measured.provenance.run} \
+            if measured is not None and measured.provenance is not None else {}
         parts.append(EpsilonPart(name="mode_dependence", upper=options.mode_dependence_bound,
                                  degree_of_freedom="own-mode", inventory="bounded-by-design",
-                                 method="stated by the user (qkdlab calibrate --mode-dependence)"))
+                                 method="stated by the user (qkdlab calibrate --mode-dependence)", details=details))
+        if measured is not None:
+            notes.append(f"mode dependence: the stated bound {options.mode_dependence_bound:.3g} replaces the measured "
+                         f"{measured.upper:.3g} ({measured.provenance.run if measured.provenance else 'run'})")
+    elif measured is not None:
+        parts.append(measured)
+        spent.append(kappa)
     else:
         parts.append(_assumed_absent("mode_dependence", "own-mode"))
-        notes.append("mode dependence (polarization/spectral/spatial) is not measured by qkdlab's scans: assumed "
-                     "absent; state a bound with --mode-dependence if you have one")
+        notes.append("mode dependence is not measured (no mode-dependence run): assumed absent; run `qkdlab scan "
+                     "mode-dependence` into this file, or state a bound with --mode-dependence")
 
     if "detector-efficiency" in chosen:
         # the monitor's average power includes the inter-pulse light: allow for it in μ's lower bound
@@ -197,7 +212,8 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         protocol=phase.protocol, states=phase.states, delta=phase.delta,
         delta_fit_residual_rad=phase.delta_fit_residual_rad, epsilon=EpsilonBudget.combine(parts),
         leakage=extra.get("leakage"), correlations=extra.get("correlations"), detectors=extra.get("detectors"),
-        isolation=extra.get("isolation"), confidence=options.confidence, total_failure_probability=sum(spent),
+        isolation=extra.get("isolation"), repetition_rate_hz=rate, confidence=options.confidence,
+        total_failure_probability=sum(spent),
         provenance=provenance, partial=bool(partial), notes=tuple(options.notes) + tuple(partial) + tuple(notes),
         created=now_iso(), qkdlab_version=__version__)
 
@@ -207,9 +223,11 @@ def _assumed_absent(name: str, dof: str) -> EpsilonPart:
                        method="not measured; assumed absent")
 
 
-def _repetition_rate(chosen: dict[str, RunData]) -> float:
+def _repetition_rate(chosen: dict[str, RunData], required: bool = True) -> float | None:
     """The pulse rate the scans used (the source's repetition rate), from the first run that states it."""
     for run in chosen.values():
         if "pulse_rate" in run.parameters:
             return float(run.parameter("pulse_rate").to("Hz").magnitude)
+    if not required:
+        return None
     raise CalibrationError("no run states the pulse rate; give the source's repetition rate (--rep-rate)")

@@ -31,6 +31,27 @@ def _bound(b: Bound | None, digits: int = 4) -> str:
     return _fmt(b.value, digits)
 
 
+def _mode_rows(extras: Table, model: SourceModel) -> None:
+    """The mode-dependence part's estimate, interval and ingredients, when it was measured (or overridden)."""
+    try:
+        part = model.epsilon.part("mode_dependence")
+    except KeyError:
+        return
+    d = part.details
+    if "estimate" in d:
+        zero = " (consistent with 0)" if d.get("consistent_with_zero") else ""
+        extras.add_row("mode dependence 1 - F", f"{_fmt(float(d['estimate']))}  (≤ {_fmt(part.upper)}){zero}; "
+                       f"resolution floor {_fmt(float(d['resolution_floor']))}")
+        extras.add_row("pulse rms width σ_T / spectral σ_ν (upper)",
+                       f"{float(d['sigma_t_upper_s']) * 1e12:.4g} ps / {float(d['sigma_nu_upper_hz']) / 1e9:.4g} GHz")
+        delays = ", ".join(f"{v * 1e12:.3g}" for v in d["delay_upper_s"])  # type: ignore[union-attr]
+        shifts = ", ".join(f"{v / 1e6:.3g}" for v in d["frequency_shift_upper_hz"])  # type: ignore[union-attr]
+        extras.add_row("|Δτ| per setting (ps, upper) / |Δν| (MHz, upper)", f"{delays} / {shifts}")
+    elif "measured_upper" in d:
+        extras.add_row("mode dependence (measured, overridden)",
+                       f"≤ {_fmt(float(d['measured_upper']))} from {d['measured_run']}; stated {_fmt(part.upper)} used")
+
+
 def model_report(model: SourceModel) -> Any:
     """Rich renderables: inputs, states and δ, ε budget, leakage, correlations, detectors, notes."""
     parts: list[Any] = []
@@ -88,6 +109,7 @@ def model_report(model: SourceModel) -> Any:
             extras.add_row(f"η {name} at {det.operating_delay_s * 1e9:.2f} ns", at)
             extras.add_row(f"dark probability {name}", _bound(det.dark_probability[i]))
         extras.add_row("efficiency mismatch η_min/η_max", _bound(det.mismatch_ratio))
+    _mode_rows(extras, model)
     extras.add_row("confidence per bound / total failure probability",
                    f"{model.confidence} / {model.total_failure_probability:.3g} (add to ε_sec)")
     parts.append(extras)

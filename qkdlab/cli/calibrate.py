@@ -21,7 +21,9 @@ __all__ = ["calibrate_command"]
 @click.option("--damage-threshold", default="lucamarini-lidt", show_default=True,
               help="Photons/s Eve can inject before damage: a preset (lucamarini-lidt, softening-point), "
                    "a number of photons/s, or a power such as '2 W'.")
-@click.option("--mode-dependence", type=float, help="A bound on the mode-dependence part of ε, if known.")
+@click.option("--mode-dependence", type=float,
+              help="A stated bound on the mode-dependence part of ε; it replaces the value a mode-dependence run "
+                   "measured (recorded as stated, with the measured value kept in the model).")
 @click.option("--passive-attenuation", type=float,
               help="dB of the output chain the isolation scan did not probe (passed twice by Trojan-horse light); "
                    "default: the value the isolation run recorded (unprobed_attenuation).")

@@ -26,6 +26,7 @@ DRIVERS: dict[str, str] = {
     "idq_id210": "detector:IDQID210",
     "swabian_time_tagger": "time_tagger:SwabianTimeTagger",
     "keysight_infiniivision": "oscilloscope:KeysightInfiniiVision",
+    "yokogawa_aq6370": "osa:YokogawaAQ6370",
 }
 
 

@@ -24,6 +24,7 @@ SCANS: dict[str, str] = {
     "detector-efficiency": "detector_efficiency",
     "pulse-correlations": "pulse_correlations",
     "leakage-light": "leakage_light",
+    "mode-dependence": "mode_dependence",
 }
 
 

@@ -37,6 +37,12 @@ Models used (all documented so tests can check them independently):
   (gate width g, pulse arrival c_i, pulse/jitter width σ) — the spatio-temporal mode dependence;
   click probability ``1 - (1 - p_dark)·exp(-η μ)``; non-paralysable dead time in whole gates.
 - Power meters: Gaussian noise, relative plus an absolute floor (NEP), shrinking as 1/√(averaging).
+- Mode dependence: pulse k is delayed by ``τ_k = mode_delay_s_per_v · V_pm,k`` and its carrier
+  shifted by ``Δν_k = mode_chirp_hz_per_v · V_pm,k`` (V_pm,k the PM drive after memory; a chirp
+  from the drive's slope across the pulse, modelled as its mean frequency offset). The scope's
+  ``optical_waveform`` and the time tags are delayed; ``optical_spectrum`` (what an OSA reads) is
+  the carved pulse's power spectrum shifted by Δν_k through a Gaussian resolution filter;
+  ``mode_infidelity`` is the true 1 - |⟨m|m'⟩|² of two such modes.
 - Instantaneous optical power (``optical_waveform``, what a fast photodiode on a sampling scope
   sees; t = 0 is the start of slot 0, times wrap modulo the pattern length): slot k's pulse window
   is ``[kT, kT + dT)``; pulse level ``P_k`` (IM at bias + V_rf,k after memory), leakage level ``L``
@@ -108,6 +114,9 @@ class SimParameters:
     detector_arrival_s: tuple[float, ...] = (5.0e-9, 5.3e-9)
     dark_count_probability: tuple[float, ...] = (2e-5, 3e-5)   # per 2.5 ns gate
     detector_jitter_s: float = 60e-12
+    # mode dependence: the pulse's timing and carrier frequency follow the PM drive (per volt)
+    mode_delay_s_per_v: float = 0.2e-12
+    mode_chirp_hz_per_v: float = 5e6
     # power meters
     power_meter_relative_noise: float = 2e-3
     power_meter_noise_floor_w: float = 2e-11
@@ -177,13 +186,25 @@ class PulseTrain:
 
     ``photons``: mean photon number per pulse; ``phase``: encoded phase (rad);
     ``leakage_photons``: mean photon number of the inter-pulse light following each pulse;
-    ``period_s``: time between pulses.
+    ``period_s``: time between pulses; ``delay_s`` and ``frequency_shift_hz``: each pulse's
+    setting-dependent delay and carrier-frequency offset (mode dependence, see
+    ``TransmitterModel.pulse_train``).
     """
 
     photons: np.ndarray
     phase: np.ndarray
     leakage_photons: np.ndarray
     period_s: float
+    delay_s: np.ndarray | None = None
+    frequency_shift_hz: np.ndarray | None = None
+
+    def delays(self) -> np.ndarray:
+        """Per-pulse delays (zeros when the train carries none)."""
+        return np.zeros(len(self.photons)) if self.delay_s is None else self.delay_s
+
+    def frequency_shifts(self) -> np.ndarray:
+        """Per-pulse carrier-frequency offsets (zeros when the train carries none)."""
+        return np.zeros(len(self.photons)) if self.frequency_shift_hz is None else self.frequency_shift_hz
 
 
 def _memory(values: np.ndarray, coefficients: Sequence[float]) -> np.ndarray:
@@ -329,7 +350,8 @@ class TransmitterModel:
             passes = 2.0 if p.faraday_mirror else 1.0
             return PulseTrain(photons=np.asarray(photons, dtype=float),
                               phase=np.asarray(passes * self.pm_phase(pm_v), dtype=float),
-                              leakage_photons=np.full(n, leak), period_s=period)
+                              leakage_photons=np.full(n, leak), period_s=period,
+                              delay_s=p.mode_delay_s_per_v * pm_v, frequency_shift_hz=p.mode_chirp_hz_per_v * pm_v)
 
     # -- average optical powers ----------------------------------------------------------------
     def _average_output_power(self, train: PulseTrain) -> float:
@@ -432,16 +454,89 @@ class TransmitterModel:
         u = tau - k * period  # time since the start of the slot holding t
         out = leak_w[k] * weight[k]
         # pulses of neighbouring slots (periodic images included) whose edges reach into this slot
-        reach = 1 + int(math.ceil(6.0 * sigma / period))
+        delay = train.delays()
+        reach = 1 + int(math.ceil((6.0 * sigma + float(np.max(np.abs(delay)))) / period))
         for j in range(-reach, reach + 1):
             idx = (k + j) % n
-            s = u - j * period  # time since the start of pulse k + j
-            if sigma > 0:
-                window = ndtr(s / sigma) - ndtr((s - on_time) / sigma)
-            else:
-                window = ((s >= 0.0) & (s < on_time)).astype(float)
-            out = out + (pulse_w[idx] - leak_w[idx]) * weight[idx] * window
+            s = u - j * period - delay[idx]  # time since the start of pulse k + j (after its delay)
+            out = out + (pulse_w[idx] - leak_w[idx]) * weight[idx] * _carving_window(s, on_time, sigma)
         return out
+
+    # -- the pulse's optical mode (timing and spectrum) ------------------------------------------
+    def _pulse_amplitude(self, t_s: np.ndarray) -> np.ndarray:
+        """Field amplitude (√ of the normalised intensity) of one carved pulse starting at t = 0."""
+        p = self.params
+        on_time = p.pulse_duty_cycle * self.pulse_period_s()
+        sigma = p.pulse_rise_time_s / (2.0 * float(ndtri(0.9)))
+        return np.sqrt(np.clip(_carving_window(t_s, on_time, sigma), 0.0, None))
+
+    def _mode_grid(self) -> tuple[np.ndarray, float]:
+        """A time grid (1 ps steps) covering one pulse with generous margins, and its step."""
+        p = self.params
+        on_time = p.pulse_duty_cycle * self.pulse_period_s()
+        margin = 10.0 * p.pulse_rise_time_s + 50e-12
+        step = min(1e-12, p.pulse_rise_time_s / 20.0) if p.pulse_rise_time_s > 0 else 1e-12
+        return np.arange(-margin, on_time + margin, step), step
+
+    def mode_infidelity(self, delay_s: float, frequency_shift_hz: float) -> float:
+        """True 1 - |<m|m'>|² between the pulse mode m and m' delayed by ``delay_s`` and shifted by ``frequency_shift_hz``.
+
+        The mode of a pulse is its normalised field envelope f(t) e^{2πiΔν t} with f = √(carved
+        intensity) (the carving is chirp-free; the setting adds the delay τ and the offset Δν, see
+        ``pulse_train``). Computed by direct quadrature on a 1 ps grid — the ground truth the
+        mode-dependence calibration must bound.
+        """
+        t, step = self._mode_grid()
+        f = self._pulse_amplitude(t)
+        g = self._pulse_amplitude(t - delay_s) * np.exp(2j * np.pi * frequency_shift_hz * t)
+        overlap = np.sum(f * g) * step / (np.sum(f * f) * step)
+        return float(max(0.0, 1.0 - abs(overlap) ** 2))
+
+    def _filtered_pulse_spectrum(self, sigma_filter_hz: float) -> tuple[np.ndarray, np.ndarray]:
+        """(frequency offsets, |F|² of the pulse convolved with a unit-peak Gaussian filter), unit energy."""
+        t, step = self._mode_grid()
+        n_fft = 1 << int(math.ceil(math.log2(max(len(t), 1) * 32)))
+        spectrum = np.abs(np.fft.fftshift(np.fft.fft(self._pulse_amplitude(t), n_fft))) ** 2
+        freqs = np.fft.fftshift(np.fft.fftfreq(n_fft, step))
+        df = freqs[1] - freqs[0]
+        spectrum = spectrum / (np.sum(spectrum) * df)  # a density of unit integral
+        half = int(math.ceil(6.0 * sigma_filter_hz / df))
+        kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * df / sigma_filter_hz) ** 2)
+        return freqs, np.convolve(spectrum, kernel, mode="same") * df
+
+    def optical_spectrum(self, wavelengths_m: np.ndarray, resolution_m: float) -> np.ndarray:
+        """Noise-free power (W) an OSA reads at the transmitter's monitor tap through a Gaussian filter.
+
+        The filter has FWHM ``resolution_m`` (in wavelength, converted to frequency at each
+        point: Δν = c Δλ/λ²) and unit peak transmission, so a narrow line reads its full power.
+        The light is the pattern's pulses — each slot's power spectrum |F(ν - ν0 - Δν_k)|² of the
+        carved pulse f (FFT of ``_pulse_amplitude`` on a 1 ps grid), with its energy — plus the
+        inter-pulse leakage as a narrow line at ν0 + Δν_k (its own spectral width, ~1/(period), is
+        far below any OSA resolution; its interference with the pulse is neglected). The mean over
+        the pattern is what a swept OSA, slower than the pattern, records. The filter width is
+        taken at the mean wavelength of the request (it varies by < 0.1 % over a 1 nm span).
+        """
+        p = self.params
+        lam = np.asarray(wavelengths_m, dtype=float)
+        with self.lock:
+            if not self.source.enabled:
+                return np.zeros_like(lam)
+            train = self.pulse_train()
+            energy = self.photon_energy_j()
+            carrier = LIGHT_SPEED / self.source.wavelength_m
+        tap = p.monitor_tap_ratio / (1.0 - p.monitor_tap_ratio)
+        pattern_s = len(train.photons) * train.period_s
+        nu = LIGHT_SPEED / lam - carrier  # offset from the carrier (Hz)
+        centre = float(np.mean(lam)) if lam.size else self.source.wavelength_m
+        sigma_filter = LIGHT_SPEED * resolution_m / centre**2 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+        freqs, smoothed = self._filtered_pulse_spectrum(sigma_filter)
+        out = np.zeros_like(lam)
+        for photons, leak, shift in zip(train.photons, train.leakage_photons, train.frequency_shifts(), strict=True):
+            pulse_w = photons * energy / pattern_s
+            leak_w = leak * energy / pattern_s
+            out += pulse_w * np.interp(nu - shift, freqs, smoothed, left=0.0, right=0.0)
+            out += leak_w * np.exp(-0.5 * ((nu - shift) / sigma_filter) ** 2)
+        return out * tap
 
     def measure_power(self, port: str, averaging_time_s: float) -> float:
         """A power-meter reading in W: the mean power plus noise; advances the virtual clock."""
@@ -529,12 +624,20 @@ class TransmitterModel:
                 clicks = self.rng.binomial(repeats, probs)
                 slot_index = np.repeat(np.arange(n_slots), clicks)
                 rep_index = self.rng.integers(0, max(repeats, 1), size=slot_index.size)
-                t = (rep_index * n_slots + slot_index) * period + p.detector_arrival_s[channel - 1]
+                t = ((rep_index * n_slots + slot_index) * period + p.detector_arrival_s[channel - 1]
+                     + train.delays()[slot_index])
                 t = t + self.rng.normal(0.0, p.detector_jitter_s, size=t.size)
                 tags = np.sort(np.round(t * 1e12).astype(np.int64))
                 out[channel] = _apply_dead_time(tags, int(round(self.detectors[channel].dead_time_s * 1e12)))
             self.advance(duration_s)
             return out
+
+
+def _carving_window(s: np.ndarray, on_time: float, sigma: float) -> np.ndarray:
+    """The IM's pulse window [0, on_time) with Gaussian edges of standard deviation ``sigma`` (s since its start)."""
+    if sigma > 0:
+        return ndtr(s / sigma) - ndtr((s - on_time) / sigma)
+    return ((s >= 0.0) & (s < on_time)).astype(float)
 
 
 def _apply_dead_time(tags: np.ndarray, dead_ps: int) -> np.ndarray:

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from qkdlab.bench import Bench
+from qkdlab.calibration import load_source_model
 from qkdlab.cli import main
 from qkdlab.config import builtin_sim_config
 from qkdlab.errors import CalibrationError
-from qkdlab.calibration import load_source_model
 from qkdlab.model import SourceModel
 from qkdlab.scans import SCANS, run_scan
-from qkdlab.transmitter import drive_levels, nominal_phases
 from qkdlab.store import Store
+from qkdlab.transmitter import drive_levels, nominal_phases
 
 QUICK = {"detector-efficiency": {"delay_start": "3 ns", "delay_stop": "6 ns", "delay_step": "0.5 ns"},
          "pulse-correlations": {"acquisitions": 4}, "leakage-light": {"acquisitions": 2}}
@@ -27,7 +27,7 @@ QUICK = {"detector-efficiency": {"delay_start": "3 ns", "delay_stop": "6 ns", "d
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory) -> tuple[Path, dict]:
-    """All six scans of the built-in simulated bench in one file, and the simulator's truth."""
+    """All seven scans of the built-in simulated bench in one file, and the simulator's truth."""
     path = tmp_path_factory.mktemp("cal") / "bench.h5"
     store = Store(path)
     with Bench(builtin_sim_config(), simulate=True).open() as bench:
@@ -63,7 +63,7 @@ def test_calibrate_from_the_command_line_matches_the_simulation(scanned, tmp_pat
     result = CliRunner().invoke(main, ["calibrate", str(path), "-o", str(out), "--passive-attenuation", "65",
                                        "--rep-rate", "100 MHz"])
     assert result.exit_code == 0, result.output
-    for words in ("Encoded states", "Side-channel budget", "run_0001", "run_0006", "Notes"):
+    for words in ("Encoded states", "Side-channel budget", "run_0001", "run_0007", "mode dependence 1 - F"):
         assert words in result.output
     model = load_source_model(out)
     assert model == load_source_model(path)  # the same model in the HDF5 calibration group
@@ -75,7 +75,8 @@ def test_calibrate_from_the_command_line_matches_the_simulation(scanned, tmp_pat
     assert 0 < model.epsilon.total < 1
     names = {p.name for p in model.epsilon.parts}
     assert names == {"trojan_horse", "leakage_light", "pulse_correlations", "mode_dependence"}
-    assert model.total_failure_probability == pytest.approx(5 * 0.01, rel=0.5)
+    assert model.epsilon.part("mode_dependence").inventory == "measured"
+    assert model.total_failure_probability == pytest.approx(6 * 0.01, rel=0.5)
     assert {p.kind for p in model.provenance} == set(SCANS)
     assert model.leakage.relative_energy.upper >= truth["leak_ratio"]
     assert model.leakage.relative_energy.value == pytest.approx(truth["leak_ratio"], rel=0.1)

@@ -20,6 +20,7 @@ EMULATORS: dict[str, str] = {
     "idq_id210": "detector:IDQID210Emulator",
     "swabian_time_tagger": "time_tagger:SimulatedTimeTagger",
     "keysight_infiniivision": "oscilloscope:KeysightInfiniiVisionEmulator",
+    "yokogawa_aq6370": "osa:YokogawaAQ6370Emulator",
 }
 
 
