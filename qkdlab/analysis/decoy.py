@@ -74,7 +74,7 @@ def _poisson_rows(intensities: tuple[float, ...], cutoff: int) -> tuple[np.ndarr
 
 
 def _dual_bound(cost: np.ndarray, weights: np.ndarray, low: np.ndarray, up: np.ndarray, lam: np.ndarray,
-                top: float) -> float:
+                top: np.ndarray) -> float:
     """Lagrangian lower bound on min cost·y over l ≤ W y ≤ u, 0 ≤ y ≤ top, valid for ANY λ:
 
         cost·y ≥ cost·y − Σ_k λ_k (W_k y − b_k) ≥ Σ_n min(0, (cost − Wᵀλ)_n) · top + Σ_k λ_k b_k,
@@ -87,7 +87,7 @@ def _dual_bound(cost: np.ndarray, weights: np.ndarray, low: np.ndarray, up: np.n
     # rounding: each reduced cost carries ≤ (k+1)·eps·(|c_n| + Σ_k |W_kn λ_k|) (and min(0, ·) is
     # 1-Lipschitz), the final sum ≤ len·eps·Σ|terms|; doubled for the products themselves
     eps = np.finfo(float).eps
-    reduced_error = (len(lam) + 2) * eps * top * float(np.sum(np.abs(cost) + np.abs(weights.T) @ np.abs(lam)))
+    reduced_error = (len(lam) + 2) * eps * float(np.sum(top * (np.abs(cost) + np.abs(weights.T) @ np.abs(lam))))
     return float(terms.sum() - 2 * (reduced_error + (len(terms) + 1) * eps * np.abs(terms).sum()))
 
 
@@ -111,13 +111,18 @@ def certified_yield_bounds(q_low: np.ndarray, q_up: np.ndarray, intensities: tup
         scale = max(float(flat_up[e].max()), 1e-300)
         lo = (flat_low[e] - tail) / scale
         hi = flat_up[e] / scale
+        # implied bounds: every term of a row is ≥ 0, so P(n|μ_k) Y_n ≤ Q_k^U; keeping the box small
+        # keeps the dual's reduced-cost errors (× the box) at the scale of the data
+        with np.errstate(divide="ignore", invalid="ignore"):
+            top = np.minimum(1.0 / scale, np.min(np.where(weights > 0, hi[:, None] / weights, np.inf), axis=0))
         a_ub = np.vstack([weights, -weights])
         b_ub = np.concatenate([hi, -lo])
         for i, photon in enumerate(photons):
             for sign in (1.0, -1.0):
                 cost = np.zeros(cutoff + 1)
                 cost[photon] = sign
-                result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=(0.0, 1.0 / scale), method="highs")
+                result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=list(zip(np.zeros_like(top), top)),
+                                 method="highs")
                 if result.status == 2:
                     raise SolverError(f"decoy data {flat_low[e]}..{flat_up[e]} at intensities {intensities} are "
                                       "inconsistent with any photon-number yields; check the counts and intensities")
@@ -125,7 +130,7 @@ def certified_yield_bounds(q_low: np.ndarray, q_up: np.ndarray, intensities: tup
                     continue                                     # unsure: keep the trivial bound
                 marg = result.ineqlin.marginals
                 lam = marg[:len(hi)] - marg[len(hi):]            # λ > 0: W y ≥ lo binds; λ < 0: W y ≤ hi
-                bound = _dual_bound(cost, weights, lo, hi, lam, 1.0 / scale) * scale
+                bound = _dual_bound(cost, weights, lo, hi, lam, top) * scale
                 if sign > 0:
                     out_low[e, i] = min(max(bound, 0.0), 1.0)
                 else:
