@@ -302,8 +302,11 @@ def decoy_mismatch_key_rate(receiver: Receiver, stats: DecoyStatistics,
     statistics at every intensity (module docstring): decoy LPs, then :func:`yield_bounds_key_rate`.
 
     ``receiver.statistics`` picks the constraints (fine statistics may be coarse-grained here, not
-    the reverse); ``cutoff``: the decoy LP's Fock cut-off; ``options`` go to
+    the reverse; "auto" coarse-grains a constant table's statistics to use the squashing map);
+    ``cutoff``: the decoy LP's Fock cut-off; ``options`` go to
     :func:`yield_bounds_key_rate`."""
+    if photon_bound == "auto" and receiver.scheme == "active" and np.ptp(receiver.efficiency) == 0:
+        receiver = Receiver("active", receiver.efficiency, "coarse")   # coarse-graining data is always allowed
     p = _coarsen(stats, receiver)
     signal, _, _ = decoy_roles(stats.intensities)
     q = np.moveaxis(p, 0, -1)
@@ -391,7 +394,9 @@ def yield_bounds_key_rate(receiver: Receiver, y1_low: np.ndarray, y1_up: np.ndar
         ops = [np.kron(ALICE_POVM[x], np.eye(blk.dim // 2)) for blk in base.blocks]
         cons.append(Constraint.equality(ops, 0.5, f"alice {x}"))
     problem = dataclasses.replace(base, constraints=tuple(cons), leakage=0.0, name="bb84-mismatch-decoy/single-photon",
-                                  assumptions=tuple(a for a in base.assumptions if "cut-off" not in a or not extra) + extra)
+                                  assumptions=tuple(a.replace("single-photon source", "the single-photon rounds")
+                                                    for a in base.assumptions if "cut-off" not in a or not extra)
+                                  + extra)
     res = solve(problem, gap_tolerance=gap_tolerance, warm_start=warm_start.numerical if warm_start else None)
     p1, p0 = float(poisson.pmf(1, mu)), float(poisson.pmf(0, mu))
     p = np.asarray(signal_statistics, float)

@@ -148,10 +148,34 @@ def test_bad_input_is_one_clear_error():
     channel = Channel(source="weak-coherent", intensities=DECOYS, intensity_probabilities=PROBS)
     coarse = decoy_statistics_from_observations(channel.observations(AnalysisSource.flawed("bb84", 0, 0).states, 10.0))
     with pytest.raises(MismatchInputError, match="do not fit"):
-        decoy_mismatch_key_rate(Receiver("active", rx.efficiency, "fine"), coarse)
+        decoy_mismatch_key_rate(Receiver("active", np.array([[0.7], [0.5]]), "fine"), coarse)
     with pytest.raises(MismatchInputError, match="f_EC"):
         decoy_mismatch_key_rate(rx, good, f_ec=0.5)
     channel = Channel(source="single-photon")
     obs = channel.observations(AnalysisSource.flawed("bb84", 0.0, 0.0).states, 10.0)
     with pytest.raises(MismatchInputError, match="decoy"):
         decoy_statistics_from_observations(obs)
+
+
+def test_cli_keyrate_with_decoys() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from qkdlab.cli.main import main as cli
+
+    runner = CliRunner()
+    args = ["keyrate", "--protocol", "bb84-mismatch", "--decoys", "0.5,0.1,0", "--modes", "1", "--eta", "0.73,0.5",
+            "--distance", "0,40", "--misalignment", "0.01"]
+    out = runner.invoke(cli, args + ["--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["distance_km"] for r in rows] == [0.0, 40.0]
+    assert all(r["certified"] and r["photon_bound"] == "squasher" for r in rows)
+    assert rows[0]["key_rate_bps"] > rows[1]["key_rate_bps"] > 0
+    assert rows[0]["key_rate_bps"] == pytest.approx(rows[0]["key_rate_per_pulse"] * 2.5e9)
+    assert any("decoy LP" in a for a in rows[0]["assumptions"])
+    bad = runner.invoke(cli, args[:3] + ["0.5,0.1"] + args[4:])
+    assert bad.exit_code == 2 and "vacuum decoy" in bad.output
+    bad = runner.invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--eta", "0.7,0.5", "--photon-bound", "auto"])
+    assert bad.exit_code == 2 and "needs --decoys" in bad.output
