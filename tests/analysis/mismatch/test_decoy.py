@@ -175,7 +175,7 @@ def test_cli_keyrate_with_decoys() -> None:
     assert rows[0]["key_rate_bps"] > rows[1]["key_rate_bps"] > 0
     assert rows[0]["key_rate_bps"] == pytest.approx(rows[0]["key_rate_per_pulse"] * 2.5e9)
     assert any("decoy LP" in a for a in rows[0]["assumptions"])
-    bad = runner.invoke(cli, args[:3] + ["0.5,0.1"] + args[4:])
+    bad = runner.invoke(cli, args[:4] + ["0.5,0.1"] + args[5:])
     assert bad.exit_code == 2 and "vacuum decoy" in bad.output
     bad = runner.invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--eta", "0.7,0.5", "--photon-bound", "auto"])
     assert bad.exit_code == 2 and "needs --decoys" in bad.output
