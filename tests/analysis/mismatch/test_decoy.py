@@ -179,3 +179,15 @@ def test_cli_keyrate_with_decoys() -> None:
     assert bad.exit_code == 2 and "vacuum decoy" in bad.output
     bad = runner.invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--eta", "0.7,0.5", "--photon-bound", "auto"])
     assert bad.exit_code == 2 and "needs --decoys" in bad.output
+
+
+def test_demo_line_reports_the_decoy_rate_and_the_cost_of_mismatch() -> None:
+    from types import SimpleNamespace
+
+    from qkdlab.cli.demo import decoy_mismatch_line
+
+    line = decoy_mismatch_line(SimpleNamespace(detectors=SimpleNamespace(two_mode=((0.2, 0.15), (0.15, 0.2)))))
+    assert "bit/s certified" in line and "matched detectors" in line and "squashing map" in line
+    cost = float(line.rsplit("costs ", 1)[1].rstrip("%"))
+    assert 0 < cost < 100
+    assert decoy_mismatch_line(SimpleNamespace(detectors=None)) is None
