@@ -19,6 +19,7 @@ from ..interrupts import stop_reason
 from .estimator import LiveEstimator, Update
 from .link import Block, SimulatedLink
 from .log import EstimateLog, plot_history
+from .numerical import NumericalWorker
 from .view import LiveState, render
 
 __all__ = ["SessionResult", "run_session", "paced"]
@@ -45,8 +46,9 @@ def paced(link: SimulatedLink, count: int | None, interval_s: float) -> Iterator
 
 def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str, log_path: str | Path,
                 png_path: str | Path | None = None, console: Console | None = None, show: bool = True,
-                stale_after_s: float = 5.0) -> SessionResult:
-    """Estimate every block as it comes; see the module docstring for Ctrl-C."""
+                stale_after_s: float = 5.0, numerical: NumericalWorker | None = None) -> SessionResult:
+    """Estimate every block as it comes; see the module docstring for Ctrl-C. ``numerical``: the
+    optional mismatch-aware decoy estimator, fed each accepted block and polled, never waited for."""
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
     interrupted, reason = False, ""
     live = Live(get_renderable=lambda: render(state), console=console, refresh_per_second=4) if show else None
@@ -59,6 +61,10 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                     update = estimator.push(block)
                     state.add(update)
                     log.write(update)
+                    if numerical is not None:
+                        if update.accepted:
+                            numerical.submit(update.index, block)
+                        state.numerical = numerical.poll()
                 state.finished = "producer finished" if not state.stale() else "producer finished (stale)"
         except KeyboardInterrupt as exc:
             interrupted, reason = True, stop_reason(exc)

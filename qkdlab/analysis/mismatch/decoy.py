@@ -61,7 +61,8 @@ class DecoyStatistics:
     ``outcomes`` (a receiver's fine or coarse outcomes, incl. "none"); each P(·|x, μ_k) sums to 1.
 
     ``intensity_probabilities``: how often Alice picks each intensity (for the rate per pulse);
-    ``repetition_rate_hz``: for the rate per second."""
+    ``repetition_rate_hz``: for the rate per second; ``lower``/``upper``: confidence intervals of
+    the probabilities (sampled counts), used by the decoy LPs (default: the probabilities)."""
 
     intensities: tuple[float, ...]
     probabilities: np.ndarray
@@ -69,6 +70,8 @@ class DecoyStatistics:
     intensity_probabilities: tuple[float, ...] | None = None
     repetition_rate_hz: float | None = None
     origin: str = ""
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         intensities = tuple(float(m) for m in self.intensities)
@@ -96,19 +99,28 @@ class DecoyStatistics:
         rate = self.repetition_rate_hz
         if rate is not None and not (math.isfinite(rate) and rate > 0):
             raise MismatchInputError(f"repetition rate {rate!r} Hz must be positive")
+        for name in ("lower", "upper"):
+            bound = getattr(self, name)
+            bound = p if bound is None else np.asarray(bound, dtype=float)
+            if bound.shape != p.shape or not np.all(np.isfinite(bound)):
+                raise MismatchInputError(f"decoy statistics' {name} ends of shape {bound.shape}: expected {p.shape}")
+            object.__setattr__(self, name, bound)
+        if np.any(self.lower > p) or np.any(self.upper < p):
+            raise MismatchInputError("decoy statistics: the interval ends must enclose the probabilities")
         object.__setattr__(self, "intensities", intensities)
         object.__setattr__(self, "probabilities", p)
         object.__setattr__(self, "outcomes", tuple(self.outcomes))
         object.__setattr__(self, "intensity_probabilities", probs)
 
 
-def decoy_statistics_from_observations(obs: Observations) -> DecoyStatistics:
+def decoy_statistics_from_observations(obs: Observations, failure: float | None = None) -> DecoyStatistics:
     """The coarse-grained statistics (double clicks already assigned at random) of a BB84 run with
     decoys, as :class:`Observations` hold them (``qkdlab live``, recorded runs, the channel model).
 
     Needs Alice's four BB84 settings Z0, Z1, X0, X1 (= H, V, D, A) and Bob's bases Z, X chosen with
     probability ½ each (the active receiver's POVM contains that ½). Frequencies are taken as
-    probabilities: asymptotic."""
+    probabilities (asymptotic); with ``failure``, each becomes a Chernoff interval instead, all of
+    them holding with probability ≥ 1 − failure (the yields' sampling; the rate stays asymptotic)."""
     if obs.protocol != "bb84" or tuple(obs.settings) != ("Z0", "Z1", "X0", "X1"):
         raise MismatchInputError(f"observations of {obs.protocol} settings {obs.settings}: the mismatch analysis needs "
                                  "BB84 with settings Z0, Z1, X0, X1")
@@ -128,9 +140,19 @@ def decoy_statistics_from_observations(obs: Observations) -> DecoyStatistics:
     if none.min() < -_NORM_TOL:
         raise MismatchInputError("more detections than pulses for some setting and intensity: check the counts")
     p = np.concatenate([det, np.clip(none, 0.0, None)], axis=2)
+    low = up = None
+    if failure is not None:                 # sampled counts: Chernoff intervals per event (union bound)
+        from qkdlab.analysis.statistics import sum_interval
+
+        rounds = np.moveaxis(np.broadcast_to(emissions[:, :, None], (4, len(obs.intensities), 5)), 1, 0)
+        n = p * rounds
+        low, up = sum_interval(n, rounds, failure / (2 * n.size))
+        low, up = np.minimum(low / rounds, p), np.maximum(up / rounds, p)
+    design = (np.asarray(obs.setting_probabilities, float) if obs.setting_probabilities is not None
+              else emissions / emissions.sum())                 # counted data without a design: the fractions
     return DecoyStatistics(obs.intensities, p, ("H", "V", "D", "A", "none"),
-                           tuple(float(x) for x in obs.design_probabilities().sum(axis=0)),
-                           obs.repetition_rate_hz, obs.origin or "observations")
+                           tuple(float(x) for x in design.sum(axis=0) / design.sum()),
+                           obs.repetition_rate_hz, obs.origin or "observations", low, up)
 
 
 def _click_patterns(log_dark: np.ndarray, l1: np.ndarray, l2: np.ndarray, l12: np.ndarray
@@ -238,16 +260,16 @@ class DecoyMismatchKeyRate:
     numerical: NumericalResult | None = field(default=None, repr=False)
 
 
-def _coarsen(stats: DecoyStatistics, receiver: Receiver) -> np.ndarray:
-    """``stats.probabilities`` in the receiver's outcome order (a fine → coarse map if needed)."""
+def _coarsen(stats: DecoyStatistics, receiver: Receiver, p: np.ndarray | None = None) -> np.ndarray:
+    """``p`` (default ``stats.probabilities``) in the receiver's outcome order (fine → coarse if needed)."""
+    p = stats.probabilities if p is None else p
     if stats.outcomes == receiver.outcomes:
-        return stats.probabilities
+        return p
     fine = Receiver(receiver.scheme, receiver.efficiency, "fine").outcomes
     if stats.outcomes != fine or receiver.statistics != "coarse":
         raise MismatchInputError(f"statistics with outcomes {stats.outcomes} do not fit the {receiver.scheme} receiver "
                                  f"with {receiver.statistics} statistics (outcomes {receiver.outcomes})")
     col = {y: j for j, y in enumerate(fine)}
-    p = stats.probabilities
     out = np.stack([p[..., col[y]] for y in receiver.outcomes], axis=-1)
     idx = {y: j for j, y in enumerate(receiver.outcomes)}
     for double, (a, b) in (("HV", ("H", "V")), ("DA", ("D", "A"))):
@@ -309,8 +331,8 @@ def decoy_mismatch_key_rate(receiver: Receiver, stats: DecoyStatistics,
         receiver = Receiver("active", receiver.efficiency, "coarse")   # coarse-graining data is always allowed
     p = _coarsen(stats, receiver)
     signal, _, _ = decoy_roles(stats.intensities)
-    q = np.moveaxis(p, 0, -1)
-    low, up = certified_yield_bounds(q, q, stats.intensities, (0, 1), cutoff)
+    q_low, q_up = (np.moveaxis(_coarsen(stats, receiver, b), 0, -1) for b in (stats.lower, stats.upper))
+    low, up = certified_yield_bounds(q_low, q_up, stats.intensities, (0, 1), cutoff)
     rate = yield_bounds_key_rate(receiver, low[..., 1], up[..., 1], low[..., 0], p[signal], stats.intensities[signal],
                                  photon_bound, f_ec=f_ec, **options)
     per_pulse = (None if stats.intensity_probabilities is None
