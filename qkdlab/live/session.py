@@ -24,6 +24,9 @@ from .view import LiveState, render
 
 __all__ = ["SessionResult", "run_session", "paced"]
 
+#: How long a finished session waits for the numerical estimate of its last block.
+_FINAL_WAIT_S = 60.0
+
 
 @dataclass
 class SessionResult:
@@ -65,6 +68,8 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                         if update.accepted:
                             numerical.submit(update.index, block)
                         state.numerical = numerical.poll()
+                if numerical is not None:        # the last block's numerical rate, not a stale one
+                    state.numerical = numerical.wait(_FINAL_WAIT_S)
                 state.finished = "producer finished" if not state.stale() else "producer finished (stale)"
         except KeyboardInterrupt as exc:
             interrupted, reason = True, stop_reason(exc)

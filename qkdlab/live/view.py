@@ -100,7 +100,7 @@ def render(state: LiveState) -> Panel:
                 f"{time.strftime('%H:%M:%S', time.localtime(n.certified_at))} ({n.seconds:.1f} s solve)")
         if n.reason:
             text += f" — {n.status}: {n.reason}"
-        rows.add_row("mismatch-aware (numerical)", Text(text, style="magenta" if not n.reason else "yellow"))
+        rows.add_row("mismatch-aware (asymptotic)", Text(text, style="magenta" if not n.reason else "yellow"))
     rows.add_row("blocks", f"{state.accepted} accepted, {state.rejected} rejected"
                            + (f" — last: {state.last_rejection}" if state.rejected else ""))
     parts: list = [rows]

@@ -62,5 +62,5 @@ def test_session_shows_the_numerical_estimate(tmp_path, worker):
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(render(result.state))
     text = console.export_text()
-    assert "mismatch-aware" in text and f"bit/s for block {worker.latest.block_index}" in text
+    assert "mismatch-aware (asymptotic)" in text and f"bit/s for block {worker.latest.block_index}" in text
     assert np.isfinite(worker.latest.key_rate_bps)
