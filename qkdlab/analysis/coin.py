@@ -38,13 +38,14 @@ concave and homogeneous, which lets the finite-key analysis sum it over rounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
-from .states import LTDecomposition, StateSet, lt_decomposition
+from .states import LTDecomposition, StateSet, lt_decomposition, lt_decompositions
 
-__all__ = ["CoinPair", "ltqc_pair", "gllp_pair", "max_target_error", "max_target_error_interval"]
+__all__ = ["CoinPair", "ltqc_pair", "ltqc_pairs", "gllp_pair", "max_target_error", "max_target_error_interval"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class CoinPair:
     target_observed_errors: np.ndarray
     reference_errors: np.ndarray
     reference_correct: np.ndarray
+    choice: str = ""
 
     @property
     def metric(self) -> np.ndarray:
@@ -114,9 +116,21 @@ def ltqc_pair(states: StateSet, decomposition: LTDecomposition | None = None) ->
         ref_correct[positive, beta] += a[positive]
         negative_weight += float(-a[negative].sum())
     return CoinPair("ltqc", states, np.vstack(differences), 1.0 + negative_weight, target_detection,
-                    observed_errors, ref_errors, ref_correct)
+                    observed_errors, ref_errors, ref_correct, lt.name)
 
 
+@lru_cache(maxsize=256)
+def ltqc_pairs(states: StateSet) -> tuple[CoinPair, ...]:
+    """One loss-tolerant coin pair per candidate decomposition (states.lt_decompositions), least weight first.
+
+    Every pair is a valid target/reference pair (the coin inequality holds for any two states;
+    the decomposition only decides how close they are), so the smallest of their bounds is a
+    bound too (docs/keyrate-derivation.md, Sec. 3). Cached per states, like the SDPs built on them.
+    """
+    return tuple(ltqc_pair(states, d) for d in lt_decompositions(states))
+
+
+@lru_cache(maxsize=256)
 def gllp_pair(states: StateSet) -> CoinPair:
     """GLLP's coin: target |Ψ_Z>, reference |Ψ_X> (needs both X states, i.e. BB84)."""
     if "X1" not in states.labels:
@@ -133,7 +147,7 @@ def gllp_pair(states: StateSet) -> CoinPair:
         ref_errors[j, 1 - beta] = 0.5
         ref_correct[j, beta] = 0.5
     return CoinPair("gllp", states, np.vstack(differences), 1.0, _detection_weights(n, states), np.zeros((n, 2)),
-                    ref_errors, ref_correct)
+                    ref_errors, ref_correct, "target Ψ_Z, reference Ψ_X")
 
 
 def max_target_error(target_detection: np.ndarray, ref_errors: np.ndarray, ref_correct: np.ndarray,

@@ -14,7 +14,8 @@ GLLP 2004), per emitted pulse:
 
 Methods: "lt" (loss-tolerant, ε = 0 only), "gllp" (quantum coin, BB84 only), "rt" (reference
 technique, sequential: at most one pulse in the fiber, so the repetition rate is at most
-v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin). See phase_error.py for equations.
+v/L with v = 2e8 m/s), "ltqc" (loss-tolerant quantum coin), "best" (all that apply, the largest
+secure rate per row, the winner named; best.py). See phase_error.py for equations.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, SourceModel
+from .best import applicable_methods, best_of
 from .channel import SPEED_IN_FIBER_M_PER_S, Channel
-from .coin import gllp_pair, ltqc_pair
+from .coin import gllp_pair, ltqc_pairs
 from .overlap_sdp import max_distance
+from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
@@ -37,20 +40,18 @@ from .statistics import Estimates, estimate
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
 
-METHODS = ("ltqc", "gllp", "rt", "lt")
+METHODS = ("ltqc", "gllp", "rt", "lt", "best")
+#: Relative tolerance of the LT bound over a phase box (phase_box.py); the bound is rigorous for any value.
+_BOX_TOLERANCE = 0.01
 
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
                "Alice's key bits are equiprobable and her choices are independent of the past"),
-    "lt": ("ε = 0: the emitted states are exactly the characterized qubit states (no side channels)",
-           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
+    "lt": ("ε = 0: the emitted states are the characterized qubit states (no side channels)",),
     "rt": ("sequential attacks only: Alice emits a pulse after Bob has measured the previous one",
-           "fidelity ≥ 1 − ε between each emitted state and its characterized qubit state",
-           "worst case over a grid of {lower, centre, upper} of each characterized phase"),
-    "ltqc": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
-             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
-    "gllp": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",
-             "phase uncertainty absorbed into ε (Fubini-Study triangle inequality)"),
+           "fidelity ≥ 1 − ε between each emitted state and its characterized qubit state"),
+    "ltqc": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",),
+    "gllp": ("fidelity ≥ 1 − ε between each emitted state and its characterized qubit state (coherent attacks)",),
 }
 
 
@@ -131,28 +132,67 @@ def sequential_repetition_rate(distance_km: np.ndarray | float, repetition_rate_
         return np.minimum(repetition_rate_hz, np.where(length_m > 0, SPEED_IN_FIBER_M_PER_S / length_m, np.inf))
 
 
+def _rows(result: KeyRateResult | KeyRateCurve) -> list[KeyRateResult]:
+    return [result] if isinstance(result, KeyRateResult) else list(result)
+
+
 def _source(source: SourceModel | AnalysisSource) -> AnalysisSource:
     return source if isinstance(source, AnalysisSource) else AnalysisSource.from_model(source)
 
 
-def _phase_probability(method: str, src: AnalysisSource, data: Estimates) -> tuple[np.ndarray, SolverReport, float]:
-    """(P(ph)^U per round (D,), solver report, ε used)."""
+def _phase_probability(method: str, src: AnalysisSource, data: Estimates
+                       ) -> tuple[np.ndarray, SolverReport, float, list[str] | None]:
+    """(P(ph)^U per round (D,), solver report, ε used, the coin pair chosen per row or None).
+
+    Phase intervals: LT maximises its bound over the box (phase_box.py); the other methods absorb
+    the box into ε (source.py). The loss-tolerant coin tries every candidate
+    decomposition (coin.ltqc_pairs) and keeps, per row, the smallest bound: each is valid for the
+    same data, so their minimum is (docs/keyrate-derivation.md, Sec. 3).
+    """
     if method == "lt":
         if src.epsilon > 0:
             raise ValueError(f"the loss-tolerant analysis assumes ε = 0 but this source has ε = {src.epsilon:.3g}; "
                              "use ltqc (or rt) for a source with side channels")
-        bound = np.max([loss_tolerant(lt_decomposition(s), data) for s in src.state_grid()], axis=0)
-        return bound, SolverReport(), 0.0
+        if not src.has_intervals:
+            return loss_tolerant(lt_decomposition(src.states), data), SolverReport(), 0.0, None
+        phases = src.ket_phases()
+        if phases is not None:      # real qubit states: maximise the LT bound over the box (phase_box.py)
+            widths = dict(zip(src.states.labels, src.phase_halfwidths))
+            report = SolverReport(solver="interval branch and bound", message=f"within {_BOX_TOLERANCE:.0%} of the "
+                                  "relaxed maximum over the phase box")
+            return box_phase_error(phases, widths, data, _BOX_TOLERANCE), report, 0.0, None
+        method = "ltqc"         # complex states: the box is ε_eff-close to the centre, the LT coin covers it
     if method == "rt":
-        bound = np.max([reference_technique(lt_decomposition(s), src.epsilon, data) for s in src.state_grid()],
-                       axis=0)
-        return bound, SolverReport(), src.epsilon
-    if method in ("ltqc", "gllp"):
-        pair = ltqc_pair(src.states) if method == "ltqc" else gllp_pair(src.states)
         epsilon = src.effective_epsilon()
-        overlap = max_distance(pair, epsilon)
-        return quantum_coin(pair, overlap.distance, data), overlap.report, epsilon
+        return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon, None
+    if method in ("ltqc", "gllp"):
+        pairs = ltqc_pairs(src.states) if method == "ltqc" else (gllp_pair(src.states),)
+        epsilon = src.effective_epsilon()
+        overlaps = [max_distance(pair, epsilon) for pair in pairs]
+        usable = [i for i, o in enumerate(overlaps) if not o.report.conservative] or list(range(len(pairs)))
+        bounds = np.array([quantum_coin(pairs[i], overlaps[i].distance, data) for i in usable])
+        winner = bounds.argmin(axis=0)
+        report = overlaps[usable[0]].report
+        if len(pairs) > 1:
+            report = report.model_copy(update={"message": f"{report.message}; {len(usable)} of {len(pairs)} coin "
+                                                          "pairs certified, the tightest used per row"})
+        return bounds.min(axis=0), report, epsilon, [pairs[usable[k]].choice for k in winner]
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
+    """How the phase intervals enter: LT's bound over the whole box, or the box absorbed into ε (source.py)."""
+    if not src.has_intervals:
+        return ()
+    widest = max(src.phase_halfwidths)
+    if method == "lt" and src.ket_phases() is not None:
+        return (f"phase intervals (half-width ≤ {widest:.3g} rad): the loss-tolerant bound maximised over the whole "
+                f"box by interval branch and bound (within {_BOX_TOLERANCE:.0%} of the relaxed maximum)",)
+    text = (f"phase intervals (half-width ≤ {widest:.3g} rad) absorbed into ε_eff = {src.effective_epsilon():.3g} "
+            "(Fubini-Study triangle inequality): bound over the whole box")
+    if method == "lt":
+        text += "; complex states: the loss-tolerant quantum coin at ε_eff (coherent attacks)"
+    return (text,)
 
 
 def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence[Observations] | Channel,
@@ -171,6 +211,11 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(finite, (int, float)):
         finite = FiniteKey(float(finite))
+    if method == "best":
+        rows = best_of(lambda m, fk: _rows(key_rate(src, data, m, fk, distance_km=distance_km,
+                                                    ec_efficiency=ec_efficiency)), applicable_methods(src), finite)
+        single = isinstance(data, Observations) or (isinstance(data, Channel) and np.ndim(distance_km) == 0)
+        return rows[0] if single else KeyRateCurve(rows)
     groups = src.correlation_length + 1
     if isinstance(data, Channel):
         if distance_km is None:
@@ -228,7 +273,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     concentration = "chernoff" if finite is None else finite.concentration
     data = estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"], meta["intensities"],
                     failure=eps_pe, probabilities=meta.get("design"), concentration=concentration)
-    p_phase, report, eps_used = _phase_probability(method, src, data)
+    p_phase, report, eps_used, choices = _phase_probability(method, src, data)
     single = data.key_detections if meta["source"] == "single-photon" else data.single_key_low
     phase_errors = data.phase_errors_upper(p_phase)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -249,7 +294,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     rep = meta["rep"]
     rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
     rates = np.where(np.isnan(rates), rep, rates)
-    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method]
+    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method] + _interval_assumptions(method, src)
     if meta["source"] == "weak-coherent":
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
@@ -273,7 +318,8 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             key_detection_rate=float(data.key_detections[i]), repetition_rate_hz=float(rates[i]),
             distance_km=None if np.isnan(distance) else float(distance), assumptions=assumptions, solver=report,
             finite=finite_report, epsilon=eps_used,
-            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description}))
+            parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
+                        **({"coin_pair": choices[i]} if choices else {})}))
     return results
 
 
@@ -286,6 +332,10 @@ def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Obse
     ``finite`` the groups are simply added (the asymptotic rate does not see the grouping).
     """
     src = _source(source)
+    if method == "best":
+        finite = FiniteKey(float(finite)) if isinstance(finite, (int, float)) else finite
+        return best_of(lambda m, fk: [grouped_key_rate(src, groups, m, fk, ec_efficiency=ec_efficiency)],
+                       applicable_methods(src), finite)[0]
     expected = src.correlation_length + 1
     if len(groups) != expected:
         raise ValueError(f"the source has pulse correlations of length {src.correlation_length}: give the counts of "

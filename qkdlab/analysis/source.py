@@ -1,20 +1,21 @@
 """What the key-rate analysis needs from a SourceModel: states with intervals, ε, correlation length.
 
-Interval inputs (issue 5): calibration gives each setting's encoded phase as an interval. The
-analysis never uses the centre value alone:
-
-- the loss-tolerant and reference-technique bounds (cheap, closed form) take the worst case over
-  a stated grid: every combination of {lower, centre, upper} of each uncertain phase;
-- the coin bounds (GLLP, LTQC) use the centre states φ_j and absorb the uncertainty into ε
-  rigorously: if the true qubit state is within Bloch angle w_j of φ_j (state angle w_j/2) and
-  the emitted state has fidelity ≥ 1 − ε with the true one, the Fubini-Study triangle inequality
-  gives fidelity ≥ cos²(arcsin √ε + max_j w_j/2) with φ_j (framework paper, App. A.5, "the
-  simplest way").
+Interval inputs (issue 5, made rigorous in issue 15): calibration gives each setting's encoded
+phase as an interval. The analysis never uses the centre value alone, and never samples the box:
+the loss-tolerant method (ε = 0, real qubit states) maximises its bound over the whole box
+(phase_box.py: interval arithmetic with branch and bound, rigorous); every other method uses the
+centre states φ_j and absorbs the whole box into ε. If the true qubit
+state is within Bloch angle w_j of φ_j (state angle w_j/2) and the emitted state has fidelity
+≥ 1 − ε with the true one, the Fubini-Study triangle inequality gives fidelity
+≥ cos²(arcsin √ε + max_j w_j/2) with φ_j (framework paper, App. A.5, "the simplest way"). That
+holds for every point of the box at once, so the bounds built on it (the coin methods, the
+reference technique, and LT for complex states, which then becomes the loss-tolerant quantum
+coin) hold over the whole box; docs/keyrate-derivation.md, Sec. 7.
+(A sample of the box, such as its corners, is not a bound: interior points can be worse.)
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -90,13 +91,13 @@ class AnalysisSource:
         angle = math.asin(math.sqrt(self.epsilon)) + max(self.phase_halfwidths, default=0.0) / 2.0
         return math.sin(min(angle, math.pi / 2)) ** 2
 
-    def state_grid(self) -> list[StateSet]:
-        """Every combination of {lower, centre, upper} of the uncertain phases (centre first)."""
-        if not any(self.phase_halfwidths):
-            return [self.states]
-        if any(np.abs(np.imag(k)).max() > 1e-12 for k in self.states.kets):
-            raise ValueError("phase intervals are defined for states on the x-z great circle; give complex states "
-                             "without intervals")
-        phases = [2.0 * math.atan2(k[1].real, k[0].real) for k in self.states.kets]
-        choices = [(p,) if w == 0 else (p, p - w, p + w) for p, w in zip(phases, self.phase_halfwidths)]
-        return [StateSet.from_phases(self.protocol, combo) for combo in itertools.product(*choices)]
+    def ket_phases(self) -> dict[str, float] | None:
+        """Phase p of each characterized ket cos(p/2)|0> + sin(p/2)|1> (None for states off the x-z circle)."""
+        if any(abs(k[0].imag) > 1e-12 or abs(k[1].imag) > 1e-12 for k in self.states.kets):
+            return None
+        return {label: 2.0 * math.atan2(k[1].real, k[0].real) for label, k in zip(self.states.labels, self.states.kets)}
+
+    @property
+    def has_intervals(self) -> bool:
+        """True when some characterized phase is an interval of non-zero width."""
+        return any(w > 0 for w in self.phase_halfwidths)

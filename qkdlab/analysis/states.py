@@ -21,13 +21,21 @@ linear program), which keeps the deviation terms of the coin and reference-techn
 smallest. For the flaw family, v_0 is proportional to φ_0X as in Eq. (7) of the framework paper;
 for v_1 the paper's Eqs. (8)-(9) are one valid combination, ours has equal or smaller total
 weight (both tested).
+
+With four states the combination is not unique (four operators in a three-dimensional real
+space): every solution is an affine combination of the *basic* ones, which use three states.
+The phase-error bound of the loss-tolerant quantum coin depends on the choice, and the least
+weight is not the best for it (issue 15): :func:`lt_decompositions` lists the least-weight one
+and every combination of basic ones (among them the paper's Eqs. (7)-(9)), and the coin takes
+the tightest (coin.py, keyrate.py; docs/keyrate-derivation.md, Sec. 3).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.optimize import linprog
@@ -36,7 +44,7 @@ from ..errors import SolverError
 from ..transmitter import NOMINAL_PHASES, PROTOCOL_SETTINGS
 
 __all__ = ["PROTOCOL_SETTINGS", "NOMINAL_PHASES", "phase_ket", "flawed_phases", "StateSet", "LTDecomposition",
-           "lt_decomposition", "Z_KET", "X_KET"]
+           "lt_decomposition", "lt_decompositions", "Z_KET", "X_KET"]
 
 #: Bob's measurement kets: Z_KET[o], X_KET[o] for outcome o.
 Z_KET = (np.array([1.0, 0.0], complex), np.array([0.0, 1.0], complex))
@@ -121,13 +129,15 @@ class LTDecomposition:
     """|v_β><v_β| = Σ_j coefficients[β, j] |φ_j><φ_j| for β = 0, 1 (see the module docstring).
 
     ``virtual``: the sub-normalised virtual kets v_β as coefficient vectors over the settings
-    (v_0 = (φ_0Z + φ_1Z)/2, v_1 = (φ_0Z − φ_1Z)/2); ``q``: the norm² of v_1.
+    (v_0 = (φ_0Z + φ_1Z)/2, v_1 = (φ_0Z − φ_1Z)/2); ``q``: the norm² of v_1; ``name``: which
+    combination this is (reported with the key rate when a choice among several was made).
     """
 
     states: StateSet
     coefficients: np.ndarray
     virtual: np.ndarray
     q: float
+    name: str = "least weight"
 
     def phase_error_weights(self) -> np.ndarray:
         """w[j, o]: the LT phase-error probability is Σ_jo w[j, o] Y_j^{X, o} (v_β with X outcome 1 − β)."""
@@ -137,8 +147,9 @@ class LTDecomposition:
         return w
 
 
+@lru_cache(maxsize=256)
 def lt_decomposition(states: StateSet) -> LTDecomposition:
-    """The least-weight loss-tolerant decomposition of the virtual states (module docstring)."""
+    """The least-weight loss-tolerant decomposition of the virtual states (module docstring; cached per states)."""
     labels = states.labels
     i0, i1 = states.index("Z0"), states.index("Z1")
     virtual = np.zeros((2, len(labels)))
@@ -162,4 +173,44 @@ def lt_decomposition(states: StateSet) -> LTDecomposition:
             raise SolverError(f"the loss-tolerant decomposition of v_{beta} is inaccurate; check the states")
         coefficients[beta] = np.where(np.abs(a) < 1e-13, 0.0, a)
     q = 0.5 * (1.0 - float(np.vdot(states.kets[i0], states.kets[i1]).real))
-    return LTDecomposition(states, coefficients, virtual, q)
+    return LTDecomposition(states, coefficients, virtual, q, "least weight: " + _describe(labels, coefficients))
+
+
+def _describe(labels: tuple[str, ...], coefficients: np.ndarray) -> str:
+    """E.g. "v0 ← +X0; v1 ← −Z0 +Z1 +X1": which states, with which sign, make each virtual state."""
+    parts = []
+    for beta, row in enumerate(coefficients):
+        terms = " ".join(("+" if a > 0 else "−") + label for label, a in zip(labels, row) if a != 0)
+        parts.append(f"v{beta} ← {terms}")
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=256)
+def lt_decompositions(states: StateSet) -> tuple[LTDecomposition, ...]:
+    """The least-weight decomposition, then every distinct pair of basic ones (three states each).
+
+    All are exact at the characterized states (each is checked to 1e-9 in Bloch components), so
+    each gives a valid coin pair; which is tightest depends on the states, ε and the data.
+    """
+    least = lt_decomposition(states)
+    basis = np.array([_bloch4(k) for k in states.kets]).T
+    n = len(states.labels)
+    basic: list[list[np.ndarray]] = [[], []]
+    for beta in range(2):
+        target = _bloch4(least.virtual[beta] @ np.array(states.kets))
+        for subset in itertools.combinations(range(n), min(3, n)):
+            sub = basis[:, subset]
+            x, *_ = np.linalg.lstsq(sub, target, rcond=None)
+            if np.abs(sub @ x - target).max() > 1e-9:
+                continue
+            row = np.zeros(n)
+            row[list(subset)] = np.where(np.abs(x) < 1e-13, 0.0, x)
+            if not any(np.allclose(row, other, rtol=0, atol=1e-12) for other in basic[beta]):
+                basic[beta].append(row)
+    found = [least]
+    for rows in itertools.product(*basic):
+        coefficients = np.array(rows)
+        if not any(np.allclose(coefficients, d.coefficients, rtol=0, atol=1e-12) for d in found):
+            found.append(LTDecomposition(states, coefficients, least.virtual, least.q,
+                                         _describe(states.labels, coefficients)))
+    return tuple(found)

@@ -45,9 +45,12 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
 @click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
                                      "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
-@click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]),
-              help="Prepare-and-measure method (MDI always uses the Gram-matrix SDP).")
-@click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt.")
+@click.option("--method", default="ltqc", show_default=True,
+              type=click.Choice(["ltqc", "gllp", "rt", "lt", "best"]),
+              help="Prepare-and-measure method; best: every method the source allows, the largest secure rate per "
+                   "distance, the winner named (finite keys split --eps-sec among them). MDI always uses the "
+                   "Gram-matrix SDP.")
+@click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt,best.")
 @click.option("--leakage-model", default="3", show_default=True,
               help="MDI: leakage-light model(s) 1, 2, 3 (Bourassa et al. Eqs. 15-17), e.g. 1,2,3 for one curve each.")
 @click.option("--leakage-intensity", type=float,
@@ -204,8 +207,8 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
     methods = [method] + [m.strip() for m in (compare or "").split(",") if m.strip() and m.strip() != method]
     curves, skipped = {}, []
     for name in methods:
-        if name not in ("ltqc", "gllp", "rt", "lt"):
-            raise click.BadParameter(f"{name!r} is not a method (ltqc, gllp, rt, lt)", param_hint="--compare")
+        if name not in ("ltqc", "gllp", "rt", "lt", "best"):
+            raise click.BadParameter(f"{name!r} is not a method (ltqc, gllp, rt, lt, best)", param_hint="--compare")
         try:
             curves[name] = key_rate(source, channel, name, finite_key, distance_km=distances)
         except ValueError as exc:
@@ -251,26 +254,31 @@ def _intensity_probabilities(intensities: tuple[float, ...] | None) -> tuple[flo
 def _write_csv(curves: dict) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["method", "distance_km", "key_rate_bps", "key_rate_per_pulse", "phase_error", "bit_error",
-                     "repetition_rate_hz", "solver_status", "certified"])
+                     "repetition_rate_hz", "solver_status", "certified", "winner", "coin_pair"])
     for name, curve in curves.items():
         for r in curve:
             writer.writerow([name, f"{r.distance_km:g}", f"{r.key_rate_bps:.6e}", f"{r.key_rate_per_pulse:.6e}",
                              f"{r.phase_error:.6e}", f"{r.bit_error:.6e}", f"{r.repetition_rate_hz:.6e}",
-                             r.solver.status, r.solver.certified and not r.solver.conservative])
+                             r.solver.status, r.solver.certified and not r.solver.conservative,
+                             r.parameters.get("winner", r.method), r.parameters.get("coin_pair", "")])
 
 
 def _print_table(curves: dict, title: str, skipped: list[str]) -> None:
     table = Table(title=f"Secret-key rate (bit/s) — {title}")
     table.add_column("km", justify="right", no_wrap=True)
-    for name in curves:
+    for name, curve in curves.items():
         table.add_column(f"{name}\nbit/s", justify="right", no_wrap=True)
         table.add_column(f"{name}\ne_ph", justify="right", no_wrap=True)
+        if curve[0].method == "best":
+            table.add_column(f"{name}\nwinner", no_wrap=True)
     first = next(iter(curves.values()))
     for i, result in enumerate(first):
         row = [f"{result.distance_km:g}"]
         for curve in curves.values():
             r = curve[i]
             row += [f"{r.key_rate_bps:.2e}" if r.key_rate_bps > 0 else "0", f"{r.phase_error:.4f}"]
+            if r.method == "best":
+                row.append(r.parameters["winner"])
         table.add_row(*row)
     console.print(table)
     for name, curve in curves.items():
@@ -281,10 +289,23 @@ def _print_table(curves: dict, title: str, skipped: list[str]) -> None:
             status += f" — CONSERVATIVE at {len(conservative)} point(s): {conservative[0].message}"
         used = "" if curve[0].method.startswith("mdi") else f"ε used {curve[0].epsilon:.3g}; "
         console.print(f"[bold]{name}[/]: max distance {curve.max_distance():g} km; {used}{status}")
-        for assumption in curve[0].assumptions:
+        if curve[0].method == "best":
+            console.print(f"    winners: {_winner_ranges(curve)}", highlight=False)
+        for assumption in dict.fromkeys(a for r in curve for a in r.assumptions):   # every row's, once, in order
             console.print(f"    • {assumption}", highlight=False)
     for line in skipped:
         console.print(f"[yellow]skipped[/] {line}", highlight=False)
+
+
+def _winner_ranges(curve) -> str:
+    """E.g. "rt 0 km; ltqc 1-150 km": which method won where (method best)."""
+    spans: list[list] = []
+    for r in curve:
+        if spans and spans[-1][0] == r.parameters["winner"]:
+            spans[-1][2] = r.distance_km
+        else:
+            spans.append([r.parameters["winner"], r.distance_km, r.distance_km])
+    return "; ".join(f"{w} {a:g} km" if a == b else f"{w} {a:g}-{b:g} km" for w, a, b in spans)
 
 
 __all__ = ["keyrate_command", "parse_distances"]

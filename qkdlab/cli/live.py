@@ -18,7 +18,8 @@ from .console import console, sigterm_as_interrupt
 @click.option("--follow", "follow_path", type=click.Path(dir_okay=False),
               help="Follow a qkd-link run that another process writes into this HDF5 file.")
 @click.option("--run", "run_name", help="The qkd-link run to follow (default: the newest).")
-@click.option("--method", default="ltqc", show_default=True, type=click.Choice(["ltqc", "gllp", "rt", "lt"]))
+@click.option("--method", default="best", show_default=True, type=click.Choice(["best", "ltqc", "gllp", "rt", "lt"]),
+              help="best: every method the source allows, the largest secure key, the winner shown per block.")
 @click.option("--block", "block_size", default=1e9, show_default=True, help="Pulses per block (--sim).")
 @click.option("--blocks", "block_count", type=int, help="Stop after this many blocks (--sim; default: until Ctrl-C).")
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between simulated blocks.")

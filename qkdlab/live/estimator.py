@@ -2,7 +2,9 @@
 
 Each block is a tuple of :class:`~qkdlab.model.Observations`, one per post-processing group
 (one group unless the source model has pulse correlations). For every accepted block the
-estimator gives two finite-key estimates with the method and source model fixed at start:
+estimator gives two finite-key estimates with the method and source model fixed at start (by
+default ``best``: every method the source allows, the largest secure key, the winner named in
+:attr:`Estimate.winner`; analysis/best.py):
 
 - the block alone (N = the block's pulses);
 - everything accepted so far (N = all pulses), i.e. the key the run would give if it ended now.
@@ -48,6 +50,7 @@ class Estimate:
     key_length_bits: float
     key_rate_bps: float
     result: KeyRateResult
+    winner: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Update:
 class LiveEstimator:
     """Finite-key estimates per block and accumulated (module docstring)."""
 
-    def __init__(self, source_model: SourceModel | AnalysisSource, method: str = "ltqc", *,
+    def __init__(self, source_model: SourceModel | AnalysisSource, method: str = "best", *,
                  epsilon_sec: float = 1e-10, epsilon_cor: float = 1e-10, ec_efficiency: float = 1.16,
                  alarms: AlarmPolicy = AlarmPolicy()) -> None:
         self.source = source_model if isinstance(source_model, AnalysisSource) else AnalysisSource.from_model(
@@ -150,7 +153,8 @@ class LiveEstimator:
         detections, errors = key_counts(_merge(groups))
         qber = errors / detections if detections > 0 else 0.0
         return Estimate(scope, pulses, detections, qber, result.phase_error,
-                        result.finite.key_length_bits if result.finite else 0.0, result.key_rate_bps, result)
+                        result.finite.key_length_bits if result.finite else 0.0, result.key_rate_bps, result,
+                        str(result.parameters.get("winner", result.method)))
 
 
 def _merge(groups: tuple[Observations, ...]) -> Observations:

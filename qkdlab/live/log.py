@@ -22,14 +22,14 @@ __all__ = ["EstimateLog", "plot_history", "COLUMNS", "UNITS", "metadata_path"]
 
 COLUMNS = ("block", "time", "time_unix_s", "accepted", "reason", "block_emissions", "block_key_detections", "block_qber",
            "block_phase_error", "block_key_bits", "block_key_rate_bps", "total_emissions", "total_phase_error",
-           "total_key_bits", "total_key_rate_bps", "latency_ms", "alarms")
+           "total_key_bits", "total_key_rate_bps", "latency_ms", "alarms", "block_method", "total_method")
 
 
 #: Units of the CSV columns (pint-parseable; "1" for plain numbers, "" for text).
 UNITS = {"block": "1", "time": "", "time_unix_s": "s", "accepted": "1", "reason": "", "block_emissions": "1",
          "block_key_detections": "1", "block_qber": "1", "block_phase_error": "1", "block_key_bits": "bit",
          "block_key_rate_bps": "bit/s", "total_emissions": "1", "total_phase_error": "1", "total_key_bits": "bit",
-         "total_key_rate_bps": "bit/s", "latency_ms": "ms", "alarms": ""}
+         "total_key_rate_bps": "bit/s", "latency_ms": "ms", "alarms": "", "block_method": "", "total_method": ""}
 
 
 def metadata_path(path: str | Path) -> Path:
@@ -71,7 +71,8 @@ class EstimateLog:
                                                            f"{b.key_length_bits:.6e}", f"{b.key_rate_bps:.6e}")),
             *(("", "", "", "") if t is None else (f"{t.emissions:.0f}", f"{t.phase_error:.6e}",
                                                    f"{t.key_length_bits:.6e}", f"{t.key_rate_bps:.6e}")),
-            f"{update.latency_s * 1e3:.2f}", " | ".join(a.message for a in update.alarms)])
+            f"{update.latency_s * 1e3:.2f}", " | ".join(a.message for a in update.alarms),
+            "" if b is None else b.winner, "" if t is None else t.winner])
         self._file.flush()
         self.rows.append(update)
 

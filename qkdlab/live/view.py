@@ -90,6 +90,8 @@ def render(state: LiveState) -> Panel:
                                               f"from {block.emissions:.3g} pulses)")
         rows.add_row("QBER", f"{block.qber:.3%}")
         rows.add_row("phase-error bound", f"{block.phase_error:.4f} (block)   {total.phase_error:.4f} (all data)")
+        if state.method == "best":
+            rows.add_row("winning method", f"{block.winner} (block)   {total.winner} (all data)")
         rows.add_row("key so far (all data)", f"{total.key_length_bits:.5g} bits from {total.emissions:.4g} pulses "
                                               f"({total.key_rate_bps:.4g} bit/s)")
         rows.add_row("recent rate", Text(sparkline(state.rates), style="cyan"))

@@ -77,3 +77,18 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_method_best_names_the_winner_per_distance():
+    result = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0,50", "--method", "best",
+                 "--format", "csv")
+    assert result.exit_code == 0, result.output
+    table = rows(result.output)
+    assert [r["method"] for r in table] == ["best", "best"]
+    assert [r["winner"] for r in table] == ["rt", "ltqc"]
+    assert table[1]["coin_pair"] == "v0 ← +X0; v1 ← −Z0 +Z1 +X1"
+    source = AnalysisSource.flawed("bb84", 0.063, 1e-6)
+    each = [key_rate(source, Channel(), m, distance_km=50.0).key_rate_bps for m in ("ltqc", "gllp", "rt")]
+    assert float(table[1]["key_rate_bps"]) == pytest.approx(max(each), rel=1e-6)
+    shown = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0,50", "--method", "best")
+    assert "winner" in shown.output and "winners: rt 0 km; ltqc 50 km" in shown.output

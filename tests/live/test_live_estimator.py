@@ -31,16 +31,17 @@ def test_live_numbers_are_the_offline_numbers(source):
     total = add(blocks)
     finite = FiniteKey(2e9)
     if source.correlation_length:
-        offline = grouped_key_rate(source, total, "ltqc", finite)
+        offline = grouped_key_rate(source, total, "best", finite)
     else:
-        offline = key_rate(source, total[0], "ltqc", finite)
+        offline = key_rate(source, total[0], "best", finite)
     last = updates[-1].accumulated
     assert last.result.key_rate_per_pulse == pytest.approx(offline.key_rate_per_pulse, rel=1e-12)
     assert last.key_length_bits == pytest.approx(offline.finite.key_length_bits, rel=1e-12)
     assert last.key_length_bits > 0 and last.emissions == 2e9
+    assert last.winner == offline.parameters["winner"] != ""          # the estimator uses best and names the winner
     first = updates[0].block
-    single = (grouped_key_rate(source, blocks[0], "ltqc", FiniteKey(5e8)) if source.correlation_length
-              else key_rate(source, blocks[0][0], "ltqc", FiniteKey(5e8)))
+    single = (grouped_key_rate(source, blocks[0], "best", FiniteKey(5e8)) if source.correlation_length
+              else key_rate(source, blocks[0][0], "best", FiniteKey(5e8)))
     assert first.key_rate_bps == pytest.approx(single.key_rate_bps, rel=1e-12)
 
 
@@ -130,6 +131,11 @@ def test_view_shows_the_estimate_and_marks_a_stopped_producer_stale(monkeypatch)
     text = console.export_text()
     assert "key rate (this block)" in text and "QBER" in text and "STALE" not in text
     assert "3 accepted, 1 rejected" in text
+    best = LiveState("test", "best", estimator.assumptions)
+    best.add(estimator.push(next(iter(link.blocks(1)))))
+    console = Console(width=120, record=True)
+    console.print(render(best))
+    assert "winning method" in console.export_text()
     import qkdlab.live.view as view
 
     now = view.time.monotonic()

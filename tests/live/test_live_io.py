@@ -207,3 +207,7 @@ def test_demo_runs_the_whole_job(tmp_path):
         assert text in result.output
     rows = list(csv.DictReader(open(tmp_path / "demo" / "live-log.csv")))
     assert len(rows) == 2 and float(rows[-1]["total_key_bits"]) > 0
+    assert rows[-1]["total_method"] in ("ltqc", "gllp", "rt")           # the live run uses best, names the winner
+    assert "best" in result.output and "(ltqc)" in result.output        # the rate table names the winner too
+    from qkdlab.live.log import COLUMNS, UNITS
+    assert set(UNITS) == set(COLUMNS)                                    # every column has its unit in the sidecar

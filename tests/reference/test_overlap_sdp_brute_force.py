@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import overlap_sdp
-from qkdlab.analysis.coin import gllp_pair, ltqc_pair
+from qkdlab.analysis.coin import gllp_pair, ltqc_pair, ltqc_pairs
 from qkdlab.analysis.overlap_sdp import fidelity_scale, max_distance
 from qkdlab.analysis.phase_error import loss_tolerant, quantum_coin, reference_technique
 from qkdlab.analysis.states import StateSet, lt_decomposition
@@ -148,7 +148,7 @@ def test_phase_error_bounds_hold_for_explicit_attacks(protocol):
     rng = np.random.default_rng(7)
     states = StateSet.flawed(protocol, 0.063)
     lt = lt_decomposition(states)
-    pairs = [ltqc_pair(states)] + ([gllp_pair(states)] if protocol == "bb84" else [])
+    pairs = list(ltqc_pairs(states)) + ([gllp_pair(states)] if protocol == "bb84" else [])   # every candidate
     i0, i1 = states.index("Z0"), states.index("Z1")
     worst_ratio = 0.0
     for epsilon in (0.0, 1e-4, 1e-2):
