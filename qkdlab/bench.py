@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +38,15 @@ class InstrumentStatus:
 class Bench:
     """The open instruments of a bench config; use as a context manager so everything closes."""
 
-    def __init__(self, config: BenchConfig, *, simulate: bool = False, visa_library: str | None = None) -> None:
+    def __init__(self, config: BenchConfig, *, simulate: bool = False, visa_library: str | None = None,
+                 unsupported_queries: Mapping[str, Iterable[str]] | None = None) -> None:
         """``visa_library``: a VISA library the *user* names (a path, from ``--visa-library`` or the
         ``QKDLAB_VISA_LIBRARY`` environment variable), used instead of each instrument's backend.
-        A bench config alone can only name pyvisa's own backends (see ``qkdlab.config``)."""
+        A bench config alone can only name pyvisa's own backends (see ``qkdlab.config``).
+        ``unsupported_queries``: instrument name -> queries a bench probe found unanswered
+        (``qkdlab.probe.ProbeRecord.unsupported_by_instrument``); their drivers skip them."""
         self.config = config
+        self.unsupported_queries = {name: set(q) for name, q in (unsupported_queries or {}).items()}
         self.simulate = simulate
         self.visa_library = visa_library if visa_library is not None else os.environ.get(VISA_LIBRARY_ENV) or None
         self.instruments: dict[str, Any] = {}
@@ -95,6 +99,8 @@ class Bench:
                 return self.sim.emulators[name]
             return cls(inst.resource, name, **settings)
         resource = inst.resource
+        if self.unsupported_queries.get(name):
+            settings["unsupported_queries"] = self.unsupported_queries[name]
         if interface == "visa":
             settings["visa_library"] = (self.sim.visa_library if self.simulate else
                                         self.visa_library or inst.visa_library)

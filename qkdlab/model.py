@@ -37,7 +37,7 @@ from .errors import DataError
 
 __all__ = ["MODEL_SCHEMA_VERSION", "Provenance", "Bound", "QubitState", "EpsilonPart", "EpsilonBudget",
            "DetectorTable", "LeakageModel", "Correlations", "SourceModel", "load_source_model",
-           "Observations", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
+           "Observations", "SolverAttempt", "SolverReport", "FiniteKeyReport", "KeyRateResult"]
 
 #: Version of the SourceModel JSON layout; bumped on incompatible changes. Version 1 files (units
 #: written as "", provenance naming one run as text) are upgraded on load.
@@ -542,13 +542,30 @@ def nested_tuples(array: np.ndarray) -> tuple:
     return tuple(nested_tuples(row) for row in array)
 
 
+class SolverAttempt(_Frozen):
+    """One solver run of :func:`qkdlab.analysis.solve.solve`: what ran, how it ended, how long it took.
+
+    ``bound`` is the certified value it gave (None: no certificate) and ``gap`` that bound's distance
+    from the solver's own objective value; ``error`` says why a run gave nothing usable.
+    """
+
+    solver: str
+    status: str
+    seconds: float
+    bound: float | None = None
+    gap: float | None = None
+    error: str = ""
+
+
 class SolverReport(_Frozen):
     """How a numerical bound was obtained: the solver, its status, and the certificate.
 
     ``certified``: the number used is a rigorous bound built from a feasible dual solution (or
     needs no solver at all); ``gap``: the difference between that bound and the best feasible
     primal value seen (0 when exact). ``conservative``: the solver failed or was unsure and the
-    trivially safe value (no key) was used instead; ``message`` says why.
+    trivially safe value (no key) was used instead; ``message`` says why. ``attempts`` names the
+    solver settings tried in order; ``runs`` has their status, timing and bounds, ``seconds`` the
+    total solver time.
     """
 
     solver: str = "closed form"
@@ -558,6 +575,8 @@ class SolverReport(_Frozen):
     conservative: bool = False
     attempts: tuple[str, ...] = ()
     message: str = ""
+    runs: tuple[SolverAttempt, ...] = ()
+    seconds: float = 0.0
 
 
 class FiniteKeyReport(_Frozen):

@@ -20,7 +20,10 @@ INTERNAL = re.compile(r"\b[a-z]+_[a-z_]+\b")                 # snake_case names 
 
 
 def _check(fig: Figure, what: str) -> None:
-    axes = [ax for ax in fig.axes if ax.has_data()]
+    bars = [ax for ax in fig.axes if hasattr(ax, "_colorbar")]   # a colour bar carries one label, on its long side
+    for bar in bars:
+        assert bar.get_ylabel() or bar.get_xlabel(), f"{what}: a colour bar without a label"
+    axes = [ax for ax in fig.axes if ax.has_data() and ax not in bars]
     assert axes, f"{what}: nothing drawn"
     for ax in axes:
         shared_x = not ax.get_xlabel() and any(o is not ax and o.get_xlabel() for o in ax.get_shared_x_axes()
@@ -98,3 +101,20 @@ def test_the_live_history_is_labelled(tmp_path, monkeypatch) -> None:
     _check(fig, "live history")
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert "QBER (%)" in labels and "phase-error bound (%)" in labels  # one axis each
+
+
+def test_the_sweep_study_figure_is_labelled(tmp_path) -> None:
+    from qkdlab.cli.study_plots import draw_study
+    from qkdlab.sweep import parse_spec
+    from qkdlab.sweep.evaluate import evaluate_chunk
+    from qkdlab.sweep.study import StudyFile
+
+    spec = parse_spec({"name": "figure test", "fixed": {"signal": 0.5},
+                       "axes": {"epsilon": [0.0, 1e-6], "distance": [0.0, 40.0], "fiber_loss": [0.2, 0.25]},
+                       "optimise": {"parameters": {"signal": [0.1, 0.9], "basis_prob": [0.5, 0.9]}, "starts": 1,
+                                    "max_iterations": 1}})
+    with StudyFile.open(tmp_path / "s.h5", spec) as study:
+        study.write(evaluate_chunk(spec.canonical(), list(range(spec.size))))
+    fig = Figure(figsize=(19, 4.8), layout="constrained")
+    draw_study(tmp_path / "s.h5", fig)
+    _check(fig, "sweep study")

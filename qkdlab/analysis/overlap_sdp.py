@@ -31,14 +31,15 @@ constraints, C the objective). Any dual-feasible
 point bounds the maximum from above (weak duality: ⟨S, Z⟩ ≥ 0). The solver's point is made
 exactly feasible by u ← max(u, 0), then Y ← Y + τI, u ← u + τ with τ = max(0, −λ_min(S)), which
 raises the bound by (d + n)τ; a floating-point margin is added. The reported gap is the
-certified bound minus the solver's own optimal value (how much the repair cost). If no solver returns a usable point, the trivial
-bound ‖T̃ − R̃‖² ≤ 4N (Re<Tar|Ref> ≥ −1) is used and flagged as conservative.
+certified bound minus the solver's own optimal value (how much the repair cost). The solvers of
+``SOLVERS`` are tried in order by the shared core (:func:`.solve.solve`); if none returns a usable
+point, the trivial bound ‖T̃ − R̃‖² ≤ 4N (Re<Tar|Ref> ≥ −1) is used and flagged as conservative.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,11 +48,12 @@ import numpy as np
 
 from ..model import SolverReport
 from .coin import CoinPair
+from .solve import CertifiedValue, SolverSpec, solve
 
 __all__ = ["OverlapBound", "max_distance", "fidelity_scale"]
 
-#: Solvers tried in order; the first whose dual point certifies a bound is used.
-SOLVERS = ("CLARABEL", "SCS")
+#: Solvers tried in order (:mod:`.solve`); the first whose dual point certifies a bound is used.
+SOLVERS = (SolverSpec("CLARABEL"), SolverSpec("SCS"))
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,9 @@ def _certify(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.nd
     return float(np.real(np.trace(y))) + float(u.sum()) + size * (tau + margin)
 
 
-def _solve_dual(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray],
-                solver: str) -> tuple[float, float, str]:
+def _dual_problem(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray]
+                  ) -> tuple[cp.Problem, Callable[[cp.Problem], CertifiedValue | None]]:
+    """The dual SDP of the module docstring and its certificate (for :func:`.solve.solve`)."""
     n = len(e_list)
     y = cp.Variable((d, d), hermitian=True)
     u = cp.Variable(n, nonneg=True)
@@ -143,15 +146,15 @@ def _solve_dual(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np
     mu = cp.Variable(n)
     slack = cp.bmat([[y, np.zeros((d, n))], [np.zeros((n, d)), cp.diag(u)]])
     slack = slack + sum(lam[j] * e_list[j] + mu[j] * f_list[j] for j in range(n)) - c
-    psd = slack >> 0
-    problem = cp.Problem(cp.Minimize(cp.real(cp.trace(y)) + cp.sum(u)), [psd])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)     # "may be inaccurate": the certificate decides
-        problem.solve(solver=solver)
-    if y.value is None or u.value is None:
-        raise RuntimeError(f"{solver}: {problem.status}")
-    bound = _certify(d, c, e_list, f_list, y.value, u.value, lam.value, mu.value)
-    return bound, float(problem.value), problem.status
+    problem = cp.Problem(cp.Minimize(cp.real(cp.trace(y)) + cp.sum(u)), [slack >> 0])
+
+    def certify(solved: cp.Problem) -> CertifiedValue | None:
+        if any(v.value is None for v in (y, u, lam, mu)):
+            return None
+        return CertifiedValue(_certify(d, c, e_list, f_list, y.value, u.value, lam.value, mu.value),
+                              float(solved.value))
+
+    return problem, certify
 
 
 @lru_cache(maxsize=256)
@@ -168,27 +171,18 @@ def _cached(pair_key: tuple, epsilon: float) -> OverlapBound:
     sqrt_s = math.sqrt(s)
     frame = _orthonormal_frame(pair.states.gram)
     c, e_list, f_list = _problem_matrices(pair, frame, sqrt_s, aligned)
-    attempts, failures = [], []
-    for solver in SOLVERS:
-        attempts.append(solver)
-        try:
-            bound, claimed, status = _solve_dual(frame.shape[0], c, e_list, f_list, solver)
-        except Exception as exc:  # noqa: BLE001 - any solver failure means: try the next one
-            failures.append(f"{solver}: {exc}")
-            continue
-        if not math.isfinite(bound):
-            failures.append(f"{solver}: no finite certificate ({status})")
-            continue
-        scale = s if aligned else sqrt_s
-        distance = min(c0 + scale * max(bound, 0.0), trivial)
-        gap = scale * (bound - claimed) if math.isfinite(claimed) else float("nan")
-        report = SolverReport(solver=solver, status=status, certified=True, gap=gap, attempts=tuple(attempts),
-                              message="dual certificate" + ("; " + "; ".join(failures) if failures else ""))
-        return OverlapBound(distance, pair.norm, epsilon, report)
-    report = SolverReport(solver="none", status="failed", certified=True, conservative=True, attempts=tuple(attempts),
-                          message="no solver certified the overlap bound; used Re<Tar|Ref> ≥ −1 (no key). "
-                                  + "; ".join(failures))
-    return OverlapBound(trivial, pair.norm, epsilon, report)
+    scale = s if aligned else sqrt_s
+    # the solver's variable J is the distance's excess over c0 in units of `scale`; the trivial bound in J units
+    problem, certify = _dual_problem(frame.shape[0], c, e_list, f_list)
+    solution = solve(problem, SOLVERS, certify, conservative=(trivial - c0) / scale)
+    if solution.conservative:
+        report = solution.report.model_copy(update={
+            "message": "no solver certified the overlap bound; used Re<Tar|Ref> ≥ −1 (no key). "
+                       + solution.report.message})
+        return OverlapBound(trivial, pair.norm, epsilon, report)
+    distance = min(c0 + scale * max(solution.value, 0.0), trivial)
+    report = solution.report.model_copy(update={"gap": scale * solution.report.gap})
+    return OverlapBound(distance, pair.norm, epsilon, report)
 
 
 _PAIRS: dict[tuple, CoinPair] = {}

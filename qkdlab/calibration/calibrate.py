@@ -25,7 +25,7 @@ inside the part over the bounds it makes); the model records each part's share a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,14 @@ def _missing(kind: str, store: Store, options: CalibrationOptions, partial: list
 
 
 def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
-                   options: CalibrationOptions | None = None) -> SourceModel:
-    """Calibrate the runs of one HDF5 file into a ``SourceModel`` (see the module docstring)."""
+                   options: CalibrationOptions | None = None,
+                   on_stage: Callable[[str], None] | None = None) -> SourceModel:
+    """Calibrate the runs of one HDF5 file into a ``SourceModel`` (see the module docstring).
+
+    ``on_stage(what)`` is called as each part starts (the command line shows it), so a
+    calibration of large runs is never silent.
+    """
+    stage = on_stage or (lambda what: None)
     from .correlations import calibrate_correlations
     from .detectors import calibrate_detectors
     from .leakage import calibrate_leakage
@@ -123,6 +129,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
 
     options = options or CalibrationOptions()
     store = Store(path)
+    stage(f"reading the runs of {store.path.name}")
     chosen, partial = select_runs(store, runs, options.allow_partial)
     notes: list[str] = []
     unknown = sorted(set(chosen) - set(NEEDED))
@@ -137,11 +144,13 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         raise CalibrationError(f"{store.path}: no completed phase-modulation run{_unfinished(store, 'phase-modulation')}; "
                                "the qubit states cannot be characterized without one (run `qkdlab scan "
                                "phase-modulation`)")
+    stage("qubit states and δ (phase-modulation run)")
     phase: PhaseCalibration = calibrate_phase(chosen["phase-modulation"], failure_probability=kappa)
     spent.append(kappa)
 
     rate = options.repetition_rate_hz or _repetition_rate(chosen, required="isolation" in chosen)
     if "isolation" in chosen:
+        stage("Trojan-horse isolation (isolation run)")
         gamma, tha = calibrate_isolation(chosen["isolation"], failure_probability=kappa, repetition_rate_hz=rate,
                                          damage_photons_per_s=options.damage_photons_per_s,
                                          damage_source=options.damage_source,
@@ -155,6 +164,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
 
     er_run, leak_run = chosen.get("extinction-ratio"), chosen.get("leakage-light")
     if er_run is not None or leak_run is not None:
+        stage("leakage light (extinction-ratio / leakage-light runs)")
         leakage, leak_part = calibrate_leakage(er_run, leak_run, mean_photon_number=options.mean_photon_number,
                                                failure_probability=kappa)
         parts.append(leak_part)
@@ -165,6 +175,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         parts.append(_assumed_absent("leakage_light", "own-mode"))
 
     if "pulse-correlations" in chosen:
+        stage("pulse correlations (pulse-correlations run)")
         correlations, corr_part = calibrate_correlations(
             chosen["pulse-correlations"], visibility=phase.visibility.value, fringe_phase_at=phase.fringe_phase_at,
             failure_probability=kappa)
@@ -177,6 +188,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
 
     measured = None
     if "mode-dependence" in chosen:
+        stage("mode dependence (mode-dependence run)")
         _, measured = calibrate_mode_dependence(chosen["mode-dependence"], failure_probability=kappa)
     if options.mode_dependence_bound is not None:
         details = {"measured_upper": measured.upper, "measured_run": measured.provenance.run} \
@@ -201,6 +213,7 @@ def calibrate_file(path: str | Path, runs: Sequence[str] | None = None,
         allowance = leak.relative_energy.upper if leak is not None and leak.relative_energy.upper is not None else 0.0
         if leak is None:
             notes.append("no leakage calibration: μ of the detector scan is not corrected for inter-pulse light")
+        stage("detector table (detector-efficiency run)")
         extra["detectors"] = calibrate_detectors(chosen["detector-efficiency"], failure_probability=kappa,
                                                  mu_leakage_allowance=allowance)
         spent.append(kappa)

@@ -31,6 +31,21 @@ def load_bench_config(config: str | None, sim: bool) -> Any:
     return check_config_scan_defaults(load_config(config))
 
 
+def probe_record_option() -> click.Option:
+    """``--probe-record FILE``: a bench probe's record, whose unanswered optional queries the drivers skip."""
+    return click.Option(["--probe-record"], type=click.Path(exists=True, dir_okay=False), default=None,
+                        help="HDF5 file of 'qkdlab bench probe': drivers skip the optional queries it found unanswered.")
+
+
+def unsupported_queries(probe_record: str | None) -> dict[str, set[str]] | None:
+    """Instrument name -> unanswered optional queries of a probe record (None without one)."""
+    if probe_record is None:
+        return None
+    from ..probe import read_probe
+
+    return read_probe(probe_record).unsupported_by_instrument()
+
+
 def _format_state(state: dict[str, Any] | None, indent: str = "") -> str:
     if not state:
         return ""
@@ -59,17 +74,18 @@ def print_bench_report(statuses: list[Any]) -> None:
     console.print(table)
 
 
-@bench.command("check")
+@bench.command("check", params=[probe_record_option()])
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--sim", is_flag=True, help="Run against the simulated bench (the built-in one without CONFIG).")
 @click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
               help="A VISA shared library to load, by path (a bench config may only name pyvisa's own backends; "
                    "also QKDLAB_VISA_LIBRARY).")
-def bench_check(config: str | None, sim: bool, visa_library: str | None) -> None:
+def bench_check(config: str | None, sim: bool, visa_library: str | None, probe_record: str | None) -> None:
     """Open every instrument of CONFIG, print identities and state; exit 1 naming any that does not answer."""
     from ..bench import Bench
 
-    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library) as the_bench:
+    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library,
+               unsupported_queries=unsupported_queries(probe_record)) as the_bench:
         statuses = the_bench.check()
         print_bench_report(statuses)
     failed = [s.name for s in statuses if not s.ok]
@@ -77,3 +93,31 @@ def bench_check(config: str | None, sim: bool, visa_library: str | None) -> None
         err_console.print(f"[bold red]not answering:[/] {', '.join(failed)}")
         sys.exit(1)
     console.print(f"[green]all {len(statuses)} instruments answered[/]")
+
+
+@bench.command("probe")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--sim", is_flag=True, help="Probe the simulated bench (the built-in one without CONFIG).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="HDF5 file the probe run (kind 'probe') is written to.")
+@click.option("--allow-set", is_flag=True,
+              help="Also write every setting back with the value just read (within the safety limits).")
+@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds each query may take before it counts as unanswered.")
+@click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
+              help="A VISA shared library to load, by path (also QKDLAB_VISA_LIBRARY).")
+def bench_probe(config: str | None, sim: bool, out: str, allow_set: bool, timeout: float,
+                visa_library: str | None) -> None:
+    """First contact with new hardware: identify each instrument of CONFIG, send every query its
+    driver uses, and record answered / error / timeout with the raw reply in OUT (reads only unless
+    --allow-set). Exit 1 when a command was not answered; send OUT back with a bug report."""
+    from ..bench import Bench
+    from ..probe import probe_bench
+
+    with Bench(load_bench_config(config, sim), simulate=sim, visa_library=visa_library) as the_bench:
+        record = probe_bench(the_bench, out, allow_set=allow_set, timeout=timeout,
+                             progress=lambda name: err_console.print(f"probing {name} ..."))
+    console.print(record.summary(), markup=False, highlight=False)
+    console.print(f"probe record written to {out}")
+    if not record.passed:
+        sys.exit(1)

@@ -17,6 +17,7 @@ from .keyrate import keyrate_command
 from .live import live_command
 from .runs import plot_command, runs_command
 from .scan import scan
+from .sweep import sweep_command
 
 __all__ = ["main"]
 
@@ -28,5 +29,5 @@ def main() -> None:
 
 
 for _command in (bench, scan, runs_command, plot_command, calibrate_command, keyrate_command, live_command,
-                 demo_command):
+                 demo_command, sweep_command):
     main.add_command(_command)

@@ -43,15 +43,27 @@ def runs_command(file: str, repair: bool) -> None:
 
 @click.command("plot")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.argument("run")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Image file (default FILE-RUN.png).")
-def plot_command(file: str, run: str, output: str | None) -> None:
-    """Draw the standard figure of RUN (its name, e.g. run_0002, or number) in FILE."""
+@click.argument("run", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Image file (default FILE-RUN.png; for a sweep study FILE.png).")
+def plot_command(file: str, run: str | None, output: str | None) -> None:
+    """Draw the standard figure of RUN (its name, e.g. run_0002, or number) in FILE, or of a sweep study FILE."""
     from pathlib import Path
 
     from ..scans import plot_run
     from ..store import Store
+    from ..sweep import study_kind
 
+    if study_kind(file):
+        from .study_plots import plot_study
+
+        if run is not None:
+            raise click.UsageError(f"{file} is a sweep study (one figure, no runs): drop {run!r}")
+        target = output or str(Path(file).with_suffix(".png"))
+        console.print(f"{plot_study(file, target)} -> {target}", highlight=False)
+        return
+    if run is None:
+        raise click.UsageError(f"give the run to plot (see qkdlab runs {file})")
     data = Store(file).read(run)
     target = output or str(Path(file).with_suffix("")) + f"-{data.name}.png"
     plot_run(data, target)

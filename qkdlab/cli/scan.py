@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from .bench import load_bench_config
+from .bench import load_bench_config, probe_record_option, unsupported_queries
 from .console import QkdlabGroup, RichProgress, console, err_console, progress_columns, sigterm_as_interrupt
 
 __all__ = ["scan"]
@@ -20,7 +20,8 @@ def _scan_command(kind: str) -> click.Command:
 
     module = scan_module(kind)
 
-    def callback(bench_config: str | None, sim: bool, out: str, visa_library: str | None, **values: Any) -> None:
+    def callback(bench_config: str | None, sim: bool, out: str, visa_library: str | None, probe_record: str | None,
+                 **values: Any) -> None:
         import signal
 
         from rich.progress import Progress
@@ -36,7 +37,8 @@ def _scan_command(kind: str) -> click.Command:
         previous = sigterm_as_interrupt()  # `kill` ends the run as aborted, like Ctrl-C
         store = Store(out)
         try:
-            with Bench(load_bench_config(bench_config, sim), simulate=sim, visa_library=visa_library).open() as the_bench, \
+            with Bench(load_bench_config(bench_config, sim), simulate=sim, visa_library=visa_library,
+                       unsupported_queries=unsupported_queries(probe_record)).open() as the_bench, \
                     Progress(*progress_columns(), console=err_console, transient=False) as bar:
                 summary = run_scan(kind, the_bench, store, progress=RichProgress(bar), **given)
         except KeyboardInterrupt:
@@ -67,6 +69,7 @@ def _scan_command(kind: str) -> click.Command:
                      help="HDF5 file to add the run to (created if missing)."),
         click.Option(["--visa-library"], type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
                      help="A VISA shared library to load, by path (never taken from a bench config)."),
+        probe_record_option(),
     ]
     for spec in module.PARAMETERS:
         params.append(click.Option([f"--{spec.name.replace('_', '-')}", spec.name], default=None,

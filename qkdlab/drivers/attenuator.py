@@ -21,17 +21,22 @@ All [unverified]: taken from third-party code found in the search index (backgro
   (it converts nm to m before sending and reads metres back); ``INP1:WAV 1550nm`` in ``voa_agilent.py``.
 - ``:OUTP<slot>:STAT ON|OFF`` and ``:OUTP<slot>:STAT?`` answering ``0``/``1``: ``voa_agilent.py``
   (ON/OFF, ``int()`` of the reply), qnnpy ``keysight_n7752a.py`` and the ``Keysight81570A`` driver (0/1).
+- The driver sends offset, wavelength and shutter with the module channel
+  (``:INP<slot>:CHAN<ch>:OFFS``, ``:INP<slot>:CHAN<ch>:WAV``, ``:OUTP<slot>:CHAN<ch>:STAT``) as it does
+  the attenuation [unverified: SCPI's optional ``[:CHANnel<m>]`` node, as the attenuation sources
+  write it]: on a dual-channel module the sources' channel-less forms address channel 1 only.
 - ``:SLOT<slot>:IDN?`` (the module's own identity, where ``*IDN?`` names the mainframe): a commented
   call in ``voa_agilent.py`` and ``AgilentMainframe.list_modules`` in a "Python wrapper for Agilent
   Lightwave Measurement System Modules" (index id 15498324781).
 - Ranges [unverified, from the ``Keysight81570A`` driver's ``CAPABILITY`` table and memory of the
   8157x data sheets]: attenuation 0..60 dB, offset -200..+200 dB, wavelength 1250..1650 nm.
 
-Attenuation and offset [unverified semantics, chosen and documented here]: the attenuation set
-and read with ``:INP:ATT`` is the *displayed* value, which includes the offset; the filter applies
-``attenuation - offset``. Changing the offset leaves the filter where it is, so the displayed
-attenuation moves with it: the driver therefore forgets its cached attenuation when the offset
-changes, and reads the offset (once) to know the attenuation range and the filter value.
+Attenuation and offset [unverified semantics]: no source says how the offset relates to the
+filter. The driver takes the displayed attenuation (``:INP:ATT``) to be the filter plus the offset
+for its range check and forgets its cached attenuation when the offset changes, but the
+``min_attenuation`` safety check does **not** rely on that rule: it holds for both readings of the
+offset (the filter applies the displayed value, or the displayed value minus the offset), i.e. it
+requires ``min(displayed, displayed - offset) >= min_attenuation``.
 
 Attenuation values are plain floats in dB at the API (pint's ``dB`` is a logarithmic unit: a
 string such as ``"10 dB"`` does not parse and arithmetic on it raises, so quantities would only
@@ -47,10 +52,10 @@ from typing import Any, ClassVar
 
 import pint
 
-from ..errors import ConfigError, ProtocolError, SafetyLimitError, SettingRangeError
+from ..errors import ProtocolError, SafetyLimitError, SettingRangeError
 from ..units import ureg
-from .base import OVERRANGE, Control, Identity, SCPIInstrument, control
-from .transport import Transport
+from .base import OVERRANGE, Control, control
+from .mainframe import Keysight816xModule, on_off
 
 __all__ = ["Keysight81577A", "DecibelControl", "db_value"]
 
@@ -115,19 +120,13 @@ class DecibelControl(Control):
             obj.cache_value(self.name, float(cached.value.magnitude), "set")
 
 
-def _on_off(reply: str) -> str:
-    """SCPI boolean replies ``0``/``1`` (or ``+0``/``+1``, ``ON``/``OFF``) as ``ON``/``OFF``."""
-    text = reply.strip().upper()
-    return {"1": "ON", "+1": "ON", "0": "OFF", "+0": "OFF"}.get(text, text)
-
-
 class _AttenuationControl(DecibelControl):
-    """The displayed attenuation: its range follows the offset, and the filter value it implies
-    (attenuation - offset) is checked against the bench ``min_attenuation`` before sending."""
+    """The displayed attenuation: its range follows the offset, and the least filter attenuation it
+    may mean is checked against the bench ``min_attenuation`` before sending."""
 
     def to_native(self, obj: Any, value: Any) -> tuple[Any, Any]:
         cached, native = super().to_native(obj, value)
-        obj.check_min_attenuation(cached - obj.offset_db())
+        obj.check_min_attenuation(obj.least_filter_attenuation(cached))
         return cached, native
 
 
@@ -151,7 +150,7 @@ class _ShutterControl(Control):
     def to_native(self, obj: Any, value: Any) -> tuple[Any, Any]:
         cached, native = super().to_native(obj, value)
         if cached is True and "min_attenuation" in obj.safety_limits:
-            obj.check_min_attenuation(obj.filter_attenuation)
+            obj.check_min_attenuation(obj.least_filter_attenuation(obj.displayed_attenuation()))
         return cached, native
 
 
@@ -160,33 +159,33 @@ def _attenuation_limits(obj: Keysight81577A) -> tuple[float, float]:
     return ATTENUATION_RANGE[0] + offset, ATTENUATION_RANGE[1] + offset
 
 
-class Keysight81577A(SCPIInstrument):
+class Keysight81577A(Keysight816xModule):
     """A Keysight 81577A (8157x-class) variable optical attenuator in slot ``slot`` of an 8163B/8164B.
 
     ``slot`` is the mainframe slot of the module (1..4 on an 8164B, 1..2 on an 8163B) and
     ``channel`` the attenuator channel inside it (1 for single-channel modules). Several modules in
     one mainframe share its VISA resource: open one driver per module on the same resource.
 
-    Bench safety limit ``min_attenuation`` (dB): the filter attenuation (displayed attenuation
-    minus offset) is never set below it; opening the shutter is checked too. It protects the
-    single-photon detectors behind the VOA from being flooded when a scan goes wrong.
+    Bench safety limit ``min_attenuation`` (dB): the filter attenuation is never set below it,
+    whichever way the offset is applied (see the module docstring); opening the shutter is checked
+    too. It protects the single-photon detectors behind the VOA from being flooded when a scan goes
+    wrong.
     """
 
-    interface: ClassVar[str] = "visa"
-    default_settings: ClassVar[dict[str, Any]] = {
-        "timeout": 5.0, "write_termination": "\n", "read_termination": "\n"}
     extra_safety_limits: ClassVar[dict[str, str]] = {"min_attenuation": "dB"}
     #: The filter attenuation range of the 8157x family (0 to 60 dB).
     extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {"min_attenuation": (0.0, 60.0)}
+    #: Queries sent outside the properties (for ``qkdlab bench probe``).
+    probe_extra_queries = (":SLOT{slot}:IDN?", "*IDN?")
 
     # Declaration order is also the re-apply order after a reconnect: offset before attenuation
     # (the attenuation means something only once the offset is back), the shutter last.
     wavelength = control(
-        ":INP{slot}:WAV?", ":INP{slot}:WAV {value:.9g}",
+        ":INP{slot}:CHAN{ch}:WAV?", ":INP{slot}:CHAN{ch}:WAV {value:.9g}",
         "Control the wavelength the attenuation is calibrated for (m), 1250..1650 nm [unverified range].",
         unit="m", limits=WAVELENGTH_RANGE)
     offset = _OffsetControl(
-        ":INP{slot}:OFFS?", ":INP{slot}:OFFS {value:.4f}",
+        ":INP{slot}:CHAN{ch}:OFFS?", ":INP{slot}:CHAN{ch}:OFFS {value:.4f}",
         "Control the attenuation offset (dB, plain float) added to the displayed attenuation, "
         "-200..+200 dB [unverified]; the filter does not move when it changes.",
         unit="dB", limits=OFFSET_RANGE, verify_tolerance=1e-4)
@@ -196,22 +195,10 @@ class Keysight81577A(SCPIInstrument):
         "the filter range is 0..60 dB [unverified].",
         unit="dB", limits=_attenuation_limits, verify_tolerance=1e-4)
     shutter_open = _ShutterControl(
-        ":OUTP{slot}:STAT?", ":OUTP{slot}:STAT {value}",
+        ":OUTP{slot}:CHAN{ch}:STAT?", ":OUTP{slot}:CHAN{ch}:STAT {value}",
         "Control the output shutter: True lets light through (``ON``; refused below ``min_attenuation``), "
         "False blocks it (``OFF``).",
-        values={True: "ON", False: "OFF"}, cast=str, preprocess=_on_off)
-
-    def __init__(self, resource: str | Transport, name: str | None = None, *, slot: int = 1, channel: int = 1,
-                 **kwargs: Any) -> None:
-        if int(slot) < 0 or int(channel) < 1:
-            raise ConfigError(f"{name or 'keysight81577a'}: slot {slot!r} / channel {channel!r} are not a "
-                              "mainframe slot (0..4) and module channel (1, 2, ...)")
-        self.slot = int(slot)
-        self.channel = int(channel)
-        super().__init__(resource, name, **kwargs)
-
-    def format_command(self, template: str, **fields: Any) -> str:
-        return template.format(slot=self.slot, ch=self.channel, **fields)
+        values={True: "ON", False: "OFF"}, cast=str, preprocess=on_off)
 
     def check_min_attenuation(self, filter_db: float) -> None:
         """Raise ``SafetyLimitError`` if a filter attenuation of ``filter_db`` breaks ``min_attenuation``."""
@@ -228,16 +215,23 @@ class Keysight81577A(SCPIInstrument):
             return float(cached.value)
         return float(self.offset)
 
-    @property
-    def filter_attenuation(self) -> float:
-        """Measure the attenuation the filter applies (dB): displayed attenuation minus offset.
-
-        Reads the displayed attenuation without caching it, so a cached *set* value (which a
-        reconnect re-applies) is not replaced by a read one.
-        """
+    def displayed_attenuation(self) -> float:
+        """Measure the displayed attenuation (dB) without caching it, so a cached *set* value (which
+        a reconnect re-applies) is not replaced by a read one."""
         ctl = type(self).attenuation
         command = self.format_command(ctl.get_cmd)
-        return float(ctl.from_reply(self, self.ask(command), command)) - self.offset_db()
+        return float(ctl.from_reply(self, self.ask(command), command))
+
+    def least_filter_attenuation(self, displayed: float) -> float:
+        """The smallest filter attenuation (dB) a displayed value may mean: the offset rule is
+        unverified, so both ``displayed`` and ``displayed - offset`` are taken as possible."""
+        return min(displayed, displayed - self.offset_db())
+
+    @property
+    def filter_attenuation(self) -> float:
+        """Measure the attenuation the filter applies (dB), taking it as displayed minus offset
+        [unverified rule; the safety check uses ``least_filter_attenuation`` instead]."""
+        return self.displayed_attenuation() - self.offset_db()
 
     def open_shutter(self) -> None:
         """Let light through (``shutter_open = True``, with its ``min_attenuation`` check)."""
@@ -246,11 +240,3 @@ class Keysight81577A(SCPIInstrument):
     def close_shutter(self) -> None:
         """Block the light (always allowed)."""
         self.shutter_open = False
-
-    def identify(self) -> Identity:
-        """Ask the module itself what it is (``:SLOT<slot>:IDN?``); ``*IDN?`` would name the mainframe."""
-        return Identity.from_idn(self.ask(f":SLOT{self.slot}:IDN?"))
-
-    def mainframe_identity(self) -> Identity:
-        """Ask the mainframe what it is (``*IDN?``)."""
-        return Identity.from_idn(self.ask("*IDN?"))

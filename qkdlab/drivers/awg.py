@@ -26,6 +26,28 @@ Sources of the command set
   (33621A/22A); arbitrary sample rate up to 160/250 MSa/s (33500B) and 660 MSa/s / 1 GSa/s
   (33600A); 1 mVpp..10 Vpp and |offset| + Vpp/2 <= 5 V into 50 ohm (doubled into high Z).
   Unknown members of a family get the family's lowest figures (conservative).
+- Pattern timing (issue 20), per command:
+
+  - ``SOUR{ch}:FUNC:ARB:FILT NORM|STEP|OFF`` / ``?``: [read] PyMeasure ``agilent33500.py``
+    (``arb_filter``); third-party scripts select STEP ("pulse optimised filter", index id
+    52518930166) or OFF for pulse patterns (ids 55691167234, 41736722036). The instrument's
+    power-on NORMal filter interpolates band-limited between samples: with one sample per pulse
+    it rings into the inter-pulse time, so ``play_waveform`` sets ``pattern_filter`` (STEP
+    unless chosen otherwise) and scans record it.
+  - ``FUNC:ARB:SYNC`` (restart both arbs together): [unverified, many third-party scripts] e.g.
+    index ids 4608971450 ("Synchronize the start points of both waveforms"), 31566869845 (sent
+    when loading channel 2), 34642422202 (``sour{ch}:func:arb:sync``, "only on 33500B models").
+  - ``OUTP:SYNC ON|OFF``, ``OUTP:SYNC:SOUR CH1|CH2``, ``OUTP:SYNC:MODE NORM|CARR|MARK``:
+    [unverified] third-party scripts, index ids 14333500042, 47221122694, 23146684833.
+  - ``SOUR{ch}:MARK:POIN <n>`` (sample at which the sync output marks in MARK mode) and
+    ``ROSC:SOUR INT|EXT`` (10 MHz reference): [unverified, recalled from the Trueform guide].
+  - ``TRIG{ch}:SLOP POS|NEG``: [unverified] third-party script, index id 41736722036 (``TRIG:SLOP POS``
+    with ``TRIG:SOUR EXT``).
+  - Named waveforms stay in volatile memory: ``upload_waveform`` no longer clears it
+    (``DATA:VOL:CLE`` only when the name is already there, or by ``clear_volatile``), so a scan
+    switches patterns with ``select_waveform``.
+  - Channel count per model [unverified, recalled from the data sheets]: 33509B, 33511B, 33519B,
+    33521B, 33611A and 33621A have one channel; ``ch2`` is refused on them.
 - [unverified] ``SOUR{ch}:VOLT:UNIT VPP`` sent in the same message as every amplitude set/query:
   our own choice so an instrument left in VRMS or dBm from the front panel can never turn a
   Vpp number into a larger drive than the safety check computed.
@@ -58,7 +80,7 @@ from .base import OVERRANGE, Channel, Control, Identity, SCPIInstrument, control
 from .transport import Transport, ieee_block
 
 __all__ = ["Keysight33500B", "Keysight33500BChannel", "Function", "BurstMode", "TriggerSource", "ModelSpec",
-           "model_spec", "DAC_FULL_SCALE"]
+           "model_spec", "DAC_FULL_SCALE", "ArbFilter", "SyncMode", "SyncSource", "ReferenceSource", "Slope"]
 
 #: DAC code of a normalised sample of +1 (-1 maps to -32767; -32768 is not used).
 DAC_FULL_SCALE = 32767
@@ -111,6 +133,45 @@ class TriggerSource(enum.Enum):
     TIMER = "TIM"
 
 
+class ArbFilter(enum.Enum):
+    """Arbitrary-waveform filter (``SOUR{ch}:FUNC:ARB:FILT``): NORMal rings between samples; STEP
+    limits overshoot; OFF steps from sample to sample."""
+
+    NORM = "NORM"
+    STEP = "STEP"
+    OFF = "OFF"
+    NORMAL = "NORM"
+
+
+class SyncMode(enum.Enum):
+    """What the rear sync output gives (``OUTP:SYNC:MODE``): NORMal, CARRier or a MARKer pulse."""
+
+    NORM = "NORM"
+    CARR = "CARR"
+    MARK = "MARK"
+
+
+class SyncSource(enum.Enum):
+    """Which channel the sync output follows (``OUTP:SYNC:SOUR``)."""
+
+    CH1 = "CH1"
+    CH2 = "CH2"
+
+
+class ReferenceSource(enum.Enum):
+    """The 10 MHz timebase reference (``ROSC:SOUR``): internal or the rear-panel input."""
+
+    INT = "INT"
+    EXT = "EXT"
+
+
+class Slope(enum.Enum):
+    """Edge of the external trigger that starts a burst or advances the waveform (``TRIG{ch}:SLOP``)."""
+
+    POS = "POS"
+    NEG = "NEG"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What limits a model's settings (see the module docstring for where the figures come from)."""
@@ -118,6 +179,7 @@ class ModelSpec:
     family: str
     max_frequency_hz: float      # sine; other functions are checked by the instrument itself
     max_sample_rate: float       # arbitrary waveforms, Sa/s
+    channels: int = 1            # output channels
 
 
 _FAMILIES = {
@@ -125,10 +187,12 @@ _FAMILIES = {
     "33600A": ModelSpec("33600A", 80e6, 660e6),
 }
 _MODELS = {
-    **{m: _FAMILIES["33500B"] for m in ("33509B", "33510B", "33511B", "33512B")},
-    **{m: ModelSpec("33500B", 30e6, 250e6) for m in ("33519B", "33520B", "33521B", "33522B")},
-    **{m: _FAMILIES["33600A"] for m in ("33611A", "33612A")},
-    **{m: ModelSpec("33600A", 120e6, 1e9) for m in ("33621A", "33622A")},
+    **{m: ModelSpec("33500B", 20e6, 160e6, 2 if m in ("33510B", "33512B") else 1)
+       for m in ("33509B", "33510B", "33511B", "33512B")},
+    **{m: ModelSpec("33500B", 30e6, 250e6, 2 if m in ("33520B", "33522B") else 1)
+       for m in ("33519B", "33520B", "33521B", "33522B")},
+    **{m: ModelSpec("33600A", 80e6, 660e6, 2 if m == "33612A" else 1) for m in ("33611A", "33612A")},
+    **{m: ModelSpec("33600A", 120e6, 1e9, 2 if m == "33622A" else 1) for m in ("33621A", "33622A")},
 }
 
 
@@ -197,6 +261,14 @@ class _InfinityControl(Control):
         return int(value) if self.integer else value
 
 
+class _PatternControl(Control):
+    """A setting that changes what a channel plays: the two arbs are no longer known to be aligned."""
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        super().__set__(obj, value)
+        obj.parent.arbs_synchronized = False
+
+
 class _LoadControl(_InfinityControl):
     """The output load setting. Changing it makes the instrument rescale the *displayed* amplitude
     and offset (the physical output stays the same), so their cached values are dropped."""
@@ -220,7 +292,7 @@ class _DriveControl(Control):
         return cached, native
 
 
-class _OutputControl(Control):
+class _OutputControl(_PatternControl):
     """The output switch: switching on re-checks the present amplitude/offset against the limit
     (they may have been set from the front panel, or rescaled by a load change)."""
 
@@ -231,7 +303,7 @@ class _OutputControl(Control):
         return cached, native
 
 
-class _ArbNameControl(Control):
+class _ArbNameControl(_PatternControl):
     """The selected arbitrary waveform: a volatile-memory name (sent as is) or a quoted file path."""
 
     def to_native(self, obj: Any, value: Any) -> tuple[Any, Any]:
@@ -268,8 +340,9 @@ class Keysight33500BChannel(Channel):
     """
 
     parent: Keysight33500B
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ("SOUR{ch}:DATA:VOL:CAT?",)
 
-    function = control(
+    function = _PatternControl(
         "SOUR{ch}:FUNC?", "SOUR{ch}:FUNC {value}",
         "Control the output function (``Function``: SIN, SQU, TRI, RAMP, PULS, PRBS, NOIS, DC, ARB).",
         values=Function, cast=str)
@@ -290,7 +363,7 @@ class Keysight33500BChannel(Channel):
     offset = _DriveControl(
         "SOUR{ch}:VOLT:OFFS?", "SOUR{ch}:VOLT:OFFS {value:.6g}",
         "Control the DC offset (V into the configured load).", unit="V", limits=_offset_limits)
-    arb_sample_rate = control(
+    arb_sample_rate = _PatternControl(
         "SOUR{ch}:FUNC:ARB:SRAT?", "SOUR{ch}:FUNC:ARB:SRAT {value:.15g}",
         "Control the arbitrary-waveform sample rate (Sa/s, given as Hz); one sample per pulse slot.",
         unit="Hz", limits=lambda ch: (1e-6, ch.parent.spec.max_sample_rate))
@@ -298,6 +371,18 @@ class Keysight33500BChannel(Channel):
         "SOUR{ch}:FUNC:ARB?", "SOUR{ch}:FUNC:ARB {value}",
         "Control which arbitrary waveform the ARB function plays (a name in volatile memory).",
         cast=str, preprocess=_unquote)
+    arb_filter = control(
+        "SOUR{ch}:FUNC:ARB:FILT?", "SOUR{ch}:FUNC:ARB:FILT {value}",
+        "Control the arbitrary-waveform filter (``ArbFilter``: NORM rings between samples, STEP, OFF).",
+        values=ArbFilter, cast=str)
+    marker_point = control(
+        "SOUR{ch}:MARK:POIN?", "SOUR{ch}:MARK:POIN {value:d}",
+        "Control the sample of the arbitrary waveform at which the sync output marks (MARK mode) [unverified].",
+        cast=int, limits=(0, 16_000_000), optional_query=True)
+    trigger_slope = control(
+        "TRIG{ch}:SLOP?", "TRIG{ch}:SLOP {value}",
+        "Control the external-trigger edge (``Slope``: POS or NEG) [unverified].",
+        values=Slope, cast=str, optional_query=True)
     burst_state = control(
         "SOUR{ch}:BURS:STAT?", "SOUR{ch}:BURS:STAT {value}",
         "Control burst mode on/off (True/False).", values={True: 1, False: 0}, cast=int)
@@ -372,12 +457,14 @@ class Keysight33500BChannel(Channel):
 
 
 class Keysight33500B(SCPIInstrument):
-    """Keysight 33500B / 33600A Trueform waveform generator (two channels: ``ch1``, ``ch2``).
+    """Keysight 33500B / 33600A Trueform waveform generator (``ch1``, and ``ch2`` on two-channel models).
 
-    ``model`` ("33522B", "33622A", or a family "33500B"/"33600A") sets the frequency and sample
-    rate limits; without it the model is read from ``*IDN?`` the first time a limit is needed (or
-    when ``identify()`` is called). ``max_waveform_samples`` is the arbitrary memory per waveform
-    (1,000,000 standard; raise it for instruments with a memory option).
+    ``model`` ("33522B", "33622A", or a family "33500B"/"33600A") sets the frequency, sample rate
+    and channel limits; without it the model is read from ``*IDN?`` the first time a limit is
+    needed (or when ``identify()`` is called). ``max_waveform_samples`` is the arbitrary memory per
+    waveform (1,000,000 standard; raise it for instruments with a memory option).
+    ``pattern_filter`` is the arb filter ``play_waveform`` sets for pulse patterns (STEP: one
+    sample per pulse must not ring into the light between pulses).
     """
 
     interface: ClassVar[str] = "visa"
@@ -387,32 +474,57 @@ class Keysight33500B(SCPIInstrument):
     extra_safety_limits: ClassVar[dict[str, str]] = {"max_drive_voltage": "V"}
     #: The largest peak drive of the output stage: ±10 V into high impedance (±5 V into 50 Ω).
     extra_safety_limit_ranges: ClassVar[dict[str, tuple[float, float]]] = {"max_drive_voltage": (0.0, 10.0)}
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ("*IDN?", "FORM:BORD?")
     #: Points of the smallest waveform the instrument accepts.
     min_waveform_samples: ClassVar[int] = 8
 
+    sync_output = control(
+        "OUTP:SYNC?", "OUTP:SYNC {value}",
+        "Control the rear sync output (True/False): the pattern clock for a time tagger or scope [unverified].",
+        values={True: 1, False: 0}, cast=int)
+    sync_source = control(
+        "OUTP:SYNC:SOUR?", "OUTP:SYNC:SOUR {value}",
+        "Control which channel the sync output follows (``SyncSource``: CH1, CH2) [unverified].",
+        values=SyncSource, cast=str)
+    sync_mode = control(
+        "OUTP:SYNC:MODE?", "OUTP:SYNC:MODE {value}",
+        "Control the sync output mode (``SyncMode``: NORM, CARR, MARK at ``marker_point``) [unverified].",
+        values=SyncMode, cast=str, optional_query=True)
+    reference_source = control(
+        "ROSC:SOUR?", "ROSC:SOUR {value}",
+        "Control the 10 MHz timebase reference (``ReferenceSource``: INT, EXT) [unverified].",
+        values=ReferenceSource, cast=str, optional_query=True)
+
     def __init__(self, resource: str | Transport, name: str | None = None, *, model: str | None = None,
-                 max_waveform_samples: int = 1_000_000, **kwargs: Any) -> None:
+                 max_waveform_samples: int = 1_000_000, pattern_filter: ArbFilter | str = ArbFilter.STEP,
+                 **kwargs: Any) -> None:
         self._spec = model_spec(model) if model is not None else None
         self.model = model
         self.max_waveform_samples = int(max_waveform_samples)
+        self.pattern_filter = ArbFilter[pattern_filter.upper()] if isinstance(pattern_filter, str) else pattern_filter
+        #: True once ``synchronize_arbs`` restarted both arbs together, until a channel changes pattern.
+        self.arbs_synchronized = False
         super().__init__(resource, name, **kwargs)
         self.ch1 = Keysight33500BChannel(self, 1)
         self.ch2 = Keysight33500BChannel(self, 2)
 
     @property
     def channels(self) -> list[Keysight33500BChannel]:
-        """The two output channels."""
+        """The output channels: both while the model is unknown, only ``ch1`` on one-channel models."""
+        if self._spec is not None and self._spec.channels < 2:
+            return [self.ch1]
         return [self.ch1, self.ch2]
 
     def channel(self, channel: int | Keysight33500BChannel) -> Keysight33500BChannel:
-        """The channel object for 1 or 2 (or a channel object itself)."""
-        if isinstance(channel, Keysight33500BChannel):
-            return channel
-        if channel == 1:
-            return self.ch1
-        if channel == 2:
-            return self.ch2
-        raise SettingRangeError(f"{self.name}: channel {channel!r} does not exist; use 1 or 2")
+        """The channel object for 1 or 2 (or a channel object itself); 2 is refused on one-channel
+        models once the model is known (given, or read by ``identify``/a range check; while it is
+        unknown the instrument's own -114 reports a missing channel after the setting)."""
+        number = channel.id if isinstance(channel, Keysight33500BChannel) else channel
+        if number not in (1, 2):
+            raise SettingRangeError(f"{self.name}: channel {channel!r} does not exist; use 1 or 2")
+        if number == 2 and self._spec is not None and self._spec.channels < 2:
+            raise SettingRangeError(f"{self.name}: the {self.model} has one channel; channel 2 does not exist")
+        return self.ch1 if number == 1 else self.ch2
 
     # -- model ------------------------------------------------------------------------------------
     def identify(self) -> Identity:
@@ -471,10 +583,13 @@ class Keysight33500B(SCPIInstrument):
     def upload_waveform(self, channel: int, name: str, samples: Sequence[float] | np.ndarray) -> None:
         """Upload ``samples`` (floats in [-1, 1]) to ``channel``'s volatile memory as ``name``.
 
-        Validated first (8..max_waveform_samples points, values in [-1, 1], a valid name); then
-        ``FORM:BORD SWAP``, ``SOUR<ch>:DATA:VOL:CLE`` (the channel's volatile memory is cleared:
-        one pattern per channel), ``SOUR<ch>:DATA:ARB:DAC <name>,<int16 IEEE block>``, ``*OPC?`` and
-        an error-queue check, all under one lock. The waveform is not selected; see ``play_waveform``.
+        Validated first (8..max_waveform_samples points, values in [-1, 1], a valid name); then,
+        under one lock: the catalogue (``SOUR<ch>:DATA:VOL:CAT?``), ``FORM:BORD SWAP``,
+        ``SOUR<ch>:DATA:VOL:CLE`` only if ``name`` is already there (the instrument refuses to
+        overwrite a name, and has no single-waveform delete we could confirm), the data
+        (``SOUR<ch>:DATA:ARB:DAC <name>,<int16 IEEE block>``), ``*OPC?`` and an error-queue check.
+        Other waveforms stay, so a scan can switch patterns with ``select_waveform``. The waveform
+        is not selected; see ``play_waveform``.
         """
         ch = self.channel(channel)
         codes = self.dac_codes(name, samples)
@@ -484,8 +599,13 @@ class Keysight33500B(SCPIInstrument):
         command = f"SOUR{ch.id}:DATA:ARB:DAC {name},"
         block = ieee_block(codes)
         with self.transaction():
+            present = {n.upper() for n in ch.volatile_catalog()}
             self.write("FORM:BORD SWAP")
-            self.write(f"SOUR{ch.id}:DATA:VOL:CLE")
+            if name.upper() in present:
+                self.log.info("%s: waveform %s is in ch%s's memory already; clearing the memory to replace it",
+                              self.name, name, ch.id)
+                self.write(f"SOUR{ch.id}:DATA:VOL:CLE")
+                ch._cache.pop("arb_waveform", None)  # the selection may have been cleared with it
             self.write_block(command, block)
             # Loading a long waveform takes the instrument a while; give *OPC? time for it.
             previous = self.transport.timeout
@@ -495,18 +615,18 @@ class Keysight33500B(SCPIInstrument):
             finally:
                 self.transport.timeout = previous
             self.check_errors(command.rstrip(","))
-        ch._cache.pop("arb_waveform", None)  # clearing volatile memory may have changed the selection
 
     def play_waveform(self, channel: int, name: str, samples: Sequence[float] | np.ndarray, sample_rate: Any,
-                      amplitude: Any, offset: Any = 0.0) -> None:
-        """Upload a pattern and play it: select it, ARB function, sample rate, amplitude, offset, output on.
+                      amplitude: Any, offset: Any = 0.0, arb_filter: ArbFilter | str | None = None) -> None:
+        """Upload a pattern and play it: select it, ARB function, filter, sample rate, amplitude,
+        offset, output on, and restart both arbs together when the other channel plays one too.
 
         This is how modulator drive patterns are played: one sample per pulse slot at
-        ``sample_rate`` (Sa/s), ``amplitude`` (Vpp) spanning samples -1..+1 around ``offset`` (V).
-        Everything (waveform, ranges, the final ``|offset| + amplitude/2`` against the bench limit)
-        is validated before anything is sent; amplitude and offset are set in the order whose
-        intermediate state has the lower peak, so no step exceeds the limit when start and end
-        do not.
+        ``sample_rate`` (Sa/s), ``amplitude`` (Vpp) spanning samples -1..+1 around ``offset`` (V),
+        with the arb filter ``arb_filter`` (default ``pattern_filter``, STEP). Everything (waveform,
+        ranges, the final ``|offset| + amplitude/2`` against the bench limit) is validated before
+        anything is sent; amplitude and offset are set in the order whose intermediate state has
+        the lower peak, so no step exceeds the limit when start and end do not.
         """
         ch = self.channel(channel)
         codes = self.dac_codes(name, samples)
@@ -514,6 +634,7 @@ class Keysight33500B(SCPIInstrument):
         rate = Control.to_native(cls.arb_sample_rate, ch, sample_rate)[0]
         amp = Control.to_native(cls.amplitude, ch, amplitude)[0]
         off = Control.to_native(cls.offset, ch, offset)[0]
+        filt = Control.to_native(cls.arb_filter, ch, arb_filter or self.pattern_filter)[0]
         ch.check_drive(amplitude=amp, offset=off)
         limited = "max_drive_voltage" in self.safety_limits
         amp0 = ch._present_volts("amplitude", limited)
@@ -524,6 +645,7 @@ class Keysight33500B(SCPIInstrument):
         self._upload_codes(ch, name, codes)
         ch.arb_waveform = name
         ch.function = Function.ARB
+        ch.arb_filter = filt
         ch.arb_sample_rate = rate
         if amplitude_first:
             ch.amplitude = amp
@@ -532,6 +654,51 @@ class Keysight33500B(SCPIInstrument):
             ch.offset = off
             ch.amplitude = amp
         ch.output = True
+        self._after_pattern_change(ch)
+
+    def synchronize_arbs(self) -> None:
+        """Restart both channels' arbitrary waveforms at their first sample together (``FUNC:ARB:SYNC``).
+
+        Without it the IM and PM patterns on ch1/ch2 run with an unknown offset after any upload
+        or selection; ``play_waveform`` calls it whenever the other channel plays a pattern too.
+        """
+        with self.transaction():
+            self.write("FUNC:ARB:SYNC")
+            if self.check_errors_on_set:
+                self.check_errors("FUNC:ARB:SYNC")
+        self.arbs_synchronized = True
+
+    def select_waveform(self, channel: int, name: str) -> None:
+        """Play waveform ``name``, already in ``channel``'s volatile memory, without uploading it again."""
+        ch = self.channel(channel)
+        ch.arb_waveform = name
+        self._after_pattern_change(ch)
+
+    def clear_volatile(self, channel: int) -> None:
+        """Delete every waveform in ``channel``'s volatile memory (``SOUR<ch>:DATA:VOL:CLE``)."""
+        ch = self.channel(channel)
+        with self.transaction():
+            self.write(f"SOUR{ch.id}:DATA:VOL:CLE")
+            if self.check_errors_on_set:
+                self.check_errors(f"SOUR{ch.id}:DATA:VOL:CLE")
+        ch._cache.pop("arb_waveform", None)
+        self.arbs_synchronized = False
+
+    def _after_pattern_change(self, ch: Keysight33500BChannel) -> None:
+        """A channel changed pattern: resynchronise when the other channel plays a pattern too."""
+        self.arbs_synchronized = False
+        others = [c for c in self.channels if c is not ch]
+        for other in others:
+            function, output = other._cache.get("function"), other._cache.get("output")
+            if function is not None and function.value is Function.ARB and output is not None and output.value:
+                self.synchronize_arbs()
+
+    def snapshot(self, update: bool = False) -> dict[str, Any]:
+        """Settings snapshot, plus whether the two arbs were last started together."""
+        out = super().snapshot(update=update)
+        out["arbs synchronized"] = {"value": self.arbs_synchronized, "unit": "", "label": "arbs synchronized",
+                                    "time_unix_s": None, "source": "driver"}
+        return out
 
     def read_byte_order(self) -> str:
         """Get the binary byte order (``FORM:BORD?``): 'NORM' (big-endian) or 'SWAP' (little-endian)."""

@@ -26,7 +26,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -48,7 +48,7 @@ from .transport import SerialTransport, Transport, VisaTransport
 
 __all__ = [
     "Control", "control", "measurement", "setting", "Instrument", "SCPIInstrument", "Channel",
-    "Identity", "CachedValue", "OVERRANGE",
+    "Identity", "CachedValue", "OVERRANGE", "controls",
 ]
 
 #: SCPI's "not a number / over range" reply (IEEE 488.2: 9.9E37).
@@ -95,7 +95,7 @@ class Control:
                  native_int: bool = False, limits: Limits = None,
                  values: Mapping[Any, Any] | type[enum.Enum] | None = None,
                  safety: str | None = None, check: bool = True, verify_tolerance: float | None = None,
-                 preprocess: Callable[[str], str] | None = None) -> None:
+                 preprocess: Callable[[str], str] | None = None, optional_query: bool = False) -> None:
         self.get_cmd = get_cmd
         self.set_cmd = set_cmd
         self.__doc__ = doc
@@ -110,6 +110,9 @@ class Control:
         self.check = check
         self.verify_tolerance = verify_tolerance
         self.preprocess = preprocess
+        #: The query is not confirmed by any source: a read-back or snapshot that needs it asks it
+        #: with ``ask_optional`` (short timeout, remembered as unsupported when unanswered).
+        self.optional_query = optional_query
         self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -242,7 +245,7 @@ def setting(set_cmd: str, doc: str, **kwargs: Any) -> Control:
     return Control(None, set_cmd, doc, **kwargs)
 
 
-def _controls(cls: type) -> list[Control]:
+def controls(cls: type) -> list[Control]:
     """The Control descriptors of a class in declaration order (base classes first)."""
     seen: dict[str, Control] = {}
     for klass in reversed(cls.__mro__):
@@ -286,7 +289,7 @@ class _PropertyOwner:
     def __setattr__(self, name: str, value: Any) -> None:
         if (self.__dict__.get("_frozen") and not name.startswith("_") and name not in self.__dict__
                 and not hasattr(type(self), name)):
-            known = sorted(c.name for c in _controls(type(self)))
+            known = sorted(c.name for c in controls(type(self)))
             raise AttributeError(f"{type(self).__name__} has no property {name!r}; its properties are {known}")
         object.__setattr__(self, name, value)
 
@@ -311,11 +314,11 @@ class _PropertyOwner:
         a snapshot records settings, not readings).
         """
         if update:
-            for ctl in _controls(type(self)):
+            for ctl in controls(type(self)):
                 if ctl.get_cmd is not None and ctl.set_cmd is not None:
-                    getattr(self, ctl.name)
+                    self.read_optional(ctl) if ctl.optional_query else getattr(self, ctl.name)
         out: dict[str, Any] = {}
-        for ctl in _controls(type(self)):
+        for ctl in controls(type(self)):
             cached = self._cache.get(ctl.name)
             if cached is None or ctl.set_cmd is None:
                 continue
@@ -328,7 +331,20 @@ class _PropertyOwner:
                              "time_unix_s": cached.timestamp, "source": cached.source}
         for channel in self.channels:
             out[f"channel {channel.id}"] = channel.snapshot(update=update)
+        unsupported = getattr(self, "unsupported_queries", None)
+        if unsupported:
+            out["unsupported queries"] = sorted(unsupported)
         return out
+
+    def read_optional(self, ctl: Control) -> Any:
+        """Read a property whose query may be unsupported: its value, or None (and nothing cached)."""
+        command = self.format_command(ctl.get_cmd)
+        reply = self.ask_optional(command)
+        if reply is None:
+            return None
+        value = ctl.from_reply(self, reply, command)
+        self.cache_value(ctl.name, value, "get")
+        return value
 
     @property
     def channels(self) -> list[Channel]:
@@ -342,7 +358,7 @@ class _PropertyOwner:
         reconnect forget that it was set.
         """
         restored = []
-        for ctl in _controls(type(self)):
+        for ctl in controls(type(self)):
             cached = self._setpoints.get(ctl.name)
             if cached is not None and ctl.set_cmd is not None:
                 setattr(self, ctl.name, cached.value)
@@ -366,6 +382,14 @@ class Instrument(_PropertyOwner):
     """
 
     interface: ClassVar[str] = "visa"
+    #: Seconds an optional query may stay unanswered before it is taken as unsupported.
+    optional_query_timeout: ClassVar[float] = 0.5
+    #: Queries a driver sends outside its properties, which ``qkdlab bench probe`` also tries
+    #: (templates with the driver's ``format_command`` fields).
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ()
+    #: Queries outside the properties that the driver only asks with ``ask_optional`` (it copes
+    #: when they go unanswered); the probe tries them and reports them as optional.
+    optional_queries: ClassVar[tuple[str, ...]] = ()
     #: Channel classes whose Controls also declare safety limits of this driver.
     channel_classes: ClassVar[tuple[type, ...]] = ()
     default_settings: ClassVar[dict[str, Any]] = {}
@@ -377,8 +401,11 @@ class Instrument(_PropertyOwner):
 
     def __init__(self, resource: str | Transport, name: str | None = None, *,
                  safety_limits: Mapping[str, Any] | None = None, check_errors: bool = True,
-                 reconnect_retries: int = 3, **settings: Any) -> None:
+                 reconnect_retries: int = 3, unsupported_queries: Iterable[str] = (), **settings: Any) -> None:
         self.name = name or type(self).__name__.lower()
+        #: Queries this instrument does not answer: from a bench probe record, or found by
+        #: ``ask_optional``; optional read-backs skip them, snapshots list them.
+        self.unsupported_queries: set[str] = set(unsupported_queries)
         self._cache = {}
         self._setpoints = {}
         self.check_errors_on_set = check_errors
@@ -402,9 +429,9 @@ class Instrument(_PropertyOwner):
     @classmethod
     def safety_limit_units(cls) -> dict[str, str]:
         """Every safety-limit name this driver checks, with the unit it is compared in."""
-        names = {c.safety: c.unit for c in _controls(cls) if c.safety}
+        names = {c.safety: c.unit for c in controls(cls) if c.safety}
         for klass in getattr(cls, "channel_classes", ()):
-            names.update({c.safety: c.unit for c in _controls(klass) if c.safety})
+            names.update({c.safety: c.unit for c in controls(klass) if c.safety})
         names.update(cls.extra_safety_limits)
         return names
 
@@ -417,7 +444,7 @@ class Instrument(_PropertyOwner):
         """
         ranges: dict[str, tuple[float, float] | None] = {}
         for klass in (cls, *getattr(cls, "channel_classes", ())):
-            for control in _controls(klass):
+            for control in controls(klass):
                 if control.safety:
                     limits = control.limits
                     ranges[control.safety] = ((0.0, max(abs(limits[0]), abs(limits[1])))
@@ -474,6 +501,33 @@ class Instrument(_PropertyOwner):
     def write_block(self, header: str, block: bytes) -> None:
         self._with_recovery(lambda: self.transport.write_block(header, block), header)
 
+    def ask_optional(self, command: str) -> str | None:
+        """Ask a query that the instrument may not know: its reply, or None if it is unsupported.
+
+        Known-unsupported queries (``unsupported_queries``) are not sent. Otherwise the query gets
+        ``optional_query_timeout`` seconds and no retry or reconnect (silence here means "not
+        understood", not "link lost"); an unanswered query is remembered, so it costs one short
+        timeout per session, and ``forget_unsupported`` clears what the instrument left behind.
+        """
+        if command in self.unsupported_queries:
+            return None
+        with self.transaction():
+            previous = self.transport.timeout
+            self.transport.timeout = min(previous, self.optional_query_timeout)
+            try:
+                return self.transport.query(command)
+            except Timeout:
+                self.transport.clear()
+                self.unsupported_queries.add(command)
+                self.log.warning("%s: no answer to optional query %r; skipping it from now on", self.name, command)
+                self.forget_unsupported(command)
+                return None
+            finally:
+                self.transport.timeout = previous
+
+    def forget_unsupported(self, command: str) -> None:
+        """Clean up after an unanswered query (SCPI: drop the 'undefined header' it queued)."""
+
     def _with_recovery(self, action: Callable[[], Any], command: str) -> Any:
         """Run one exchange; on timeout retry once, then reconnect and try again, then raise.
 
@@ -529,11 +583,18 @@ class Instrument(_PropertyOwner):
         """Raise ``InstrumentReportedError`` for any error the instrument reports (default: none)."""
 
     def verify_readback(self, ctl: Control, command: str, expected: Any) -> None:
-        """Error check for instruments without an error queue: read the setting back and compare."""
+        """Error check for instruments without an error queue: read the setting back and compare.
+
+        A query no source confirms (``optional_query``) is asked with ``ask_optional``: where the
+        instrument does not answer it, the setting stands unverified rather than failing.
+        """
         if ctl.get_cmd is None:
             return
         get_command = self.format_command(ctl.get_cmd)
-        actual = ctl.from_reply(self, self.ask(get_command), get_command)
+        reply = self.ask_optional(get_command) if ctl.optional_query else self.ask(get_command)
+        if reply is None:
+            return
+        actual = ctl.from_reply(self, reply, get_command)
         if isinstance(actual, pint.Quantity):
             actual_si = float(actual.to(ctl.unit or "dimensionless").magnitude) if ctl.unit else float(actual.magnitude)
             tol = ctl.verify_tolerance if ctl.verify_tolerance is not None else 0.5 / ctl.scale
@@ -575,6 +636,7 @@ class SCPIInstrument(Instrument):
 
     #: Longest error queue drained in one check (an instrument that never answers 0 is broken).
     max_error_queue = 32
+    probe_extra_queries: ClassVar[tuple[str, ...]] = ("*IDN?",)
     _error_reply = re.compile(r"^\s*([+-]?\d+)\s*,\s*\"?(.*?)\"?\s*$")
 
     def identify(self) -> Identity:
@@ -599,6 +661,13 @@ class SCPIInstrument(Instrument):
         reply = self.ask("*OPC?").strip()
         if reply not in ("1", "+1"):
             raise ProtocolError(f"{self.name}: *OPC? answered {reply!r}, expected 1")
+
+    def forget_unsupported(self, command: str) -> None:
+        """Drain the error queue of the -113 'undefined header' an unknown query leaves behind."""
+        for _ in range(self.max_error_queue):
+            code, _message = self.next_error()
+            if code == 0:
+                return
 
     def next_error(self) -> tuple[int, str]:
         """Pop one entry of the error queue as (code, message)."""
@@ -646,6 +715,9 @@ class Channel(_PropertyOwner):
 
     def write_block(self, header: str, block: bytes) -> None:
         self.parent.write_block(header, block)
+
+    def ask_optional(self, command: str) -> str | None:
+        return self.parent.ask_optional(command)
 
     def transaction(self) -> Any:
         return self.parent.transaction()

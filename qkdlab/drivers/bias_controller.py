@@ -18,13 +18,18 @@ Sources of the command set
   ``VOA:OUTPUT:MW?``/``VOA:TAP:MW?`` -> ``5``. Set commands get **no reply**, except
   ``MZM:RESET`` and ``VOA:MODE: <n>``, which answer ``1``. Ranges: hold voltage -10..+10 V, hold
   ratio 2.5..100 %, VOA attenuation 0.5..20 dB, VOA output power 0.01..100 mW.
-- [unverified] The identity queries ``SYSTEM:MODEL?``, ``SYSTEM:SERIAL?`` and ``SYSTEM:FIRMWARE?``
-  come from a third-party class for the sibling MX10B reference transmitter (index id 9981005157:
-  ``SYStem:MODEL?``, ``SYStem:SERial?``, ``SYStem:FIRMware?``), which uses the same ``MZM:``/``VOA:``
-  tree. PyMeasure's class mixes in ``SCPIMixin`` (so ``*IDN?``), but its tests never exercise it
-  and the mixin was added to most PyMeasure instruments wholesale; we did not find evidence that
-  the MBX answers ``*IDN?``. The manufacturer is not reported by these queries; it is filled in
-  as "Thorlabs". Check ``identify()`` on hardware.
+- [unverified] Identity: ``SYSTEM:MODEL?``, ``SYSTEM:SERIAL?`` and ``SYSTEM:FIRMWARE?`` come from a
+  third-party class for the sibling MX10B reference transmitter (index id 9981005157), whose
+  dialect differs (``\n`` terminator, no space after the colon); ``*IDN?`` comes only from
+  PyMeasure's ``SCPIMixin``, which its MBX tests never exercise. Both are therefore *optional*
+  queries (short timeout, remembered when unanswered): ``identify()`` never stalls on them; if
+  neither answers it checks the link with ``MZM:MODE?`` (PyMeasure-tested) and reports the model
+  as "MBX (no identity query answered)".
+- [unverified] Resolution: PyMeasure formats attenuation and power setpoints with ``%g`` and its
+  tests show replies such as ``5``; the MBX's setpoint resolution is not documented in any source
+  at hand. The read-back check therefore allows what a controller that rounds to 0.1 dB or
+  0.01 mW would change (half a step: 0.05 dB, 5 uW), not 1e-3 dB: a rounded setpoint is the
+  instrument's resolution, not a refused setting.
 
 No error queue
 --------------
@@ -74,6 +79,9 @@ class VoaMode(enum.IntEnum):
 
 
 _BOOL = {True: 1, False: 0}
+#: Assumed setpoint resolutions of the integrated VOA [unverified, see the module docstring].
+VOA_ATTENUATION_RESOLUTION = 0.1     # dB
+VOA_POWER_RESOLUTION = 10e-6         # W (0.01 mW, the setpoint's lower bound in PyMeasure)
 
 
 class _EchoedControl(Control):
@@ -114,6 +122,8 @@ class ThorlabsMBX(Instrument):
     """
 
     interface: ClassVar[str] = "serial"
+    #: The identity candidates, asked with ``ask_optional`` (for ``qkdlab bench probe``).
+    optional_queries = ("SYSTEM:MODEL?", "SYSTEM:SERIAL?", "SYSTEM:FIRMWARE?", "*IDN?")
     default_settings: ClassVar[dict[str, Any]] = {
         "baudrate": 115200, "timeout": 1.0, "write_termination": "\r", "read_termination": "\r"}
 
@@ -151,11 +161,11 @@ class ThorlabsMBX(Instrument):
     voa_attenuation = DecibelControl(
         "VOA:ATTEN?", "VOA:ATTEN: {value:g}",
         "Control the VOA attenuation setpoint (dB, plain float, 0.5..20) used in ATTENUATION mode.",
-        unit="dB", limits=(0.5, 20.0), verify_tolerance=1e-3)
+        unit="dB", limits=(0.5, 20.0), verify_tolerance=VOA_ATTENUATION_RESOLUTION / 2)
     voa_power_setpoint = control(
         "VOA:OUTPUT:MW?", "VOA:OUTPUT:MW: {value:g}",
         "Control the VOA output power setpoint (W, 10 uW..100 mW) used in POWER mode.",
-        unit="W", scale=1e3, limits=(1e-5, 0.1), verify_tolerance=1e-9)
+        unit="W", scale=1e3, limits=(1e-5, 0.1), verify_tolerance=VOA_POWER_RESOLUTION / 2)
     voa_enabled = control(
         "VOA:POWER?", "VOA:POWER: {value:d}", "Control whether the VOA is powered (bool).",
         values=_BOOL, cast=int)
@@ -205,11 +215,18 @@ class ThorlabsMBX(Instrument):
             raise ProtocolError(f"{self.name}: MZM:RESET was acknowledged with {reply!r}, expected '1'")
 
     def identify(self) -> Identity:
-        """Ask for model, serial number and firmware (``SYSTEM:MODEL?``/``SERIAL?``/``FIRMWARE?``) [unverified]."""
+        """Ask who it is with the optional identity queries (see the module docstring); never stalls.
+
+        Raises ``Timeout`` only when the link itself is silent (``MZM:MODE?`` unanswered).
+        """
         with self.transaction():
-            model = self.ask("SYSTEM:MODEL?").strip()
-            serial = self.ask("SYSTEM:SERIAL?").strip()
-            firmware = self.ask("SYSTEM:FIRMWARE?").strip()
-        if not model:
-            raise ProtocolError(f"{self.name}: SYSTEM:MODEL? answered nothing useful")
-        return Identity("Thorlabs", model, serial, firmware)
+            model = self.ask_optional("SYSTEM:MODEL?")
+            if model is not None and model.strip():
+                serial = self.ask_optional("SYSTEM:SERIAL?") or ""
+                firmware = self.ask_optional("SYSTEM:FIRMWARE?") or ""
+                return Identity("Thorlabs", model.strip(), serial.strip(), firmware.strip())
+            idn = self.ask_optional("*IDN?")
+            if idn is not None and "," in idn:
+                return Identity.from_idn(idn)
+            self.ask("MZM:MODE?")  # the link is alive: the firmware just has no identity query we know
+        return Identity("Thorlabs", "MBX (no identity query answered)", "", "")

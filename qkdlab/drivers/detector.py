@@ -41,8 +41,12 @@ identification              ``*IDN?`` (sent by the same class on connect)
 
 Further choices made here because the source does not settle them [unverified]:
 
-- Queries of the trigger delay, counting mode and frequency mode (the source only sets them) are
-  assumed to exist as ``<command>?`` like every other setting.
+- Queries of the trigger delay, counting mode and frequency mode (the source only sets them) may
+  not exist: they are *optional queries* (``optional_query=True``). The read-back after setting
+  them asks once with a short timeout; where the instrument stays silent the setting stands
+  unverified, the query is remembered as unsupported (listed in the snapshot, skipped by
+  ``snapshot(update=True)``) and never asked again this session; a bench probe record
+  (``qkdlab bench probe``) can name them up front so not even the first timeout is spent.
 - The mode is *sent* as its token (``INTERNAL_GATING``); the reply is accepted either as a token
   (any case) or as its number (0..4), since the source lists both forms.
 - The dead-time minimum is taken as 0.1 us (one step); the source gives only the step and maximum.
@@ -178,6 +182,8 @@ class IDQID210(Instrument):
     """
 
     interface: ClassVar[str] = "visa"
+    #: Queries sent outside the properties (for ``qkdlab bench probe``).
+    probe_extra_queries = ("*IDN?",)
     default_settings: ClassVar[dict[str, Any]] = {
         "timeout": 5.0, "write_termination": "\n", "read_termination": "\n"}
 
@@ -205,7 +211,7 @@ class IDQID210(Instrument):
     trigger_delay = control(
         "Detector:Trigger_Delay?", "Detector:Trigger_Delay {value:d}",
         "Control the delay of the gate after the trigger, 0..20.009 ns (sent in ps).",
-        unit="s", scale=1e12, native_int=True, limits=(0.0, 20.009e-9))
+        unit="s", scale=1e12, native_int=True, limits=(0.0, 20.009e-9), optional_query=True)
 
     gate_frequency = _SteppedControl(
         "Detector:Frequency?", "Detector:Frequency {value:d}",
@@ -220,12 +226,12 @@ class IDQID210(Instrument):
     counting_mode = control(
         "Counter:Counting_Mode?", "Counter:Counting_Mode {value}",
         "Control whether the counters report rates (FREQUENCY) or accumulated totals (TOTALIZE).",
-        values=CountingMode, cast=str, preprocess=_canonical_token(CountingMode))
+        values=CountingMode, cast=str, preprocess=_canonical_token(CountingMode), optional_query=True)
 
     frequency_mode = control(
         "Counter:Frequency_Mode?", "Counter:Frequency_Mode {value}",
         "Control whether rates come from the running integration window (CURRENT) or the last complete one (LAST).",
-        values=FrequencyMode, cast=str, preprocess=_canonical_token(FrequencyMode))
+        values=FrequencyMode, cast=str, preprocess=_canonical_token(FrequencyMode), optional_query=True)
 
     detection_rate = measurement(
         "Counter:Detection?",
@@ -274,7 +280,10 @@ class IDQID210(Instrument):
         except KeyError:
             raise ValueError(f"{self.name}: unknown counter {counter!r}; use one of {sorted(self._COUNTERS)}") from None
         cached = self._cache.get("counting_mode")
-        mode = cached.value if cached is not None else self.counting_mode
+        mode = cached.value if cached is not None else self.read_optional(type(self).counting_mode)
+        if mode is None:
+            raise ProtocolError(f"{self.name}: the counting mode is unknown (no answer to Counter:Counting_Mode?); "
+                                "set counting_mode before reading counters")
         unit = "Hz" if mode is CountingMode.FREQUENCY else ""
         reply = self.ask(command)
         fields = [f.strip() for f in reply.split(",")]

@@ -1,4 +1,4 @@
-"""Keysight InfiniiVision 3000T / 4000X-style real-time oscilloscopes (four analog channels).
+"""Keysight InfiniiVision real-time oscilloscopes (1000 X to 4000 X; two or four analog channels).
 
 On a QKD transmitter bench a fast photodiode on a real-time scope, triggered by the pattern clock
 on the external trigger input, is how the light is seen pulse by pulse: per-pulse intensity (decoy
@@ -58,9 +58,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pint
 
-from ..errors import ProtocolError, SettingRangeError
+from ..errors import ConfigError, ProtocolError, SettingRangeError
 from ..units import Q_, to_si
-from .base import Channel, Control, SCPIInstrument, control
+from .base import Channel, Control, Identity, SCPIInstrument, control
 from .transport import Transport
 
 __all__ = ["KeysightInfiniiVision", "KeysightInfiniiVisionChannel", "Waveform", "Preamble", "Impedance",
@@ -75,6 +75,29 @@ VERTICAL_DIVISIONS = 8
 CODE_MIN, CODE_MAX = 0, 65535
 #: Points the instrument will transfer at least / at most (fewer than 100 is refused with -222).
 MIN_POINTS, MAX_POINTS = 100, 8_000_000
+#: Largest ``:WAV:POIN`` of the InfiniiVision 1000 X-series (2-channel DSOX1102G ...): PyMeasure
+#: ``keysight/keysightDSOX1102G.py`` (``waveform_points`` values end at 62 500).
+MAX_POINTS_1000X = 62_500
+
+
+@dataclass(frozen=True)
+class ScopeSpec:
+    """What limits a model: analog channels and the largest waveform transfer."""
+
+    channels: int
+    max_points: int
+
+
+def scope_spec(model: str) -> ScopeSpec:
+    """Limits from an InfiniiVision model number: the channel count is its last digit (DSOX1102G: 2,
+    DSOX3104T: 4); the 1000 X-series transfers at most 62 500 points, the others 8 M [unverified
+    beyond the 1000 X-series]. Anything else is not this driver's instrument: ``ConfigError``."""
+    match = re.fullmatch(r"[DM]SO[A-Z]*(\d)(\d{2})(\d)[A-Z]?", model.strip().upper())
+    if not match or int(match.group(3)) not in (2, 4):
+        raise ConfigError(f"{model!r} is not an InfiniiVision model number (such as DSOX1102G or DSOX3104T); "
+                          "pass the right model, or use the driver for your instrument")
+    series, channels = int(match.group(1)), int(match.group(3))
+    return ScopeSpec(channels, MAX_POINTS_1000X if series == 1 else MAX_POINTS)
 #: Divisions from the left screen edge to the time reference point.
 _REFERENCE_DIVISIONS = {"LEFT": 1.0, "CENT": 5.0, "RIGH": 9.0}
 
@@ -314,7 +337,11 @@ class KeysightInfiniiVision(SCPIInstrument):
         "Control the sweep (``TriggerSweep``): NORM waits for the trigger, AUTO free-runs without one.",
         values=TriggerSweep, cast=str)
 
-    def __init__(self, resource: str | Transport, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, resource: str | Transport, name: str | None = None, *, model: str | None = None,
+                 **kwargs: Any) -> None:
+        """``model`` ("DSOX1102G") sets the channel count and largest transfer; without it they come
+        from ``*IDN?`` once ``identify()`` has run (every scan's bench record calls it first)."""
+        self.spec = scope_spec(model) if model is not None else None
         super().__init__(resource, name, **kwargs)
         self.ch1 = KeysightInfiniiVisionChannel(self, 1)
         self.ch2 = KeysightInfiniiVisionChannel(self, 2)
@@ -323,16 +350,24 @@ class KeysightInfiniiVision(SCPIInstrument):
 
     @property
     def channels(self) -> list[KeysightInfiniiVisionChannel]:
-        """The four analog inputs."""
-        return [self.ch1, self.ch2, self.ch3, self.ch4]
+        """The analog inputs: four, or as many as the known model has."""
+        inputs = [self.ch1, self.ch2, self.ch3, self.ch4]
+        return inputs[: self.spec.channels] if self.spec is not None else inputs
 
     def channel(self, channel: int | KeysightInfiniiVisionChannel) -> KeysightInfiniiVisionChannel:
-        """The channel object for 1..4 (or a channel object itself)."""
-        if isinstance(channel, KeysightInfiniiVisionChannel):
-            return channel
-        if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool) and 1 <= channel <= 4:
-            return self.channels[int(channel) - 1]
-        raise SettingRangeError(f"{self.name}: channel {channel!r} does not exist; use 1..4")
+        """The channel object for 1..4 (1..2 on a two-channel model), or a channel object itself."""
+        count = len(self.channels)
+        number = channel.id if isinstance(channel, KeysightInfiniiVisionChannel) else channel
+        if isinstance(number, (int, np.integer)) and not isinstance(number, bool) and 1 <= number <= count:
+            return self.channels[int(number) - 1]
+        raise SettingRangeError(f"{self.name}: channel {channel!r} does not exist; use 1..{count}")
+
+    def identify(self) -> Identity:
+        """``*IDN?``; the model it names sets the channel count and largest transfer if not given."""
+        identity = super().identify()
+        if self.spec is None:
+            self.spec = scope_spec(identity.model)
+        return identity
 
     # -- acquisition ------------------------------------------------------------------------------
     def digitize(self, channels: Iterable[int], timeout: float | None = None) -> None:
@@ -422,10 +457,11 @@ class KeysightInfiniiVision(SCPIInstrument):
         """Refuse a points request the instrument would refuse (-222), before anything is sent."""
         if points is None:
             return
+        top = self.spec.max_points if self.spec is not None else MAX_POINTS
         if (isinstance(points, bool) or not isinstance(points, (int, float, np.integer))
-                or not float(points).is_integer() or not MIN_POINTS <= points <= MAX_POINTS):
+                or not float(points).is_integer() or not MIN_POINTS <= points <= top):
             raise SettingRangeError(f"{self.name}: points={points!r} must be a whole number in "
-                                    f"{MIN_POINTS}..{MAX_POINTS}; nothing was sent")
+                                    f"{MIN_POINTS}..{top}; nothing was sent")
 
     # -- binary transfer ---------------------------------------------------------------------------
     def query_block(self, command: str) -> bytes:

@@ -215,8 +215,8 @@ class TimeTagger(abc.ABC):
 
         Without ``update`` only the channels configured (or queried) through this object appear.
         """
-        if update:
-            for channel in self.channels():
+        if update:  # settings belong to an input; its falling edge (negative channel) shares them
+            for channel in sorted({abs(c) for c in self.channels()}):
                 self.channel_settings(channel)
         out: dict[str, Any] = {}
         for channel, (settings, stamp) in sorted(self._channel_cache.items()):
@@ -297,6 +297,19 @@ class SwabianTimeTagger(TimeTagger):
     ``TimeTagStream(tagger, n_max_events, channels)`` with ``getTimestamps``/``getChannels``/
     ``getEventTypes``/``hasOverflows``/``tStart``, and ``startFor(ps)``/``waitUntilFinished(ms)``.
 
+    Fast pattern clocks and falling edges (issue 20) [API names from Swabian's own examples and lab
+    scripts in the search index: ``tagger.setConditionalFilter(trigger=[periodic_channel],
+    filtered=[random_channel])`` (index id 41290892679, "opens a gate for any event on the trigger
+    channels and lets only one event of each filtered channel pass"), ``setEventDivider(SYNC, 937)``
+    with ``setTestSignal`` (id 38058848127), ``setTestSignal([1, 2, 3], True)`` (id 8409735886); a
+    negative channel number is the falling edge of that input (Swabian's convention; the background
+    survey §5.7)]: ``channels()`` lists rising (positive) and falling (negative) channels;
+    ``set_conditional_filter`` keeps only the pattern-clock ticks that follow a detector click (a
+    100 MHz clock otherwise floods the USB link), ``set_event_divider`` passes one clock tick in N,
+    ``set_test_signal`` switches the built-in test signal for a first-contact check. Settings
+    ``conditional_filter: {trigger: [..], filtered: [..]}``, ``event_dividers: {ch: N}`` and
+    ``test_signal: [..]`` apply them on opening; the snapshot records them.
+
     Semantics to know:
     - ``count_rates`` divides the total count by the requested duration (``Countrate.getData()``
       measures from the first tag instead, which overstates low rates);
@@ -312,8 +325,11 @@ class SwabianTimeTagger(TimeTagger):
     def __init__(self, resource: str = "", name: str | None = None, *, library: ModuleType | None = None,
                  tagger: Any = None, resolution: str | None = None,
                  channels: Mapping[int | str, Mapping[str, Any]] | None = None,
-                 max_stream_events: int = 50_000_000, wait_margin_s: float = 10.0) -> None:
+                 max_stream_events: int = 50_000_000, wait_margin_s: float = 10.0,
+                 conditional_filter: Mapping[str, Iterable[int]] | None = None,
+                 event_dividers: Mapping[int | str, int] | None = None, test_signal: Iterable[int] = ()) -> None:
         super().__init__(name or "time_tagger")
+        self._signal_settings: dict[str, Any] = {}
         self.serial = resource
         self.library = library if library is not None else load_swabian_library()
         self.max_stream_events = int(max_stream_events)
@@ -341,6 +357,12 @@ class SwabianTimeTagger(TimeTagger):
                     raise ConfigError(f"{self.name}: channel {key} settings {sorted(unknown)} are unknown; "
                                       "use trigger_level_v, delay_s, dead_time_s")
                 self.configure_channel(int(key), **settings)
+            if conditional_filter:
+                self.set_conditional_filter(conditional_filter.get("trigger", ()), conditional_filter.get("filtered", ()))
+            for key, divider in (event_dividers or {}).items():
+                self.set_event_divider(int(key), divider)
+            if test_signal:
+                self.set_test_signal(test_signal, True)
         except Exception:
             self.close()   # do not leave the tagger claimed by a half-built object
             raise
@@ -376,11 +398,49 @@ class SwabianTimeTagger(TimeTagger):
         return Identity("Swabian Instruments", str(t.getModel()), str(t.getSerial()), firmware)
 
     def channels(self) -> list[int]:
-        """The tagger's rising-edge input channels (``getChannelList``)."""
+        """The tagger's channels (``getChannelList``): rising edges positive, falling edges negative."""
         if self._channels is None:
             listed = [int(ch) for ch in self.tagger.getChannelList()]
-            self._channels = sorted(ch for ch in listed if ch > 0)
+            self._channels = sorted(ch for ch in listed if ch != 0)
         return self._channels
+
+    def set_conditional_filter(self, trigger: Iterable[int], filtered: Iterable[int]) -> None:
+        """Pass an event of a ``filtered`` channel (the pattern clock) only after an event on a
+        ``trigger`` channel (a detector): ``setConditionalFilter(trigger=..., filtered=...)``."""
+        trig, filt = self._check_channels(trigger), self._check_channels(filtered)
+        self._call("setConditionalFilter", lambda t, f: self.tagger.setConditionalFilter(trigger=t, filtered=f),
+                   trig, filt)
+        self._signal_settings["conditional filter"] = {"trigger": trig, "filtered": filt}
+
+    def clear_conditional_filter(self) -> None:
+        """Let every event through again (``clearConditionalFilter``)."""
+        self._call("clearConditionalFilter", self.tagger.clearConditionalFilter)
+        self._signal_settings.pop("conditional filter", None)
+
+    def set_event_divider(self, channel: int, divider: int) -> None:
+        """Pass one event in ``divider`` on ``channel`` (``setEventDivider``): a fast clock at a rate
+        the link carries."""
+        ch = self._check_channel(channel)
+        if isinstance(divider, bool) or int(divider) != divider or not 1 <= int(divider) <= 65535:
+            raise SettingRangeError(f"{self.name} ch{ch}: event divider {divider!r} must be a whole number "
+                                    "1..65535 [unverified upper bound]; nothing was applied")
+        self._call("setEventDivider", self.tagger.setEventDivider, ch, int(divider))
+        self._signal_settings.setdefault("event dividers", {})[str(ch)] = int(divider)
+
+    def set_test_signal(self, channels: Iterable[int], enabled: bool = True) -> None:
+        """Feed the built-in test signal to ``channels`` instead of their inputs (``setTestSignal``)."""
+        chans = self._check_channels(channels)
+        self._call("setTestSignal", self.tagger.setTestSignal, chans, bool(enabled))
+        shown = set(self._signal_settings.get("test signal", []))
+        shown = shown | set(chans) if enabled else shown - set(chans)
+        self._signal_settings["test signal"] = sorted(shown)
+
+    def snapshot(self, update: bool = False) -> dict[str, Any]:
+        """The channel settings, plus conditional filter, event dividers and test signal as set here."""
+        out = super().snapshot(update=update)
+        for key, value in self._signal_settings.items():
+            out[key] = {"value": value, "unit": "", "label": key, "time_unix_s": None, "source": "set"}
+        return out
 
     def _apply_channel(self, channel: int, trigger_level_v: float | None, delay_ps: int | None,
                        dead_time_ps: int | None) -> ChannelSettings:

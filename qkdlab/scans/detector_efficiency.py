@@ -44,7 +44,7 @@ TITLE = "Detection efficiency versus gate delay, per detector"
 
 PARAMETERS = (
     Parameter("detectors", "spd1, spd2", "detectors to scan", type=str, multiple=True),
-    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "awg_filter", "awg_sync_output", "im_channel", "carving_voltage",
                             "pulse_rate"),
     Parameter("monitor", "pm_monitor", "power meter at the output tap", type=str),
     Parameter("monitor_to_detector_loss", None,

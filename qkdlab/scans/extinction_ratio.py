@@ -33,7 +33,7 @@ KIND = "extinction-ratio"
 TITLE = "Intensity-modulator extinction ratio (bias transfer curve and on/off powers)"
 
 PARAMETERS = (
-    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "awg_filter", "awg_sync_output", "im_channel", "carving_voltage",
                             "pulse_rate", "pulse_duty_cycle"),
     Parameter("power_meter", "pm_monitor", "power meter at the transmitter output (name or name:slot,chan)", type=str),
     Parameter("bias_start", -9.0, "first bias of the coarse sweep", unit="V"),

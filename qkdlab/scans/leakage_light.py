@@ -36,7 +36,7 @@ KIND = "leakage-light"
 TITLE = "Leakage light between pulses (time-resolved, two vertical ranges)"
 
 PARAMETERS = (
-    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "carving_voltage",
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "awg_filter", "awg_sync_output", "im_channel", "carving_voltage",
                             "pulse_rate", "pulse_duty_cycle"),
     Parameter("scope", "scope", "sampling oscilloscope", type=str),
     Parameter("input", 1, "scope channel of the output photodiode", type=int),

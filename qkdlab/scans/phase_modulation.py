@@ -35,7 +35,7 @@ KIND = "phase-modulation"
 TITLE = "Phase-modulator fringe and encoded phases of the settings"
 
 PARAMETERS = (
-    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "pm_channel"),
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "awg_filter", "awg_sync_output", "im_channel", "pm_channel"),
     Parameter("meter", "pm_lab:1,1", "power meter at interferometer output 1", type=str),
     Parameter("complement_meter", "pm_lab:1,2", "power meter at interferometer output 2 ('' if none)", type=str),
     Parameter("drive_start", -3.9, "first PM drive of the sweep", unit="V"),

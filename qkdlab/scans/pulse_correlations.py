@@ -42,7 +42,7 @@ KIND = "pulse-correlations"
 TITLE = "Pulse correlations: intensity and phase of a pulse versus the previous settings"
 
 PARAMETERS = (
-    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "im_channel", "pm_channel",
+    *transmitter_parameters("laser", "laser_power", "bias_controller", "awg", "awg_filter", "awg_sync_output", "im_channel", "pm_channel",
                             "carving_voltage", "pulse_rate", "pulse_duty_cycle"),
     Parameter("scope", "scope", "sampling oscilloscope", type=str),
     Parameter("intensity_input", 1, "scope channel of the output photodiode", type=int),

@@ -3,6 +3,14 @@
 Most scans switch the laser on, lock or hold the IM bias, carve pulses with the AWG's IM channel
 and drive the PM channel; they share these parameters (:func:`transmitter_parameters`) and this
 helper, which also registers the clean-up that leaves the transmitter dark whatever happens.
+
+Pattern timing: the AWG plays one sample per pulse slot, so its arbitrary-waveform filter shapes
+every pulse and the light between pulses. The helper sets the filter every pattern is played
+with (``awg_filter``, STEP by default: NORMal rings into the inter-pulse time; it is a scan
+parameter, so every run records it), turns on the AWG's sync output following the IM channel as
+the pattern clock for a time tagger or scope (``awg_sync_output``), and the AWG driver restarts
+both arbs together whenever both channels play patterns (``FUNC:ARB:SYNC``); the settings
+snapshot of each run records the filter per channel and whether the arbs were synchronised.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..drivers.awg import ArbFilter, SyncSource
 from ..drivers.bias_controller import MzmMode
 from ..errors import ConfigError, SafetyLimitError, SettingRangeError
 from .base import Parameter, ScanSession, instrument
@@ -23,6 +32,9 @@ _SHARED = {p.name: p for p in (
     Parameter("laser_power", 1e-3, "laser power during the scan", unit="W"),
     Parameter("bias_controller", "bias", "bias controller of the intensity modulator", type=str),
     Parameter("awg", "awg", "AWG driving the modulators", type=str),
+    Parameter("awg_filter", "STEP", "AWG arb filter for the pulse patterns (NORM rings between pulses)", type=str,
+              choices=("OFF", "STEP", "NORM")),
+    Parameter("awg_sync_output", True, "AWG sync output on, following the IM channel (pattern clock)", type=bool),
     Parameter("im_channel", 1, "AWG channel of the intensity modulator", type=int),
     Parameter("pm_channel", 2, "AWG channel of the phase modulator", type=int),
     Parameter("carving_voltage", 3.6, "RF drive that carves a full pulse (about Vπ of the IM's RF port)", unit="V"),
@@ -46,6 +58,11 @@ class Transmitter:
             if "bias_controller" in p else None
         self.awg = instrument(bench, p["awg"], "AWG", "awg") if "awg" in p else None
         self._check_before_start()
+        if self.awg is not None and "awg_filter" in p:
+            self.awg.pattern_filter = ArbFilter[p["awg_filter"].upper()]
+        if self.awg is not None and p.get("awg_sync_output"):
+            self.awg.sync_source = SyncSource(f"CH{p['im_channel']}")
+            self.awg.sync_output = True
 
     def _check_before_start(self) -> None:
         """Refuse, before the run exists, parameters the instruments or the bench limits forbid.

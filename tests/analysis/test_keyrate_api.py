@@ -2,6 +2,7 @@
 
 import math
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -100,7 +101,7 @@ def test_counted_data_with_correlations_needs_per_group_counts():
 
 def test_an_unsure_solver_gives_no_key_and_says_so(monkeypatch):
     overlap_sdp._cached.cache_clear()
-    monkeypatch.setattr(overlap_sdp, "_solve_dual", lambda *a: (_ for _ in ()).throw(RuntimeError("diverged")))
+    monkeypatch.setattr(cp.Problem, "solve", lambda *a, **k: (_ for _ in ()).throw(cp.error.SolverError("diverged")))
     result = key_rate(model(epsilon=2.5e-7), CHANNEL, "ltqc", distance_km=10.0)
     overlap_sdp._cached.cache_clear()
     assert result.key_rate_per_pulse == 0.0 and result.key_rate_bps == 0.0

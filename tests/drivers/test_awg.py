@@ -277,13 +277,13 @@ EIGHT_BLOCK = b"#216" + struct.pack("<8h", -32767, -16384, 0, 16384, 32767, 8192
 
 
 def test_upload_sends_the_exact_little_endian_dac_block() -> None:
-    with protocol([("FORM:BORD SWAP", None), ("SOUR1:DATA:VOL:CLE", None),
+    with protocol([("SOUR1:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
                    (b"SOUR1:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "1"), OK]) as awg:
         awg.upload_waveform(1, "PAT8", EIGHT)
 
 
 def test_upload_restores_the_timeout_after_waiting_for_completion() -> None:
-    awg, transport = awg_on([("FORM:BORD SWAP", None), ("SOUR2:DATA:VOL:CLE", None),
+    awg, transport = awg_on([("SOUR2:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
                              (b"SOUR2:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "1"), OK])
     before = transport.timeout
     awg.ch2.upload_waveform("PAT8", list(EIGHT))
@@ -292,7 +292,7 @@ def test_upload_restores_the_timeout_after_waiting_for_completion() -> None:
 
 
 def test_upload_error_reported_by_the_instrument_names_the_command() -> None:
-    with protocol([("FORM:BORD SWAP", None), ("SOUR1:DATA:VOL:CLE", None),
+    with protocol([("SOUR1:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
                    (b"SOUR1:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "1"),
                    ("SYST:ERR?", '-223,"Too much data"'), OK]) as awg:
         with pytest.raises(InstrumentReportedError) as info:
@@ -303,7 +303,7 @@ def test_upload_error_reported_by_the_instrument_names_the_command() -> None:
 
 
 def test_opc_reply_other_than_one_is_a_protocol_error() -> None:
-    with protocol([("FORM:BORD SWAP", None), ("SOUR1:DATA:VOL:CLE", None),
+    with protocol([("SOUR1:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
                    (b"SOUR1:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "0")]) as awg:
         with pytest.raises(ProtocolError):
             awg.upload_waveform(1, "PAT8", EIGHT)
@@ -407,9 +407,9 @@ def test_output_on_rechecks_the_present_drive() -> None:
 
 
 def test_play_waveform_protocol() -> None:
-    pairs = [("FORM:BORD SWAP", None), ("SOUR1:DATA:VOL:CLE", None),
+    pairs = [("SOUR1:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
              (b"SOUR1:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "1"), OK,
-             ("SOUR1:FUNC:ARB PAT8", None), OK, ("SOUR1:FUNC ARB", None), OK,
+             ("SOUR1:FUNC:ARB PAT8", None), OK, ("SOUR1:FUNC ARB", None), OK, ("SOUR1:FUNC:ARB:FILT STEP", None), OK,
              ("SOUR1:FUNC:ARB:SRAT 100000000", None), OK,
              ("SOUR1:VOLT:UNIT VPP;:SOUR1:VOLT 2", None), OK, ("SOUR1:VOLT:OFFS 0.25", None), OK,
              ("OUTP1 1", None), OK]
@@ -422,9 +422,9 @@ def test_play_waveform_orders_amplitude_and_offset_to_stay_within_the_limit() ->
     """From 1 Vpp at +2 V offset to 4 Vpp at 0 V: setting the amplitude first would pass 2 + 2 = 4 V."""
     pairs = [("SOUR2:VOLT:UNIT VPP;:SOUR2:VOLT?", "+1.000000000000000E+00"),
              ("SOUR2:VOLT:OFFS?", "+2.000000000000000E+00"),
-             ("FORM:BORD SWAP", None), ("SOUR2:DATA:VOL:CLE", None),
+             ("SOUR2:DATA:VOL:CAT?", '""'), ("FORM:BORD SWAP", None),
              (b"SOUR2:DATA:ARB:DAC PAT8," + EIGHT_BLOCK, None), ("*OPC?", "1"), OK,
-             ("SOUR2:FUNC:ARB PAT8", None), OK, ("SOUR2:FUNC ARB", None), OK,
+             ("SOUR2:FUNC:ARB PAT8", None), OK, ("SOUR2:FUNC ARB", None), OK, ("SOUR2:FUNC:ARB:FILT STEP", None), OK,
              ("SOUR2:FUNC:ARB:SRAT 1000000", None), OK,
              ("SOUR2:VOLT:OFFS 0", None), OK, ("SOUR2:VOLT:UNIT VPP;:SOUR2:VOLT 4", None), OK,
              ("OUTP2 1", None), OK]
@@ -457,3 +457,72 @@ def test_snapshot_lists_both_channels() -> None:
     assert snap["channel 2"]["frequency"]["value"] == 5000.0
     assert snap["channel 1"] == {}
     assert [ch.id for ch in awg.channels] == [1, 2]
+
+
+# -- issue 20 item 2: pattern timing ----------------------------------------------------------------
+
+def _upload(ch: int, name: str, catalog: str = '""') -> list:
+    return [(f"SOUR{ch}:DATA:VOL:CAT?", catalog), ("FORM:BORD SWAP", None),
+            (f"SOUR{ch}:DATA:ARB:DAC {name},".encode() + EIGHT_BLOCK, None), ("*OPC?", "1"), OK]
+
+
+def _play(ch: int, name: str, catalog: str = '""', arb_filter: str = "STEP") -> list:
+    return [*_upload(ch, name, catalog), (f"SOUR{ch}:FUNC:ARB {name}", None), OK, (f"SOUR{ch}:FUNC ARB", None), OK,
+            (f"SOUR{ch}:FUNC:ARB:FILT {arb_filter}", None), OK, (f"SOUR{ch}:FUNC:ARB:SRAT 100000000", None), OK,
+            (f"SOUR{ch}:VOLT:UNIT VPP;:SOUR{ch}:VOLT 2", None), OK, (f"SOUR{ch}:VOLT:OFFS 0", None), OK,
+            (f"OUTP{ch} 1", None), OK]
+
+
+def test_patterns_play_with_the_step_filter_and_both_arbs_are_synchronised() -> None:
+    pairs = [*_play(1, "IM8"), *_play(2, "PM8"), ("FUNC:ARB:SYNC", None), OK]
+    with protocol(pairs) as awg:
+        awg.play_waveform(1, "IM8", EIGHT, 100e6, 2.0)
+        assert not awg.arbs_synchronized              # one channel: nothing to align
+        awg.play_waveform(2, "PM8", EIGHT, 100e6, 2.0)
+        assert awg.arbs_synchronized
+        assert awg.snapshot()["arbs synchronized"]["value"] is True
+
+
+def test_named_waveforms_stay_in_volatile_memory_and_are_selected_without_upload() -> None:
+    pairs = [*_upload(1, "DECOY", '"SIGNAL"'), ("SOUR1:FUNC:ARB SIGNAL", None), OK,
+             *_upload(1, "SIGNAL", '"SIGNAL","DECOY"')[:2], ("SOUR1:DATA:VOL:CLE", None),
+             *_upload(1, "SIGNAL", '"SIGNAL","DECOY"')[2:]]
+    with protocol(pairs) as awg:
+        awg.upload_waveform(1, "DECOY", EIGHT)        # no DATA:VOL:CLE: SIGNAL stays
+        awg.select_waveform(1, "SIGNAL")
+        awg.upload_waveform(1, "SIGNAL", EIGHT)       # same name again: cleared first (no single delete)
+
+
+def test_filter_sync_output_reference_and_trigger_slope() -> None:
+    pairs = [("SOUR1:FUNC:ARB:FILT OFF", None), OK, ("SOUR2:FUNC:ARB:FILT?", "NORM"),
+             ("OUTP:SYNC:SOUR CH1", None), OK, ("OUTP:SYNC 1", None), OK, ("OUTP:SYNC:MODE MARK", None), OK,
+             ("SOUR1:MARK:POIN 0", None), OK, ("ROSC:SOUR EXT", None), OK, ("TRIG1:SLOP NEG", None), OK]
+    with protocol(pairs) as awg:
+        awg.ch1.arb_filter = "OFF"
+        assert awg.ch2.arb_filter.name == "NORM"
+        awg.sync_source = "CH1"
+        awg.sync_output = True
+        awg.sync_mode = "MARK"
+        awg.ch1.marker_point = 0
+        awg.reference_source = "EXT"
+        awg.ch1.trigger_slope = "NEG"
+
+
+def test_one_channel_models_have_no_channel_two() -> None:
+    awg, transport = awg_on(model="33611A")
+    assert awg.channels == [awg.ch1]
+    with pytest.raises(SettingRangeError, match="one channel"):
+        awg.play_waveform(2, "PAT8", EIGHT, 1e6, 1.0)
+    assert transport.sent == []
+
+
+def test_transcript_from_pymeasure_agilent33500_tests() -> None:
+    """Independent source: PyMeasure ``tests/instruments/agilent/test_agilent33500.py`` (``test_shape``,
+    ``test_output``: ``SOUR1:FUNC?`` -> shape, ``SOUR2:FUNC <shape>``, ``OUTP1?`` -> 1, ``OUTP2 0``), with the
+    error-queue check qkdlab adds after every setting."""
+    pairs = [("SOUR1:FUNC?", "ARB"), ("SOUR2:FUNC PULS", None), OK, ("OUTP1?", "1"), ("OUTP2 0", None), OK]
+    with protocol(pairs) as awg:
+        assert awg.ch1.function is Function.ARB
+        awg.ch2.function = "PULS"
+        assert awg.ch1.output is True
+        awg.ch2.output = False

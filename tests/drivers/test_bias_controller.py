@@ -306,11 +306,33 @@ def test_identify_uses_the_system_queries() -> None:
             "Thorlabs", "MBX", "M00123456", "1.2.3")
 
 
-def test_identify_with_empty_model_is_a_protocol_error() -> None:
-    with expected_protocol(ThorlabsMBX, [("SYSTEM:MODEL?", ""), ("SYSTEM:SERIAL?", ""),
-                                         ("SYSTEM:FIRMWARE?", "")]) as mbx:
-        with pytest.raises(ProtocolError):
-            mbx.identify()
+def test_identify_does_not_stall_when_the_mbx_knows_no_identity_query() -> None:
+    """Issue 20 item 3: ``SYSTEM:MODEL?`` is borrowed from the MX10B; if the MBX stays silent (and
+    to ``*IDN?`` too) identify answers quickly after checking the link with ``MZM:MODE?``."""
+    transport = ProtocolTransport([("SYSTEM:MODEL?", None), ("*IDN?", None), ("MZM:MODE?", "2")])
+    mbx = ThorlabsMBX(transport, "mbx")
+    mbx.optional_query_timeout = 0.05
+    identity = mbx.identify()
+    transport.assert_done()
+    assert identity.model.startswith("MBX (no identity query")
+    assert mbx.unsupported_queries == {"SYSTEM:MODEL?", "*IDN?"}
+
+
+def test_identify_falls_back_to_idn() -> None:
+    with expected_protocol(ThorlabsMBX, [("SYSTEM:MODEL?", ""), ("*IDN?", "Thorlabs,MBX,M0001,2.0")]) as mbx:
+        assert mbx.identify().serial == "M0001"
+
+
+def test_readback_tolerance_follows_the_setpoint_resolution() -> None:
+    """Issue 20 item 9: a controller that rounds 5.04 dB to 5.0 dB or 1.234 mW to 1.23 mW accepted
+    the setting; only a larger difference is a refusal."""
+    with expected_protocol(ThorlabsMBX, [("VOA:ATTEN: 5.04", None), ("VOA:ATTEN?", "5.0"),
+                                         ("VOA:OUTPUT:MW: 1.234", None), ("VOA:OUTPUT:MW?", "1.23"),
+                                         ("VOA:ATTEN: 5.2", None), ("VOA:ATTEN?", "5.0")]) as mbx:
+        mbx.voa_attenuation = 5.04
+        mbx.voa_power_setpoint = 1.234e-3
+        with pytest.raises(InstrumentReportedError):
+            mbx.voa_attenuation = 5.2
 
 
 def test_check_errors_false_skips_the_readback() -> None:
@@ -333,3 +355,23 @@ def test_reconnect_reapplies_setpoints_setpoints_before_mode() -> None:
         mbx.hold_voltage = 1.5
         mbx.voa_attenuation = 3
         assert mbx.reconnect() == ["bias.hold_voltage", "bias.mode", "bias.voa_attenuation"]
+
+
+def test_transcript_from_pymeasure_thorlabsmbxseries_tests() -> None:
+    """Independent source: PyMeasure ``tests/instruments/thorlabs/test_thorlabsmbxseries.py`` (``MZM:MODE: 3``,
+    ``MZM:HOLD:VOLTAGE: 5000`` for 5.0004 V, ``MZM:HOLD:RATIO: 500`` for 5.004 %, ``VOA:MODE: 0`` answered
+    ``1``, ``MZM:VOLTAGE?`` -> ``5.42``, ``MZM:TAP:MW?`` -> ``1.23``, ``MZM:RESET`` -> ``1``), each set followed
+    by the read-back qkdlab adds."""
+    pairs = [("MZM:MODE: 3", None), ("MZM:MODE?", "3"),
+             ("MZM:HOLD:VOLTAGE: 5000", None), ("MZM:HOLD:VOLTAGE?", "5000"),
+             ("MZM:HOLD:RATIO: 500", None), ("MZM:HOLD:RATIO?", "500"),
+             ("VOA:MODE: 0", "1"), ("VOA:MODE?", "0"),
+             ("MZM:VOLTAGE?", "5.42"), ("MZM:TAP:MW?", "1.23"), ("MZM:RESET", "1")]
+    with expected_protocol(ThorlabsMBX, pairs) as mbx:
+        mbx.mode = MzmMode.AUTOQUADPOS
+        mbx.hold_voltage = 5.0004
+        mbx.hold_ratio = 0.05004
+        mbx.voa_mode = VoaMode.ATTENUATION
+        assert mbx.bias_voltage == Q_(5.42, "V")
+        assert mbx.tap_power.to("mW").magnitude == pytest.approx(1.23)
+        mbx.recalibrate()

@@ -318,3 +318,55 @@ def test_snapshot_records_settings_in_si() -> None:
         snap = spd.snapshot()
         assert snap["gate_width"]["value"] == pytest.approx(3e-9) and snap["gate_width"]["unit"] == "s"
         assert snap["mode"]["value"] == "INTERNAL_GATING"
+
+
+# -- issue 20 item 1: read-backs no source shows are optional --------------------------------------
+
+def test_set_counting_mode_succeeds_when_its_query_is_unanswered_and_is_not_asked_again() -> None:
+    """The only source (``SPD_ID210``) sets the counting mode but never queries it: silence after
+    ``Counter:Counting_Mode?`` must not turn a working set into a timeout."""
+    spd, transport = spd_on([("Counter:Counting_Mode Totalize", None), ("Counter:Counting_Mode?", None),
+                             ("Counter:Counting_Mode Frequency", None)])
+    spd.optional_query_timeout = 0.05
+    spd.counting_mode = CountingMode.TOTALIZE
+    spd.counting_mode = CountingMode.FREQUENCY     # no second query: remembered as unsupported
+    transport.assert_done()
+    assert spd.cache["counting_mode"].value is CountingMode.FREQUENCY
+    assert spd.unsupported_queries == {"Counter:Counting_Mode?"}
+    assert spd.snapshot()["unsupported queries"] == ["Counter:Counting_Mode?"]
+
+
+def test_snapshot_update_skips_queries_a_probe_found_unsupported() -> None:
+    unsupported = {"Detector:Trigger_Delay?", "Counter:Counting_Mode?", "Counter:Frequency_Mode?"}
+    pairs = [("Detector:Mode?", "INTERNAL_GATING"), ("Detector:Efficiency?", "100"), ("Detector:Dead_Time?", "10000"),
+             ("Detector:Gate_Width?", "2000"), ("Detector:Frequency?", "1000000"),
+             ("Counter:Integration_Time?", "10")]
+    transport = ProtocolTransport(pairs)
+    spd = IDQID210(transport, "spd", unsupported_queries=unsupported)
+    snap = spd.snapshot(update=True)
+    transport.assert_done()
+    assert "trigger_delay" not in snap and snap["unsupported queries"] == sorted(unsupported)
+
+
+def test_trigger_delay_still_verified_where_the_query_answers() -> None:
+    with expected_protocol(IDQID210, [("Detector:Trigger_Delay 1500", None), ("Detector:Trigger_Delay?", "1400")]) as spd, \
+            pytest.raises(InstrumentReportedError, match="read back"):
+        spd.trigger_delay = 1.5e-9
+
+
+def test_transcript_from_the_spd_id210_class() -> None:
+    """Independent source: the third-party ``SPD_ID210`` class (A. Afifi, 2020; search-index id 19078969106):
+    ``'Detector:Efficiency %d'`` in tenths of a percent, ``'Counter:Integration_Time %d'`` in tenths of a
+    second, ``'Detector:Frequency %d'`` in Hz, ``'Counter:Counting_Mode %s'`` with ``Frequency``, and
+    ``Counter:Detection?``; qkdlab adds its read-backs (optional where that class shows no query)."""
+    pairs = [("Detector:Efficiency 100", None), ("Detector:Efficiency?", "100"),
+             ("Counter:Integration_Time 10", None), ("Counter:Integration_Time?", "10"),
+             ("Detector:Frequency 1000000", None), ("Detector:Frequency?", "1000000"),
+             ("Counter:Counting_Mode Frequency", None), ("Counter:Counting_Mode?", "Frequency"),
+             ("Counter:Detection?", "1234")]
+    with expected_protocol(IDQID210, pairs) as spd:
+        spd.efficiency = 0.10
+        spd.integration_time = 1.0
+        spd.gate_frequency = 1e6
+        spd.counting_mode = CountingMode.FREQUENCY
+        assert spd.read_counter().value == Q_(1234, "Hz")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from qkdlab.drivers.laser import DEFAULT_POWER_RANGE, DEFAULT_WAVELENGTH_RANGE, Keysight816xLaser
+from qkdlab.drivers.laser import DEFAULT_POWER_RANGE, MODULE_WAVELENGTH_RANGES, Keysight816xLaser
 from qkdlab.errors import ConfigError, InstrumentReportedError, ProtocolError, SafetyLimitError, SettingRangeError
 from qkdlab.testing import ProtocolTransport, expected_protocol
 from qkdlab.units import Q_
 
 OK = ("SYST:ERR?", '+0,"No error"')
+WIDE = (1260e-9, 1640e-9)
 
 
 def laser_on(pairs=(), **kwargs) -> tuple[Keysight816xLaser, ProtocolTransport]:
@@ -82,14 +83,15 @@ def test_instrument_refusal_after_a_power_set_is_reported() -> None:
 def test_wavelength_in_metres_without_suffix() -> None:
     with expected_protocol(Keysight816xLaser, [(":SOUR1:WAV 1.55e-06", None), OK,
                                                (":SOUR1:WAV 1.31e-06", None), OK,
-                                               (":SOUR1:WAV?", "+1.55012000E-06")]) as laser:
+                                               (":SOUR1:WAV?", "+1.55012000E-06")],
+                           wavelength_range=WIDE) as laser:
         laser.wavelength = "1550 nm"
         laser.wavelength = 1.31e-6
         assert laser.wavelength.to("nm").magnitude == pytest.approx(1550.12)
 
 
 def test_wavelength_range_is_checked_before_sending() -> None:
-    laser, transport = laser_on()
+    laser, transport = laser_on(wavelength_range=WIDE)
     for bad in ("1700 nm", "1200 nm", "1550 Hz"):
         with pytest.raises(SettingRangeError):
             laser.wavelength = bad
@@ -97,7 +99,7 @@ def test_wavelength_range_is_checked_before_sending() -> None:
     with pytest.raises(SettingRangeError):
         narrow.wavelength = "1530 nm"
     assert transport.sent == [] and narrow_transport.sent == []
-    assert DEFAULT_WAVELENGTH_RANGE == (1260e-9, 1640e-9)
+    assert MODULE_WAVELENGTH_RANGES["81600B"] == (1260e-9, 1640e-9)
 
 
 def test_output_on_off_and_state() -> None:
@@ -165,7 +167,7 @@ def test_reconnect_clears_status_and_restores_output_last() -> None:
              (":SOUR1:POW 2.000000E-03W", None), OK,
              ("*CLS", None), (":SOUR1:WAV 1.55e-06", None), OK, (":SOUR1:POW 2.000000E-03W", None), OK,
              (":SOUR1:POW:STAT ON", None), OK]
-    with expected_protocol(Keysight816xLaser, pairs, name="laser") as laser:
+    with expected_protocol(Keysight816xLaser, pairs, name="laser", wavelength_range=WIDE) as laser:
         laser.output = True
         laser.wavelength = 1.55e-6
         laser.power = 2e-3
@@ -180,3 +182,39 @@ def test_safety_read_before_switching_on_keeps_the_set_power_for_reconnects() ->
         laser.power = 2e-3
         laser.output = True
         assert laser.cache["power"].source == "set"
+
+
+def test_output_path_of_a_two_output_source() -> None:
+    """Issue 20 item 6: ``:OUTP<slot>:PATH`` selects the output of a two-output source."""
+    with expected_protocol(Keysight816xLaser, [(":OUTP0:PATH LOWS", None), OK, (":OUTP0:PATH?", "LOWS")],
+                           slot=0) as laser:
+        laser.output_path = "LOWS"
+        assert laser.output_path.name == "LOWS"
+
+
+def test_wavelength_range_comes_from_the_identified_module() -> None:
+    """Issue 20 item 9: an N7776C covers 1480..1620 nm (PyMeasure ``keysightN7776C.py`` WL_RANGE), so
+    1300 nm is refused before sending; an unknown module asks for ``wavelength_range``."""
+    laser, transport = laser_on([(":SLOT0:IDN?", "Keysight Technologies,N7776C,DE0001,V1.0")], slot=0)
+    with pytest.raises(SettingRangeError, match="1.48e-06, 1.62e-06"):
+        laser.wavelength = "1300 nm"
+    assert transport.sent == [b":SLOT0:IDN?"]
+    unknown, _ = laser_on([(":SLOT1:IDN?", "Keysight Technologies,81999Z,DE0001,V1.0")])
+    with pytest.raises(ConfigError, match="wavelength_range"):
+        unknown.wavelength = "1550 nm"
+
+
+def test_a_locked_laser_is_unlocked_with_the_configured_password() -> None:
+    """Issue 20 item 9: ``:LOCK?`` / ``:LOCK 0,<password>`` as in PyMeasure ``keysightN7776C.py``."""
+    with expected_protocol(Keysight816xLaser, [(":LOCK?", "1"), (":LOCK 0,1234", None), OK,
+                                               (":SOUR0:POW:STAT ON", None), OK],
+                           slot=0, lock_password=1234) as laser:
+        laser.turn_on()
+
+
+def test_a_locked_laser_without_password_says_why_it_will_not_switch_on() -> None:
+    with expected_protocol(Keysight816xLaser, [(":SOUR1:POW:STAT ON", None),
+                                               ("SYST:ERR?", '-221,"Settings conflict"'), OK,
+                                               (":LOCK?", "1")]) as laser, \
+            pytest.raises(InstrumentReportedError, match="lock_password"):
+        laser.turn_on()

@@ -7,13 +7,15 @@ import pytest
 
 from qkdlab.drivers import driver_class
 from qkdlab.drivers.oscilloscope import (
+    ScopeSpec,
+    scope_spec,
     AcquireType,
     Impedance,
     KeysightInfiniiVision,
     TimebaseReference,
     Waveform,
 )
-from qkdlab.errors import InstrumentReportedError, ProtocolError, SettingRangeError
+from qkdlab.errors import ConfigError, InstrumentReportedError, ProtocolError, SettingRangeError
 from qkdlab.testing import ProtocolTransport, expected_protocol
 from qkdlab.units import Q_
 
@@ -160,3 +162,21 @@ def test_out_of_range_requests_send_nothing() -> None:
     with pytest.raises(SettingRangeError):
         scope.acquire([1], window_duration="80 V")
     assert transport.sent == []
+
+
+# -- issue 20 item 9: limits from the model ---------------------------------------------------------
+
+def test_two_channel_1000x_models_refuse_channel_three_and_more_than_62500_points() -> None:
+    """PyMeasure ``keysightDSOX1102G.py``: two channels, ``:waveform:points`` up to 62 500."""
+    transport = ProtocolTransport([("*IDN?", "KEYSIGHT TECHNOLOGIES,DSOX1102G,CN12345678,02.10.2019111333")])
+    scope = KeysightInfiniiVision(transport, "scope")
+    assert scope.identify().model == "DSOX1102G"
+    assert len(scope.channels) == 2
+    with pytest.raises(SettingRangeError, match="1..2"):
+        scope.channel(3)
+    with pytest.raises(SettingRangeError, match="62500"):
+        scope.read_waveform(1, points=100_000)
+    transport.assert_done()
+    assert scope_spec("DSOX3104T") == ScopeSpec(4, 8_000_000)
+    with pytest.raises(ConfigError):
+        scope_spec("TDS2024")

@@ -97,6 +97,18 @@ class _Tagger:
     def getChannelList(self) -> list[int]:
         return [1, 2, 3, 4, -1, -2, -3, -4]
 
+    def setConditionalFilter(self, trigger: list[int], filtered: list[int]) -> None:
+        self.calls.append(("setConditionalFilter", tuple(trigger), tuple(filtered)))
+
+    def clearConditionalFilter(self) -> None:
+        self.calls.append(("clearConditionalFilter",))
+
+    def setEventDivider(self, channel: int, divider: int) -> None:
+        self.calls.append(("setEventDivider", channel, divider))
+
+    def setTestSignal(self, channels: list[int], state: bool) -> None:
+        self.calls.append(("setTestSignal", tuple(channels), state))
+
     def getTriggerLevelRange(self, channel: int) -> list[float]:
         return [-2.5, 2.5]
 
@@ -226,7 +238,7 @@ def test_adapter_opens_identifies_and_frees(lib: RecordingSwabianLibrary) -> Non
     identity = tt.identify()
     assert (identity.manufacturer, identity.model, identity.serial, identity.firmware) == (
         "Swabian Instruments", "Time Tagger Ultra", "1740000ABC", "FW 1.2")
-    assert tt.channels() == [1, 2, 3, 4]
+    assert tt.channels() == [-4, -3, -2, -1, 1, 2, 3, 4]     # falling edges are channels too
     assert tt.interface == "library" and isinstance(tt, TimeTagger)
     tagger = tt.tagger
     tt.close()
@@ -277,7 +289,7 @@ def test_bad_channel_settings_apply_nothing(lib: RecordingSwabianLibrary, kwargs
 
 def test_unknown_channels_are_refused(lib: RecordingSwabianLibrary) -> None:
     tt = SwabianTimeTagger("", library=lib)
-    for bad in (0, 5, -1, True, "1"):
+    for bad in (0, 5, -5, True, "1"):
         with pytest.raises(SettingRangeError):
             tt.counts([bad], 1.0)
     assert lib.measurements == []
@@ -408,3 +420,30 @@ def test_real_library_without_that_tagger_is_a_connection_error() -> None:
     pytest.importorskip("Swabian.TimeTagger")
     with pytest.raises(InstrumentConnectionError, match="NO-SUCH-SERIAL"):
         SwabianTimeTagger("NO-SUCH-SERIAL", "tagger")
+
+
+# -- issue 20 item 7 -------------------------------------------------------------------------------
+
+def test_falling_edge_channels_are_usable(lib: RecordingSwabianLibrary) -> None:
+    """A negative channel is the falling edge of its input (Swabian's convention); main dropped them."""
+    tt = SwabianTimeTagger("", library=lib)
+    assert -1 in tt.channels() and 1 in tt.channels()
+    lib.counts_total = [7, 9]
+    assert tt.counts([-1, 1], 1.0) == {-1: 7, 1: 9}
+
+
+def test_conditional_filter_event_divider_and_test_signal(lib: RecordingSwabianLibrary) -> None:
+    """Calls as in Swabian's examples: ``setConditionalFilter(trigger=[..], filtered=[..])``,
+    ``setEventDivider(SYNC, 937)``, ``setTestSignal([1, 2, 3], True)`` (module docstring)."""
+    tt = SwabianTimeTagger("", library=lib, conditional_filter={"trigger": [1, 2], "filtered": [3]},
+                           event_dividers={"3": 100}, test_signal=[4])
+    calls = tt.tagger.calls
+    assert ("setConditionalFilter", (1, 2), (3,)) in calls
+    assert ("setEventDivider", 3, 100) in calls and ("setTestSignal", (4,), True) in calls
+    snap = tt.snapshot()
+    assert snap["conditional filter"]["value"] == {"trigger": [1, 2], "filtered": [3]}
+    assert snap["event dividers"]["value"] == {"3": 100} and snap["test signal"]["value"] == [4]
+    with pytest.raises(SettingRangeError):
+        tt.set_event_divider(3, 0)
+    tt.clear_conditional_filter()
+    assert "conditional filter" not in tt.snapshot()

@@ -2,6 +2,7 @@
 
 import math
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
@@ -89,34 +90,36 @@ def test_solver_failure_is_retried_then_reported_conservatively(monkeypatch):
     pair = make_pair("ltqc", "bb84", 0.02)
     calls = []
 
-    def failing(*args):
-        calls.append(args[-1])
-        raise RuntimeError("numerical trouble")
+    def failing(self, *args, **kwargs):
+        calls.append(kwargs.get("solver"))
+        raise cp.error.SolverError("numerical trouble")
 
     overlap_sdp._cached.cache_clear()
-    monkeypatch.setattr(overlap_sdp, "_solve_dual", failing)
+    monkeypatch.setattr(cp.Problem, "solve", failing)
     result = max_distance(pair, 3e-7)
-    assert calls == list(overlap_sdp.SOLVERS)
+    assert calls == [spec.name for spec in overlap_sdp.SOLVERS]
     assert result.report.conservative and "no solver" in result.report.message
+    assert "numerical trouble" in result.report.message and len(result.report.runs) == len(calls)
     assert result.min_overlap == pytest.approx(-1.0)
     overlap_sdp._cached.cache_clear()
 
 
 def test_first_solver_failing_falls_back_to_the_next(monkeypatch):
     pair = make_pair("ltqc", "bb84", 0.02)
-    real = overlap_sdp._solve_dual
+    real = cp.Problem.solve
 
-    def flaky(*args):
-        if args[-1] == "CLARABEL":
-            raise RuntimeError("boom")
-        return real(*args)
+    def flaky(self, *args, **kwargs):
+        if kwargs.get("solver") == "CLARABEL":
+            raise cp.error.SolverError("boom")
+        return real(self, *args, **kwargs)
 
     overlap_sdp._cached.cache_clear()
-    monkeypatch.setattr(overlap_sdp, "_solve_dual", flaky)
+    monkeypatch.setattr(cp.Problem, "solve", flaky)
     result = max_distance(pair, 1e-4)
     assert result.report.solver == "SCS" and not result.report.conservative
     assert "CLARABEL: boom" in result.report.message
     overlap_sdp._cached.cache_clear()
+    monkeypatch.setattr(cp.Problem, "solve", real)
     assert result.distance >= max_distance(pair, 1e-4).distance * (1 - 1e-6)
 
 

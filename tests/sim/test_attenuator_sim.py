@@ -80,7 +80,7 @@ def test_front_panel_offset_unknown_to_the_driver_is_caught_by_the_error_queue(b
                                                                               voa: Keysight81577A) -> None:
     voa.offset = 0                               # the driver now believes the range is 0..60 dB
     emulator = bench.emulators["voa"]
-    emulator.handle(b":INP1:OFFS 10")            # front panel: offset 10 dB -> displayed range 10..70 dB
+    emulator.handle(b":INP1:CHAN1:OFFS 10")            # front panel: offset 10 dB -> displayed range 10..70 dB
     with pytest.raises(InstrumentReportedError) as info:
         voa.attenuation = 5
     assert info.value.code == -222
@@ -151,8 +151,8 @@ def test_disconnect_reapplies_offset_attenuation_and_shutter(bench: SimulatedBen
     assert voa.wavelength == Q_(1550e-9, "m")
     resent = emulator.sent_messages()[start:]
     assert resent[0] == b"*CLS"
-    order = [m for m in resent if m.startswith((b":INP1:OFFS ", b":INP1:CHAN1:ATT ", b":OUTP1:STAT "))]
-    assert order == [b":INP1:OFFS 1.0000", b":INP1:CHAN1:ATT 31.0000", b":OUTP1:STAT OFF"]
+    order = [m for m in resent if m.startswith((b":INP1:CHAN1:OFFS ", b":INP1:CHAN1:ATT ", b":OUTP1:CHAN1:STAT "))]
+    assert order == [b":INP1:CHAN1:OFFS 1.0000", b":INP1:CHAN1:ATT 31.0000", b":OUTP1:CHAN1:STAT OFF"]
     assert bench.model.voa_attenuation_db == pytest.approx(30.0)
     assert bench.model.voa_enabled is False
 

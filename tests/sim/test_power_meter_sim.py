@@ -54,7 +54,7 @@ def test_wrong_wavelength_correction_changes_the_reading(bench, pm) -> None:
 
 
 def test_mainframe_heads_read_their_ports(bench) -> None:
-    meter = Keysight8163B(MAINFRAME, "lab", visa_library=bench.visa_library)
+    meter = Keysight8163B(MAINFRAME, "lab", heads=((1, 1), (2, 1)), visa_library=bench.visa_library)
     bench.model.probe.enabled, bench.model.probe.power_w = True, 1e-3
     meter.head(2).averaging_time = 1.0
     back = meter.power(2).to("W").magnitude

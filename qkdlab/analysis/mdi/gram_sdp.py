@@ -41,8 +41,16 @@ a 2-dimensional space; ``dropped_mass`` reports their sum). Every feasible Y_r l
 U, so we write Y_r = U D M_r D U† with D = diag(min(t̂ λ_i, 1))^{1/2}, t̂ = 1/Σ_key p_U: the M_r
 are O(1) in every direction (qubit directions carry Y ~ 1, leakage directions at most t λ_i), the
 G_F block reads Σ_r M_r ⪯ t Λ/D², and the problem has a strictly feasible point (the unreduced
-problem has none, and interior-point solvers stall on it). Exact data (``lower == upper``) are
-equality constraints with t = 1/Σ_key p fixed (zero-width intervals also lack an interior).
+problem has none, and interior-point solvers stall on it). Four more choices keep every number the
+interior-point solver sees of order one (docs/solver-core.md): t = t̂ τ (τ ∈ [1, Σ_key p_U/Σ_key p_L]);
+the G_F block is posed as the congruence E(t Λ/D² − Σ_r M_r)E ⪰ 0, E = (t̂ Λ/D²)^{-1/2}, i.e.
+τ I − E(Σ_r M_r)E ⪰ 0 (a solver can scale a PSD cone only as a whole, and t̂ Λ/D² spans 1 … 4 t̂);
+M_r = (A + C)/2 + i(B − Bᵀ)/2 from a free real PSD X_r = [[A, Bᵀ], [B, C]] (Hermitian M ⪰ 0 exactly
+when some such X exists, and the solver's cone carries no equality constraints tying its blocks);
+exact data (``lower == upper``) are equality constraints with t = t̂ fixed (zero-width intervals
+lack an interior), whitened: W(A m − t̂ p) = 0 with W = K^{-1/2} on the independent rows of the map
+A: M ↦ diag(U D M D U†), K = |U D² U†|² its row Gram matrix, so the equalities have orthonormal
+rows (the same set: t̂ p lies in the range of A); their multipliers map back as η = Wᵀη'.
 
 Certification. Solvers reach this complex SDP only to ~1e-9..1e-4, so the returned bound is not
 the solver's value but a weak-duality bound evaluated from its dual solution after repair
@@ -55,34 +63,37 @@ into both), λ (normalisation), W the objective matrix (e_ph = 1/2 + tr(W Y_k)),
     c_t = tr(Z Λ/D²) + Σ μ p_U − Σ ν p_L,   t ∈ [t_min, t_max] = [1/Σ_key p_U, 1/Σ_key p_L].
 
 If every S_r ⪰ 0 this is 1/2 + λ + max(t_min c_t, t_max c_t). Negative parts N_r of the S_r (the
-solver's inaccuracy) are paid for in the cheapest of three valid ways: shift Z by Σ_r N_r (c_t grows
-by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(Λ/D²); or, in the coordinates
-of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r). The bound holds whatever the solver's
+solver's inaccuracy) are paid for in the cheapest of these valid ways: shift Z by Σ_r N_r (c_t grows
+by Σ_r tr(N_r Λ/D²)); bound −tr(S_r M_r) ≤ tr(N_r M_r) ≤ t tr(N_r Λ/D²) per outcome (M_r ⪯ t Λ/D²); or,
+in the coordinates of Y, ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r); or any mix of the last
+two, with per-pair weights (N_r ⪯ V diag(a) V† + R₊, V = DU†, a ≥ 0; :func:`_negative_part_cost`). The bound holds whatever the solver's
 accuracy (up to floating-point round-off in evaluating it). ``gap`` is the certified bound minus
-the solver's primal value. If a solver raises, returns no usable dual, or leaves a gap above
-``gap_tolerance``, the next solver of ``solvers`` is tried and the best certified bound is kept;
-with none, e_ph = 1/2 is returned with ``conservative=True`` and the reason. A zero lower bound on
-the key-basis pass probability also gives the conservative 1/2.
+the solver's primal value. The solver core (:func:`..solve.solve`) runs ``solvers`` in order; if a
+solver raises, returns no usable dual, or leaves a gap above ``gap_tolerance``, the next one is tried
+and the best certified bound is kept (bound and solver value are clipped at 1/2 first, so a point
+without key ends the search at once); with none, e_ph = 1/2 is returned with ``conservative=True``
+and the reason. A zero lower bound on the key-basis pass probability also gives the conservative 1/2.
 
 Numerics: one problem per kind of data (exact or intervals) is built once with cvxpy Parameters
-(the detection bounds, the scaling D and the data derived from them, all of which change with
-distance) and re-solved with new values. Timing (benchmarks/bench_mdi_sdp.py): a few ms for ideal
-qubits, ~0.2-0.5 s for BB84 with leakage and all statistics (d = 16), when CLARABEL succeeds.
+(the detection bounds, the scalings D and E, the whitened rows and the data derived from them, all of
+which change with distance; the problem is DPP, so cvxpy compiles it once) and re-solved with new
+values. Timing: benchmarks/bench_mdi_sdp.py and bench_mdi_curve.py.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import cvxpy as cp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ...model import SolverReport
+from ..solve import CertifiedValue, SolverSpec, solve
 from .detection import bit_error_mask
 from .types import DetectionBounds
 
@@ -90,39 +101,43 @@ __all__ = ["DEFAULT_SOLVERS", "PhaseErrorResult", "GramPhaseErrorSDP", "GramPhas
 
 log = logging.getLogger(__name__)
 
-#: Solvers tried in order with their options: CLARABEL (default, then without equilibration, then with
-#: shorter steps: its stalls depend on these), then SCS. The certificate makes any of their results safe.
-DEFAULT_SOLVERS: tuple[tuple[str, dict], ...] = (
-    ("CLARABEL", {}),
-    ("CLARABEL", {"equilibrate_enable": False}),
-    ("CLARABEL", {"max_step_fraction": 0.9}),
-    ("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
+#: Solvers tried in order (:mod:`..solve`): CLARABEL (default; then with shorter steps, against stalls, and a
+#: 100× tighter duality gap, for tiny e_ph next to the constant 1/2; then without equilibration), then SCS.
+#: The certificate makes any of their results safe.
+DEFAULT_SOLVERS: tuple[SolverSpec, ...] = (
+    SolverSpec("CLARABEL"),
+    SolverSpec("CLARABEL", {"max_step_fraction": 0.9, "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}),
+    SolverSpec("CLARABEL", {"equilibrate_enable": False}),
+    SolverSpec("SCS", {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 20_000}),
 )
 #: Largest certified-minus-primal gap accepted without trying the next solver.
 DEFAULT_GAP_TOLERANCE = 1e-5
 _KEY_LABELS = ("0Z", "1Z")
-_USABLE = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
-#: What a solve may raise when the solver fails (RuntimeError: unusable status, no duals, no certificate).
-_SOLVER_FAILURES = (cp.error.SolverError, RuntimeError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 #: Eigenvalues of G_AB below this fraction of the largest are floating-point zeros (exact linear dependences).
 _RANGE_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
 class PhaseErrorResult:
-    """One phase-error bound: ``phase_error_upper`` is the certified (or conservative) value, ≤ 1/2."""
+    """One phase-error bound: ``phase_error_upper`` is the certified (or conservative) value, ≤ 1/2.
+
+    ``primal_value`` and ``gap`` are taken after clipping both numbers at 1/2 (a bound and a solver
+    value both above 1/2 give gap 0: nothing better can be reported). ``report`` is the solver
+    core's record (every run with its status and time).
+    """
 
     phase_error_upper: float
-    primal_value: float          # the solver's objective at its primal point (nan if none)
+    primal_value: float          # the solver's objective at its primal point, ≤ 1/2 (nan if none)
     gap: float                   # certified bound − primal value (nan if uncertified)
     solver: str
     status: str                  # the cvxpy status of the solve that gave the bound
-    certified: bool
+    certified: bool              # True: the value comes from a repaired dual certificate
     conservative: bool           # True: e_ph = 1/2 returned because no certified bound was found
     message: str
+    report: SolverReport
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Program:
     """One built cvxpy problem and the handles to re-solve it and read its duals."""
 
@@ -131,12 +146,14 @@ class _Program:
     lower: cp.Parameter
     upper: cp.Parameter
     scaling: cp.Parameter
-    capacity: cp.Parameter
+    congruence: cp.Parameter
     weights: cp.Parameter
+    rows: cp.Parameter | None                 # exact data: the whitened diagonal map K^{-1/2} A (module docstring)
     fail: cp.Constraint
     below: list[cp.Constraint]
     above: list[cp.Constraint]
     normalisation: cp.Constraint | None       # None: exact data, t is a parameter
+    whitener: np.ndarray | None = None        # exact data: W of the current parameters
 
 
 def _basis(label: str) -> str:
@@ -188,7 +205,7 @@ class GramPhaseErrorSDP:
     def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str], states_b: Sequence[str],
                  outcomes: Sequence[str], key_outcome: str | None = None,
                  statistics: Literal["matched", "all"] = "all",
-                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 solvers: Sequence[SolverSpec] = DEFAULT_SOLVERS,
                  gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
         self.states_a, self.states_b = tuple(states_a), tuple(states_b)
         self.outcomes = tuple(outcomes)
@@ -239,36 +256,47 @@ class GramPhaseErrorSDP:
         keep = values > _RANGE_TOLERANCE * values.max()
         self.range_basis, self.range_values = vectors[:, keep], values[keep]
         self.dropped_mass = float(np.clip(values[~keep], 0.0, None).sum())
+        u = self.range_basis
+        self._diag_map = np.einsum("ji,jl->jli", u, u.conj()).reshape(len(u), -1)
+        row_gram = np.linalg.eigvalsh(np.abs(u @ u.conj().T) ** 2)
+        self.rank = int((row_gram > 1e-10 * row_gram.max()).sum())       # independent diagonal constraints
 
     def _program(self, exact: bool) -> _Program:
         """The cvxpy problem, built once per kind of detection data (exact probabilities are equalities:
         intervals of width 0 leave no interior). Variables M_r (d×d) with Y_r = U D M_r D U†; the diagonal
-        scaling D (``scaling`` = D_i D_l, chosen per solve) keeps every entry of M of order one."""
+        scaling D (``scaling`` = D_i D_l, chosen per solve) keeps every entry of M of order one; the G_F block
+        is posed as E (t C − Σ_r M_r) E ⪰ 0 with C = Λ/D², t = t̂ τ and E = (t̂ C)^{-1/2} (``congruence`` =
+        E_i E_l), i.e. τ I − E (Σ_r M_r) E ⪰ 0, so every eigenvalue of its slack is of order one too."""
         if exact in self._programs:
             return self._programs[exact]
         n, d, nr = len(self.pairs), len(self.range_values), len(self.outcomes)
         k = self.outcomes.index(self.key_outcome)
-        u = self.range_basis
         lower, upper = cp.Parameter((nr, n), nonneg=True), cp.Parameter((nr, n), nonneg=True)
-        scaling, capacity = cp.Parameter((d, d), nonneg=True), cp.Parameter(d, nonneg=True)
+        scaling, congruence = cp.Parameter((d, d), nonneg=True), cp.Parameter((d, d), nonneg=True)
         weights = cp.Parameter((d, d), complex=True)
-        m = [cp.Variable((d, d), hermitian=True) for _ in range(nr)]
+        # M_r ⪰ 0 from a free real PSD X_r = [[A, Bᵀ], [B, C]] (2d × 2d): M_r = (A + C)/2 + i (B − Bᵀ)/2
+        xs = [cp.Variable((2 * d, 2 * d), PSD=True) for _ in range(nr)]
+        m = [(x[:d, :d] + x[d:, d:]) / 2 + 1j * (x[d:, :d] - x[:d, d:]) / 2 for x in xs]
         # diag(U Y U†)_j = Σ_{i,l} U_ji conj(U_jl) Y_il, Y_il = D_i D_l M_il (column-major vec)
-        diag_map = np.einsum("ji,jl->jli", u, u.conj()).reshape(n, d * d)
-        diagonals = [cp.real(diag_map @ cp.vec(cp.multiply(scaling, m_r), order="F")) for m_r in m]
-        if exact:          # t = 1/Σ_key p is data: ``capacity`` holds t Λ/D², ``upper`` holds t p
-            fail = cp.diag(capacity) - sum(m) >> 0
-            below, above, normalisation = [diagonals[r] == upper[r] for r in range(nr)], [], None
-        else:              # Charnes-Cooper: ``capacity`` holds Λ/D²
+        diagonals = [cp.real(self._diag_map @ cp.vec(cp.multiply(scaling, m_r), order="F")) for m_r in m]
+        rows = None
+        if exact:          # t = t̂ = 1/Σ_key p is data (τ = 1): ``lower`` holds K^{-1/2} t̂ p (whitened rows)
+            rows = cp.Parameter((self.rank, d * d), complex=True)
+            targets = cp.Parameter((nr, self.rank))
+            fail = np.eye(d) - cp.multiply(congruence, sum(m)) >> 0
+            below = [cp.real(rows @ cp.vec(m_r, order="F")) == targets[r] for r, m_r in enumerate(m)]
+            above, normalisation, lower = [], None, targets
+        else:              # Charnes-Cooper in τ = t/t̂ = O(1): ``lower``/``upper`` hold t̂ p_L, t̂ p_U
             t = cp.Variable(nonneg=True)
-            fail = t * cp.diag(capacity) - sum(m) >> 0
+            fail = t * np.eye(d) - cp.multiply(congruence, sum(m)) >> 0
             below = [diagonals[r] <= t * upper[r] for r in range(nr)]
             above = [diagonals[r] >= t * lower[r] for r in range(nr)]
             normalisation = cp.sum(diagonals[k][self.key]) == 1
         objective = 0.5 + cp.real(cp.sum(cp.multiply(weights, m[k])))       # tr(W Y_k) = Σ (U†WU)ᵀ ∘ DD ∘ M
-        constraints = [fail, *[m_r >> 0 for m_r in m], *below, *above]
+        constraints = [fail, *below, *above]
         program = _Program(cp.Problem(cp.Maximize(objective), constraints + [normalisation] * (not exact)),
-                           objective, lower, upper, scaling, capacity, weights, fail, below, above, normalisation)
+                           objective, lower, upper, scaling, congruence, weights, rows, fail, below, above,
+                           normalisation)
         self._programs[exact] = program
         return program
 
@@ -280,13 +308,27 @@ class GramPhaseErrorSDP:
         program.scaling.value = np.outer(d, d)
         w_range = self.range_basis.conj().T @ self.objective_matrix @ self.range_basis
         program.weights.value = w_range.T * np.outer(d, d)
-        capacity = self.range_values / d**2
-        program.lower.value = lower          # not part of the exact problem (p_L = p_U there)
+        e = 1.0 / np.sqrt(t_hat * self.range_values / d**2)
+        program.congruence.value = np.outer(e, e)
         if exact:
-            program.capacity.value, program.upper.value = t_hat * capacity, t_hat * upper
+            whitener = self._whitener(d)
+            dd = np.outer(d, d).reshape(-1, order="F")
+            program.rows.value = whitener @ (self._diag_map * dd)
+            program.lower.value = (whitener @ (t_hat * upper).T).T
+            program.whitener = whitener
         else:
-            program.capacity.value, program.upper.value = capacity, upper
+            program.lower.value = t_hat * lower
+        program.upper.value = t_hat * upper
         return d
+
+    def _whitener(self, d: np.ndarray) -> np.ndarray:
+        """W (rank × n) with W A orthonormal rows: A the map M ↦ diag(U D M D U†), whose row Gram matrix is
+        K = |U D² U†|² (entrywise); W = Λ_K^{-1/2} V_Kᵀ on its ``rank`` largest eigenvalues. Exact equalities
+        A m = b become W A m = W b: the same set (b is in the range of A) posed with orthonormal rows."""
+        ud = self.range_basis * d**2 @ self.range_basis.conj().T
+        values, vectors = np.linalg.eigh(np.abs(ud) ** 2)
+        values, vectors = values[-self.rank:], vectors[:, -self.rank:]
+        return (vectors / np.sqrt(values)).T
 
     # -- data ---------------------------------------------------------------------------------
     def _data(self, bounds: DetectionBounds) -> tuple[np.ndarray, np.ndarray]:
@@ -310,9 +352,9 @@ class GramPhaseErrorSDP:
         Coordinates: Y_r = U D M_r D U† on the range (U, Λ) of G_AB, D = diag(``scale``);
         Z is the dual of Σ_r M_r ⪯ t C, C = Λ/D² (its PSD part is taken). The slacks
         S_r = Z + D U†A_r U D (A_r = Diag(μ_r − ν_r) + δ_rk (λ Diag(key) − W)) should be ⪰ 0; their
-        negative parts N_r are paid for in the cheapest of three valid ways: Z → Z + Σ_r N_r (c_t grows
-        by Σ_r tr(N_r C)); −tr(S_r M_r) ≤ ‖N_r‖ tr(M_r) ≤ ‖N_r‖ t tr(C); or, in the coordinates of Y,
-        ‖D⁻¹N_r D⁻¹‖ tr(Y_r) ≤ ‖D⁻¹N_r D⁻¹‖ t Σ_j p_U(j, r).
+        negative parts N_r are paid for in the cheaper of two valid ways: Z → Z + Σ_r N_r (c_t grows
+        by Σ_r tr(N_r C)), or per outcome −tr(S_r M_r) ≤ tr(N_r M_r) ≤ t · :func:`_negative_part_cost`
+        (M_r ⪯ t C, tr(D² M_r) ≤ t Σ_j p_U(j, r), and their mixes).
         """
         k = self.outcomes.index(self.key_outcome)
         d = np.asarray(scale, dtype=float)
@@ -332,35 +374,32 @@ class GramPhaseErrorSDP:
             values, vectors = np.linalg.eigh(z + ud.conj().T @ a_r @ ud)
             negative = (vectors * np.clip(-values, 0.0, None)) @ vectors.conj().T
             shift += negative
-            in_y = np.linalg.eigvalsh(negative / np.outer(d, d)).max()
-            per_outcome += t_max * min(-min(values.min(), 0.0) * capacity.sum(), in_y * float(upper[r].sum()))
+            per_outcome += t_max * _negative_part_cost(negative, ud, capacity, upper[r])
         c_shifted = c_t + float(np.real(np.diag(shift)) @ capacity)
         by_shift = max(t_min * c_shifted, t_max * c_shifted)
         by_trace = max(t_min * c_t, t_max * c_t) + per_outcome
         return float(0.5 + lam + min(by_shift, by_trace))
 
-    def _attempt(self, program: _Program, scale: np.ndarray, name: str, options: dict, lower: np.ndarray,
-                 upper: np.ndarray) -> tuple[float, float, str]:
-        """Solve with one solver; (certified bound, primal value, status). Raises on unusable results."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
-            program.problem.solve(solver=name, **options)
-        status = program.problem.status
-        if status not in _USABLE:
-            raise RuntimeError(f"status {status}")
+    def _certificate(self, program: _Program, scale: np.ndarray, lower: np.ndarray, upper: np.ndarray
+                     ) -> CertifiedValue | None:
+        """The solver core's certificate: the repaired dual bound of :meth:`certify`, both numbers clipped at 1/2."""
         fail = program.fail.dual_value
+        if program.rows is not None and all(c.dual_value is not None for c in program.below):
+            # the multiplier of W(A m − b) = 0 is η' ⇒ that of A m − b = 0 is Wᵀ η'
+            below = [program.whitener.T @ np.real(c.dual_value) for c in program.below]
+        else:
+            below = [c.dual_value for c in program.below]
+        if fail is not None:
+            fail = program.congruence.value * fail     # the dual of E(tC − ΣM)E ⪰ 0 is Z' ⇒ Z = E Z' E
         norm = 0.0 if program.normalisation is None else program.normalisation.dual_value
-        below = [c.dual_value for c in program.below]
         above = [c.dual_value for c in program.above]
         if fail is None or norm is None or any(x is None for x in below + above):
-            raise RuntimeError("no dual solution")
+            return None
         below = np.real(np.array(below))
         # an equality's multiplier η splits into μ = max(η, 0) on p ≤ p_U and ν = max(−η, 0) on p ≥ p_L = p_U
         above = np.real(np.array(above)) if above else np.clip(-below, 0.0, None)
         bound = self.certify(lower, upper, fail, below, above, float(np.real(norm)), scale)
-        if not math.isfinite(bound):
-            raise RuntimeError(f"certificate is {bound}")
-        return bound, float(program.objective.value), status
+        return CertifiedValue(min(bound, 0.5), min(float(program.objective.value), 0.5))
 
     def solve(self, bounds: DetectionBounds) -> PhaseErrorResult:
         """Certified upper bound on e_ph of the key outcome for these detection bounds (see the module docstring)."""
@@ -373,29 +412,60 @@ class GramPhaseErrorSDP:
         exact = bool(np.array_equal(lower, upper))
         program = self._program(exact)
         scale = self._set(program, lower, upper, exact)
-        best, best_bound, attempts = None, math.inf, []
-        for name, options in self.solvers:
-            try:
-                bound, primal, status = self._attempt(program, scale, name, options, lower, upper)
-            except _SOLVER_FAILURES as exc:  # retried with the next solver
-                attempts.append(f"{name}: {exc}")
-                log.info("phase-error SDP with %s failed (%s); trying the next solver", name, exc)
-                continue
-            gap = bound - primal
-            attempts.append(f"{name}: bound {bound:.6g}, gap {gap:.1e}")
-            if bound < best_bound:
-                best, best_bound = PhaseErrorResult(min(bound, 0.5), primal, gap, name, status, True, False,
-                                                    f"certified by {name} ({status}), gap {gap:.1e}"), bound
-            if gap <= self.gap_tolerance:
-                break
-        if best is None:
-            return _conservative("every solver failed: " + "; ".join(attempts))
-        return replace(best, message=f"{best.message}; attempts: {'; '.join(attempts)}") if len(attempts) > 1 else best
+        solution = solve(program.problem, self.solvers, lambda _: self._certificate(program, scale, lower, upper),
+                         conservative=0.5, bound="upper", gap_tolerance=self.gap_tolerance)
+        report = solution.report
+        if solution.certificate is None:
+            return _conservative("every solver failed; " + report.message, report)
+        return PhaseErrorResult(solution.value, solution.certificate.primal, report.gap, report.solver, report.status,
+                                True, False, report.message, report)
 
 
-def _conservative(reason: str) -> PhaseErrorResult:
+def _negative_part_cost(negative: np.ndarray, ud: np.ndarray, capacity: np.ndarray, pass_upper: np.ndarray) -> float:
+    """A valid bound on tr(N M_r)/t for the negative part N ⪰ 0 of a slack (module docstring).
+
+    Two budgets bound M_r: M_r ⪯ t C (the G_F block, C = ``capacity``), and per pair j
+    (V†M_r V)_jj = diag(U Y_r U†)_j ≤ t p_U(j, r) with V = D U† (``ud`` = U D, so V V† = D²).
+    Any N ⪯ V diag(a) V† + R₊ (a ≥ 0) then costs Σ_j a_j p_U(j, r) + tr(R₊ C). Tried: a = β·1
+    (N ⪯ (N − βD²)₊ + βD², β on a log grid: β = 0 is the shift of Z, β = ‖D⁻¹ND⁻¹‖ the trace bound
+    in the coordinates of Y), and a per eigenvector ν n of N from its preimage y (V y = n, least
+    p-weighted norm): diag(a) ⪰ ν y y† at a_j = ν S |y_j|/√p_j, S = Σ_j |y_j| √p_j, cost ν S²; what
+    that misses in floating point (R = N − V diag(a) V†) is charged by the β grid. The cheapest wins.
+    """
+    if not negative.any():
+        return 0.0
+    v = ud.conj().T
+    d2 = np.real(np.diag(v @ ud))
+
+    def by_beta(part: np.ndarray) -> float:
+        top = float(np.linalg.eigvalsh(part / np.sqrt(np.outer(d2, d2))).max())
+        costs = [max(top, 0.0) * float(pass_upper.sum())]
+        for beta in [0.0, *(top * 10.0 ** -np.arange(1, 15))]:
+            values, vectors = np.linalg.eigh(part - beta * np.diag(d2))
+            positive = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+            costs.append(float(np.real(np.diag(positive)) @ capacity) + beta * float(pass_upper.sum()))
+        return min(costs)
+
+    root = np.sqrt(np.maximum(pass_upper, 1e-30 * max(float(pass_upper.max()), 1e-300)))
+    preimage = np.linalg.pinv(v / root) / root[:, None]          # y = P^{-1/2} (V P^{-1/2})⁺ n
+    weights = np.zeros(len(pass_upper))
+    values, vectors = np.linalg.eigh(negative)
+    for nu, n in zip(values, vectors.T):
+        if nu > 0:
+            y = np.abs(preimage @ n)
+            weights += nu * float(y @ root) * y / root
+    residual = negative - (v * weights) @ v.conj().T
+    values, vectors = np.linalg.eigh((residual + residual.conj().T) / 2)
+    residual = (vectors * np.clip(values, 0.0, None)) @ vectors.conj().T
+    per_pair = float(weights @ pass_upper) + (by_beta(residual) if residual.any() else 0.0)
+    return min(by_beta(negative), per_pair)
+
+
+def _conservative(reason: str, report: SolverReport | None = None) -> PhaseErrorResult:
     log.warning("phase-error SDP: returning the conservative e_ph = 1/2: %s", reason)
-    return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason)
+    report = (report or SolverReport(solver="none", status="conservative", conservative=True)
+              ).model_copy(update={"message": reason})
+    return PhaseErrorResult(0.5, math.nan, math.nan, "", "conservative", False, True, reason, report)
 
 
 class GramPhaseErrorBound:
@@ -408,7 +478,7 @@ class GramPhaseErrorBound:
 
     def __init__(self, gram_a: ArrayLike, gram_b: ArrayLike, states_a: Sequence[str],
                  states_b: Sequence[str] | None = None, statistics: Literal["matched", "all"] = "all",
-                 solvers: Sequence[tuple[str, dict]] = DEFAULT_SOLVERS,
+                 solvers: Sequence[SolverSpec] = DEFAULT_SOLVERS,
                  gap_tolerance: float = DEFAULT_GAP_TOLERANCE) -> None:
         self._args = (gram_a, gram_b, tuple(states_a), tuple(states_a if states_b is None else states_b))
         self._options = {"statistics": statistics, "solvers": solvers, "gap_tolerance": gap_tolerance}

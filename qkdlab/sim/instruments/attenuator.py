@@ -9,9 +9,8 @@ from; all of it is [unverified].
 
 Emulator policies where the real instrument's reaction is unknown [unverified]:
 
-- the module sits in slot ``slot`` (option, default 1); commands to another slot queue -241
-  "Hardware missing" and a channel other than 1 queues -114 "Header suffix out of range"
-  (queries then get no reply, as a SCPI instrument does after a query error);
+- slot handling and identity as every 816x module (``qkdlab.sim.instruments.mainframe``); a
+  channel other than 1 queues -114 "Header suffix out of range";
 - the displayed attenuation includes the offset; changing the offset keeps the filter where it
   is; a displayed attenuation whose filter value falls outside 0..60 dB, an offset outside
   -200..200 dB or a wavelength outside 1250..1650 nm is refused with -222 "Data out of range";
@@ -21,9 +20,10 @@ Emulator policies where the real instrument's reaction is unknown [unverified]:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from .base import ScpiEmulator, parse_bool, parse_number, scpi
+from .base import parse_bool, parse_number, scpi
+from .mainframe import Keysight816xModuleEmulator, fmt
 
 __all__ = ["Keysight81577AEmulator"]
 
@@ -32,26 +32,19 @@ _OFFSET = (-200.0, 200.0)
 _WAVELENGTH = (1250e-9, 1650e-9)
 
 
-def _fmt(value: float) -> str:
-    """Numbers as the 816x mainframes print them (assumed): ``+1.000000E+01``."""
-    return f"{value:+.6E}"
-
-
-class Keysight81577AEmulator(ScpiEmulator):
+class Keysight81577AEmulator(Keysight816xModuleEmulator):
     """A simulated 81577A in an 8163B; options ``slot`` (default 1), ``serial``, ``mainframe``, and
     ``path``: "detectors" (default, the VOA before the single-photon detectors) or "probe" (the VOA
     that sets the probe power injected into the transmitter output)."""
 
-    idn: ClassVar[str] = "Keysight Technologies,8163B,MY00000001,V5.25(72637)"
+    default_module = "81577A"
+    what = "attenuator"
 
     def __init__(self, model: Any, name: str, **options: Any) -> None:
-        self.slot = int(options.get("slot", 1))
+        options = {"mainframe": "8163B", **options}
         self.path = str(options.get("path", "detectors"))
         if self.path not in ("detectors", "probe"):
             raise ValueError(f"{name}: path {self.path!r} must be 'detectors' or 'probe'")
-        serial = str(options.get("serial", "DE00000001"))
-        self.idn = f"Keysight Technologies,{options.get('mainframe', '8163B')},MY00000001,V5.25(72637)"
-        self.module_idn = f"Keysight Technologies,81577A,{serial},V1.0"
         super().__init__(model, name, **options)
 
     def reset(self) -> None:
@@ -79,8 +72,7 @@ class Keysight81577AEmulator(ScpiEmulator):
 
     def _address(self, slot: int, ch: int = 1) -> bool:
         """True if the header addresses this module; queue the mainframe's error otherwise."""
-        if slot != self.slot:
-            self.push_error(-241, f"Hardware missing; no attenuator in slot {slot}")
+        if not self._here(slot):
             return False
         if ch != 1:
             self.push_error(-114, f"Header suffix out of range; channel {ch}")
@@ -99,7 +91,7 @@ class Keysight81577AEmulator(ScpiEmulator):
 
     @scpi("INPut{slot}[:CHANnel{ch}]:ATTenuation?")
     def _get_att(self, args: str, slot: int, ch: int) -> str | None:
-        return _fmt(self.attenuation_db) if self._address(slot, ch) else None
+        return fmt(self.attenuation_db) if self._address(slot, ch) else None
 
     @scpi("INPut{slot}[:CHANnel{ch}]:OFFSet")
     def _set_offset(self, args: str, slot: int, ch: int) -> None:
@@ -114,7 +106,7 @@ class Keysight81577AEmulator(ScpiEmulator):
 
     @scpi("INPut{slot}[:CHANnel{ch}]:OFFSet?")
     def _get_offset(self, args: str, slot: int, ch: int) -> str | None:
-        return _fmt(self.offset_db) if self._address(slot, ch) else None
+        return fmt(self.offset_db) if self._address(slot, ch) else None
 
     # -- wavelength --------------------------------------------------------------------------
     @scpi("INPut{slot}[:CHANnel{ch}]:WAVelength")
@@ -127,7 +119,7 @@ class Keysight81577AEmulator(ScpiEmulator):
 
     @scpi("INPut{slot}[:CHANnel{ch}]:WAVelength?")
     def _get_wav(self, args: str, slot: int, ch: int) -> str | None:
-        return _fmt(self.wavelength_m) if self._address(slot, ch) else None
+        return fmt(self.wavelength_m) if self._address(slot, ch) else None
 
     # -- shutter -----------------------------------------------------------------------------
     @scpi("OUTPut{slot}[:CHANnel{ch}][:STATe]")
@@ -140,11 +132,3 @@ class Keysight81577AEmulator(ScpiEmulator):
     @scpi("OUTPut{slot}[:CHANnel{ch}][:STATe]?")
     def _get_shutter(self, args: str, slot: int, ch: int) -> str | None:
         return ("1" if self.shutter_open else "0") if self._address(slot, ch) else None
-
-    # -- identity ------------------------------------------------------------------------------
-    @scpi("SLOT{slot}:IDN?")
-    def _slot_idn(self, args: str, slot: int) -> str | None:
-        if slot != self.slot:
-            self.push_error(-241, f"Hardware missing; no module in slot {slot}")
-            return None
-        return self.module_idn

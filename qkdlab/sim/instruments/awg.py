@@ -18,6 +18,21 @@ where the guide was not at hand):
 - waveforms live in a per-channel volatile catalogue (``DATA:VOL:CAT?``, ``DATA:VOL:CLE``);
   after a clear, or at power-on, the channel plays the built-in ``EXP_RISE`` waveform.
 
+Pattern timing (issue 20) [the instrument's behaviour as the Trueform guide describes it, from
+memory; the numbers are this emulator's model]:
+
+- ``FUNC:ARB:FILT NORM|STEP|OFF`` (power-on NORMal) is published to the model, whose pulse
+  train lets the NORMal filter's band-limited interpolation ring into the inter-pulse time
+  (``qkdlab.sim.physics.ARB_FILTER_RINGING``); STEP and OFF do not;
+- the two channels' arbs run from independent starts: after any change of either channel's
+  pattern, sample rate, function or output, while both play arbs, channel 2 runs a fixed number
+  of samples (option ``unsync_skew``, default 3) behind channel 1 until ``FUNC:ARB:SYNC`` restarts
+  them together; the model sees that offset (``AwgChannel.pattern_offset``) and ``synchronized``
+  says which state holds, so unsynchronised playback is visible to a test;
+- ``OUTP:SYNC``, ``OUTP:SYNC:SOUR``, ``OUTP:SYNC:MODE``, ``SOUR:MARK:POIN``, ``ROSC:SOUR`` and
+  ``TRIG:SLOP`` keep their settings (no physics);
+- one-channel models (33509B, 33511B, 33519B, 33521B, 33611A, 33621A) answer -114 for channel 2.
+
 Emulator policies where the real instrument's exact reaction is unknown [unverified]: an amplitude
 or offset that breaks the |offset| + Vpp/2 envelope is refused with -221 "Settings conflict"
 (the instrument may instead adjust the other value); uploading a name that already exists is
@@ -61,6 +76,8 @@ _FUNCTIONS = {"SIN": "SIN", "SINUSOID": "SIN", "SQU": "SQU", "SQUARE": "SQU", "T
               "RAMP": "RAMP",
               "PULS": "PULS", "PULSE": "PULS", "PRBS": "PRBS", "NOIS": "NOIS", "NOISE": "NOIS", "DC": "DC",
               "ARB": "ARB", "ARBITRARY": "ARB"}
+_ONE_CHANNEL = ("33509B", "33511B", "33519B", "33521B", "33611A", "33621A")
+_FILTERS = {"NORM": "NORM", "NORMAL": "NORM", "STEP": "STEP", "OFF": "OFF"}
 _BURST_MODES = {"TRIG": "TRIG", "TRIGGERED": "TRIG", "GAT": "GAT", "GATED": "GAT"}
 _TRIGGER_SOURCES = {"IMM": "IMM", "IMMEDIATE": "IMM", "EXT": "EXT", "EXTERNAL": "EXT", "BUS": "BUS",
                     "TIM": "TIM", "TIMER": "TIM"}
@@ -111,6 +128,9 @@ class _Channel:
     burst_mode: str = "TRIG"
     burst_cycles: float = 1.0
     trigger_source: str = "IMM"
+    trigger_slope: str = "POS"
+    arb_filter: str = "NORM"
+    marker_point: int = 0
     triggers: int = 0
     volatile: dict[str, _Waveform] = field(default_factory=dict)   # upper-case name -> waveform
 
@@ -135,18 +155,25 @@ class Keysight33500BEmulator(ScpiEmulator):
         self.max_ramp_frequency = ramp_max
         self.max_sample_rate = rate_max
         self.memory_points = int(options.get("memory_points", memory))
+        self.channel_count = 1 if self.model_number in _ONE_CHANNEL else 2
+        self.unsync_skew = int(options.get("unsync_skew", 3))
         self._builtin = _Waveform("EXP_RISE", _exp_rise())
         super().__init__(model, name, **options)
 
     def reset(self) -> None:
         """Power-on/``*RST`` settings; volatile waveforms survive ``*RST`` (not a power cycle)."""
         old = getattr(self, "channels", None)
-        self.channels = {1: _Channel(), 2: _Channel()}
+        self.channels = {ch: _Channel() for ch in range(1, self.channel_count + 1)}
         if old:
-            for ch in (1, 2):
+            for ch in self.channels:
                 self.channels[ch].volatile = old[ch].volatile
         self.byte_order = "NORM"
-        for ch in (1, 2):
+        self.synchronized = False
+        self.sync_output = False
+        self.sync_source = "CH1"
+        self.sync_mode = "NORM"
+        self.reference = "INT"
+        for ch in self.channels:
             self._publish(ch)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -159,11 +186,21 @@ class Keysight33500BEmulator(ScpiEmulator):
     def _selected(self, state: _Channel) -> _Waveform:
         return state.volatile.get(state.arb) or self._builtin
 
-    def _publish(self, ch: int) -> None:
-        """Write channel ``ch``'s physical output into the shared model."""
+    def _publish(self, ch: int, *, pattern_changed: bool = True) -> None:
+        """Write channel ``ch``'s physical output into the shared model.
+
+        A change of what a channel plays ends the synchronisation of the two arbs (see the module
+        docstring); channel 2 then runs ``unsync_skew`` samples behind while both play arbs.
+        """
+        if pattern_changed:
+            self.synchronized = False
         state = self.channels[ch]
         wave = self._selected(state).normalised
+        both = all(c.function == "ARB" and c.output for c in self.channels.values()) and len(self.channels) == 2
         with self.model.lock:
+            if len(self.channels) == 2:
+                self.model.awg[2].pattern_offset = 0 if (self.synchronized or not both) else self.unsync_skew
+            self.model.awg[ch].arb_filter = state.arb_filter
             out: AwgChannel = self.model.awg[ch]
             out.output = state.output
             out.function = state.function
@@ -350,6 +387,85 @@ class Keysight33500BEmulator(ScpiEmulator):
         state = self._ch(ch)
         wave = state.volatile.get(state.arb)
         return f'"{wave.name if wave is not None else _BUILTIN_PATH}"'
+
+    @scpi("[SOURce{ch}:]FUNCtion:ARBitrary:FILTer")
+    def _filter(self, args: str, ch: int) -> None:
+        key = args.strip().upper()
+        if key not in _FILTERS:
+            raise ScpiArgumentError(f"unknown arb filter {args!r}", code=-224)
+        self._ch(ch).arb_filter = _FILTERS[key]
+        self._publish(ch, pattern_changed=False)
+
+    @scpi("[SOURce{ch}:]FUNCtion:ARBitrary:FILTer?")
+    def _filter_q(self, args: str, ch: int) -> str:
+        return self._ch(ch).arb_filter
+
+    @scpi("[SOURce{ch}:]FUNCtion:ARBitrary:SYNChronize")
+    def _sync(self, args: str, ch: int) -> None:
+        """Restart both channels' arbs at their first sample together."""
+        self.synchronized = True
+        for number in self.channels:
+            self._publish(number, pattern_changed=False)
+
+    @scpi("[SOURce{ch}:]MARKer:POINt")
+    def _marker(self, args: str, ch: int) -> None:
+        self._ch(ch).marker_point = int(self.check_range("marker point", parse_number(args), 0, self.memory_points))
+
+    @scpi("[SOURce{ch}:]MARKer:POINt?")
+    def _marker_q(self, args: str, ch: int) -> str:
+        return str(self._ch(ch).marker_point)
+
+    @scpi("OUTPut:SYNC[:STATe]")
+    def _sync_output(self, args: str) -> None:
+        self.sync_output = parse_bool(args)
+
+    @scpi("OUTPut:SYNC[:STATe]?")
+    def _sync_output_q(self, args: str) -> str:
+        return "1" if self.sync_output else "0"
+
+    @scpi("OUTPut:SYNC:SOURce")
+    def _sync_source(self, args: str) -> None:
+        key = args.strip().upper()
+        if key not in ("CH1", "CH2") or int(key[-1]) not in self.channels:
+            raise ScpiArgumentError(f"sync source {args!r}", code=-224)
+        self.sync_source = key
+
+    @scpi("OUTPut:SYNC:SOURce?")
+    def _sync_source_q(self, args: str) -> str:
+        return self.sync_source
+
+    @scpi("OUTPut:SYNC:MODE")
+    def _sync_mode(self, args: str) -> None:
+        key = args.strip().upper()[:4]
+        if key not in ("NORM", "CARR", "MARK"):
+            raise ScpiArgumentError(f"sync mode {args!r}", code=-224)
+        self.sync_mode = key
+
+    @scpi("OUTPut:SYNC:MODE?")
+    def _sync_mode_q(self, args: str) -> str:
+        return self.sync_mode
+
+    @scpi("ROSCillator:SOURce")
+    def _reference(self, args: str) -> None:
+        key = args.strip().upper()[:3]
+        if key not in ("INT", "EXT"):
+            raise ScpiArgumentError(f"reference source {args!r}", code=-224)
+        self.reference = key
+
+    @scpi("ROSCillator:SOURce?")
+    def _reference_q(self, args: str) -> str:
+        return self.reference
+
+    @scpi("TRIGger{ch}:SLOPe")
+    def _slope(self, args: str, ch: int) -> None:
+        key = args.strip().upper()[:3]
+        if key not in ("POS", "NEG"):
+            raise ScpiArgumentError(f"trigger slope {args!r}", code=-224)
+        self._ch(ch).trigger_slope = key
+
+    @scpi("TRIGger{ch}:SLOPe?")
+    def _slope_q(self, args: str, ch: int) -> str:
+        return self._ch(ch).trigger_slope
 
     @scpi("[SOURce{ch}:]FUNCtion:ARBitrary:SRATe")
     def _srate(self, args: str, ch: int) -> None:

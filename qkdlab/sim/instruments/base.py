@@ -93,6 +93,10 @@ class Emulator:
         self.name = name
         self.options = options
         self.faults = FaultInjector()
+        #: Command headers this instrument's firmware does not know (option ``unknown_commands``):
+        #: they get no reply, as an instrument answers a query it does not understand, so a test or
+        #: a bench probe can see what a driver does when a query is unsupported.
+        self.unknown_commands: set[str] = {_header(c) for c in options.get("unknown_commands", ())}
         self.transcript: list[tuple[str, bytes]] = []
         self._replies: collections.deque[tuple[float, bytes]] = collections.deque()
         self._lock = threading.Lock()
@@ -122,6 +126,9 @@ class Emulator:
                     raise LinkDown(f"{self.name}: link dropped")
                 faults.disconnect_countdown -= 1
             self.transcript.append(("write", message))
+            if self.unknown_commands and _header(message.decode("latin-1")) in self.unknown_commands:
+                self.refuse_unknown(message)
+                return
             reply = self.handle(message)
             if reply is None:
                 return
@@ -167,6 +174,14 @@ class Emulator:
     # -- instrument side ---------------------------------------------------------------------
     def handle(self, message: bytes) -> bytes | None:
         raise NotImplementedError
+
+    def refuse_unknown(self, message: bytes) -> None:
+        """React to a command the firmware does not know (default: silence, no state change)."""
+
+
+def _header(command: str) -> str:
+    """The header of a command as the unknown-command fault compares it: no leading ':', upper case."""
+    return command.strip().split(" ", 1)[0].lstrip(":").upper()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +367,9 @@ class ScpiEmulator(Emulator):
     def push_error(self, code: int, message: str) -> None:
         """Queue an error as the instrument would (also used for fault injection)."""
         self.error_queue.append((code, message))
+
+    def refuse_unknown(self, message: bytes) -> None:
+        self.push_error(-113, f"Undefined header; {_header(message.decode('latin-1'))}")
 
     def handle(self, message: bytes) -> bytes | None:
         replies = []

@@ -15,43 +15,41 @@ Behaviour and emulator policies [unverified]:
   ``power_range`` (W, default 0.1..5 mW, the 81600B figures seen in third-party code); values
   outside them give -222 "Data out of range";
 - the module sits in slot ``slot`` (option, default 1); other slots give -241 "Hardware missing";
-- power-on/``*RST``: output off, 1 mW, 1550 nm (the model's defaults), display unit dBm.
+- power-on/``*RST``: output off, 1 mW, 1550 nm (the model's defaults), display unit dBm, output
+  path HIGH;
+- option ``locked`` (default False) starts the laser locked: ``:SOUR:POW:STAT ON`` then queues -221
+  until ``:LOCK 0,<lock_password>`` (option, default 1234, PyMeasure's ``LOCK_PW``).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from ...units import dbm_to_watt, watt_to_dbm
 from ..physics import LaserState
-from .base import ScpiArgumentError, ScpiEmulator, parse_bool, parse_number, scpi
+from .base import ScpiArgumentError, parse_bool, parse_number, scpi
+from .mainframe import Keysight816xModuleEmulator, fmt
 
 __all__ = ["Keysight816xLaserEmulator"]
 
 _DBM = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:E[+-]?\d+)?)\s*DBM\s*$", re.IGNORECASE)
 
 
-def _fmt(value: float) -> str:
-    """Numbers as the 816x mainframes print them (assumed): ``+1.00000000E-03``."""
-    return f"{value:+.8E}"
-
-
-class Keysight816xLaserEmulator(ScpiEmulator):
+class Keysight816xLaserEmulator(Keysight816xModuleEmulator):
     """A simulated 816x laser module; options ``role`` ("source"/"probe"), ``slot``, ``module``,
     ``serial``, ``wavelength_range``, ``power_range``."""
 
-    idn: ClassVar[str] = "Keysight Technologies,8164B,MY00000001,V5.25(72637)"
+    what = "laser module"
 
     def __init__(self, model: Any, name: str, **options: Any) -> None:
         self.role = str(options.get("role", "source"))
         if self.role not in ("source", "probe"):
             raise ValueError(f"{name}: role {self.role!r} must be 'source' (transmitter laser) or 'probe'")
-        self.slot = int(options.get("slot", 1))
-        module = str(options.get("module", "81600B"))
-        serial = str(options.get("serial", "DE00000002"))
-        self.module_idn = f"Keysight Technologies,{module},{serial},V2.0"
+        options = {"serial": "DE00000002", **options}
+        self.locked = bool(options.get("locked", False))
+        self.lock_password = str(options.get("lock_password", "1234"))
         self.wavelength_range = tuple(float(v) for v in options.get("wavelength_range", (1260e-9, 1640e-9)))
         self.power_range = tuple(float(v) for v in options.get("power_range", (100e-6, 5e-3)))
         super().__init__(model, name, **options)
@@ -62,6 +60,7 @@ class Keysight816xLaserEmulator(ScpiEmulator):
         self.power_w = 1e-3
         self.wavelength_m = 1550e-9
         self.unit_watt = False
+        self.path = "HIGH"
         self._publish()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -76,12 +75,6 @@ class Keysight816xLaserEmulator(ScpiEmulator):
             state.enabled = self.enabled
             state.power_w = self.power_w
             state.wavelength_m = self.wavelength_m
-
-    def _here(self, slot: int) -> bool:
-        if slot != self.slot:
-            self.push_error(-241, f"Hardware missing; no laser module in slot {slot}")
-            return False
-        return True
 
     def _parse_power(self, args: str) -> float:
         """A power argument in W: explicit dBm or W suffixes, else the display unit; MIN/MAX."""
@@ -117,7 +110,7 @@ class Keysight816xLaserEmulator(ScpiEmulator):
     def _get_power(self, args: str, slot: int) -> str | None:
         if not self._here(slot):
             return None
-        return _fmt(self.power_w if self.unit_watt else watt_to_dbm(self.power_w))
+        return fmt(self.power_w if self.unit_watt else watt_to_dbm(self.power_w))
 
     @scpi("SOURce{slot}:POWer:UNIT")
     def _set_unit(self, args: str, slot: int) -> None:
@@ -139,7 +132,10 @@ class Keysight816xLaserEmulator(ScpiEmulator):
     def _set_state(self, args: str, slot: int) -> None:
         if not self._here(slot):
             return
-        self.enabled = parse_bool(args)
+        enabled = parse_bool(args)
+        if enabled and self.locked:
+            raise ScpiArgumentError("laser locked", code=-221)
+        self.enabled = enabled
         self._publish()
 
     @scpi("SOURce{slot}:POWer:STATe?")
@@ -160,9 +156,28 @@ class Keysight816xLaserEmulator(ScpiEmulator):
 
     @scpi("SOURce{slot}:WAVelength[:CW]?")
     def _get_wav(self, args: str, slot: int) -> str | None:
-        return _fmt(self.wavelength_m) if self._here(slot) else None
+        return fmt(self.wavelength_m) if self._here(slot) else None
 
-    # -- identity ------------------------------------------------------------------------------
-    @scpi("SLOT{slot}:IDN?")
-    def _slot_idn(self, args: str, slot: int) -> str | None:
-        return self.module_idn if self._here(slot) else None
+    # -- lock and output path ------------------------------------------------------------------
+    @scpi("LOCK")
+    def _set_lock(self, args: str) -> None:
+        state, _, password = args.partition(",")
+        if password.strip() != self.lock_password:
+            raise ScpiArgumentError("wrong lock password", code=-224)
+        self.locked = parse_bool(state)
+
+    @scpi("LOCK?")
+    def _get_lock(self, args: str) -> str:
+        return "1" if self.locked else "0"
+
+    @scpi("OUTPut{slot}:PATH")
+    def _set_path(self, args: str, slot: int) -> None:
+        if self._here(slot):
+            path = args.strip().upper()
+            if path not in ("HIGH", "LOWS", "BHR", "BLR"):
+                raise ScpiArgumentError(f"output path {args!r}", code=-224)
+            self.path = path
+
+    @scpi("OUTPut{slot}:PATH?")
+    def _get_path(self, args: str, slot: int) -> str | None:
+        return self.path if self._here(slot) else None

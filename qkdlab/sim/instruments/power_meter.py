@@ -25,6 +25,10 @@ def _responsivity_ratio(set_wavelength_m: float, light_wavelength_m: float) -> f
     return light_wavelength_m / set_wavelength_m
 
 
+#: Wavelength range of the emulated S155C-like InGaAs sensor (nm), as ``SENS:CORR:WAV? MIN|MAX`` gives it.
+_SENSOR_NM = (800.0, 1700.0)
+
+
 class ThorlabsPM100Emulator(ScpiEmulator):
     """A PM100D with an S155C-like InGaAs sensor. Option ``port``: the model port it reads."""
 
@@ -57,11 +61,14 @@ class ThorlabsPM100Emulator(ScpiEmulator):
 
     @scpi("[SENSe:]CORRection:WAVelength?")
     def _wav_q(self, args: str) -> str:
+        end = args.strip().upper()[:3]
+        if end in ("MIN", "MAX"):
+            return f"{_SENSOR_NM[0] if end == 'MIN' else _SENSOR_NM[1]:.6g}"
         return f"{self.wavelength_nm:.6g}"
 
     @scpi("[SENSe:]CORRection:WAVelength")
     def _wav(self, args: str) -> None:
-        self.wavelength_nm = self.check_range("wavelength", parse_number(args), 800.0, 1700.0)
+        self.wavelength_nm = self.check_range("wavelength", parse_number(args), *_SENSOR_NM)
 
     @scpi("[SENSe:]POWer[:DC]:RANGe:AUTO?")
     def _auto_q(self, args: str) -> str:
@@ -124,7 +131,7 @@ class Keysight8163BEmulator(ScpiEmulator):
         super().__init__(model, name, **options)
 
     def reset(self) -> None:
-        self.heads = {key: {"wavelength_m": 1550e-9, "atime_s": 0.1, "unit_w": False, "auto": True}
+        self.heads = {key: {"wavelength_m": 1550e-9, "atime_s": 0.1, "unit_w": False, "auto": True, "range_dbm": 0.0}
                       for key in self.ports}
 
     def _head(self, slot: int, chan: int) -> dict[str, Any]:
@@ -172,10 +179,33 @@ class Keysight8163BEmulator(ScpiEmulator):
     def _unit(self, args: str, slot: int, chan: int) -> None:
         self._head(slot, chan)["unit_w"] = args.strip().upper() in ("1", "W", "WATT")
 
-    @scpi("SENSe{slot}:CHANnel{chan}:POWer:RANGe:AUTO?")
-    def _auto_q(self, args: str, slot: int, chan: int) -> str:
-        return "1" if self._head(slot, chan)["auto"] else "0"
+    def _module(self, slot: int) -> list[dict[str, Any]]:
+        heads = [head for (s, _), head in self.heads.items() if s == slot]
+        if not heads:
+            raise ScpiArgumentError(f"no power-meter module in slot {slot}", code=-222)
+        return heads
 
-    @scpi("SENSe{slot}:CHANnel{chan}:POWer:RANGe:AUTO")
-    def _auto(self, args: str, slot: int, chan: int) -> None:
-        self._head(slot, chan)["auto"] = parse_bool(args)
+    @scpi("SENSe{slot}:POWer:RANGe:AUTO?")
+    def _auto_q(self, args: str, slot: int) -> str:
+        return "1" if self._module(slot)[0]["auto"] else "0"
+
+    @scpi("SENSe{slot}:POWer:RANGe:AUTO")
+    def _auto(self, args: str, slot: int) -> None:
+        """Auto-range is a module setting: both heads of a dual module follow it."""
+        state = parse_bool(args)
+        for head in self._module(slot):
+            head["auto"] = state
+
+    @scpi("SENSe{slot}:CHANnel{chan}:POWer:RANGe[:UPPer]?")
+    def _range_q(self, args: str, slot: int, chan: int) -> str:
+        return f"{self._head(slot, chan)['range_dbm']:+.6E}"
+
+    @scpi("SENSe{slot}:CHANnel{chan}:POWer:RANGe[:UPPer]")
+    def _range(self, args: str, slot: int, chan: int) -> None:
+        head = self._head(slot, chan)
+        head["range_dbm"] = self.check_range("range", parse_number(args, units=("DBM",)), -110.0, 30.0)
+        head["auto"] = False
+
+    @scpi("SENSe{slot}:CHANnel{chan}:CORRection:COLLect:ZERO")
+    def _zero(self, args: str, slot: int, chan: int) -> None:
+        self._head(slot, chan)

@@ -204,7 +204,7 @@ def test_every_solver_failing_gives_the_conservative_value(monkeypatch: pytest.M
 
     monkeypatch.setattr(cp.Problem, "solve", broken)
     result = _sdp(BB84_STATES, ("psi-",)).solve(_honest(BB84_STATES, 20.0, "psi-"))
-    assert calls == [name for name, _ in DEFAULT_SOLVERS]
+    assert calls == [spec.name for spec in DEFAULT_SOLVERS]
     assert result.conservative and not result.certified and result.phase_error_upper == 0.5
     assert "every solver failed" in result.message and (failure == "raise" or "infeasible" in result.message)
 

@@ -1,0 +1,204 @@
+"""Running a sweep: the missing points of a study, in chunks, on a ``dask.distributed`` cluster.
+
+There is one execution path. Without a scheduler address a ``LocalCluster`` of worker
+processes (one thread each: the solvers hold the GIL) is started for the run and closed after
+it; with ``scheduler="tcp://host:8786"`` the same tasks go to an existing cluster (``dask
+scheduler`` + ``dask worker``, or dask-jobqueue on SLURM), whose workers need qkdlab installed.
+
+Chunks: a task evaluates a list of points, so the scheduler's fixed cost per task (a few ms) is
+spread over many points; :class:`Chunker` sizes them from the measured time per point. The chunk
+size does not change any number (each point is evaluated on its own, with the same seed), only
+how much work is lost when a process dies and how evenly the workers finish. Results are written by this process alone, as each chunk completes
+(``as_completed``), in flushed batches (see :mod:`qkdlab.sweep.study`).
+
+Lost workers: dask reruns the tasks of a worker that died on another one; a chunk that kills
+``distributed.scheduler.allowed-failures`` workers in a row is left missing and reported, so the
+next run retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..interrupts import delayed_keyboard_interrupt
+from .evaluate import PointResult, evaluate_chunk
+from .spec import SweepSpec
+from .study import DONE, FAILED, StudyFile
+
+__all__ = ["SweepSummary", "Chunker", "run_sweep", "timed_chunk", "TARGET_CHUNK_S", "MAX_CHUNK"]
+
+#: Adaptive chunking: seconds of work per task, and the most points in one task.
+TARGET_CHUNK_S = 1.0
+MAX_CHUNK = 256
+
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a run did: points in the grid, done / failed in the file, computed now, still missing."""
+
+    path: Path
+    total: int
+    done: int
+    failed: int
+    computed: int
+    missing: int
+    seconds: float
+    workers: int
+    lost_chunks: tuple[str, ...] = ()
+    interrupted: bool = False
+
+
+class Chunker:
+    """Hands out consecutive chunks of the points to compute, sized from the measured time per point.
+
+    Why adaptive: the cost of a point ranges from a millisecond (closed forms) to seconds
+    (optimisation, numerical engines) and is not known before the sweep. The first chunks hold
+    one point each; after that a chunk holds about ``TARGET_CHUNK_S`` of work (the scheduler's few
+    ms per task are then under 1 %), at most ``MAX_CHUNK`` points, and never more than an equal
+    share of what is left among twice the workers, so the last chunks finish together. Sizes
+    change nothing but the timing: every point is evaluated on its own, with the same seed.
+    """
+
+    def __init__(self, points: np.ndarray, workers: int, fixed_size: int | None = None) -> None:
+        self.points = [int(i) for i in points]
+        self.next = 0
+        self.workers = max(workers, 1)
+        self.fixed_size = fixed_size
+        self.seconds_per_point: float | None = None
+
+    def record(self, points: int, seconds: float) -> None:
+        """A chunk's compute time as the worker measured it (smoothed: the first chunks include warm-up)."""
+        if points:
+            latest = seconds / points
+            previous = self.seconds_per_point
+            self.seconds_per_point = latest if previous is None else 0.5 * (previous + latest)
+
+    def take(self) -> list[int]:
+        left = len(self.points) - self.next
+        if self.fixed_size is not None:
+            size = self.fixed_size
+        elif self.seconds_per_point is None:
+            size = 1
+        else:
+            size = int(TARGET_CHUNK_S / max(self.seconds_per_point, 1e-6))
+            size = max(1, min(size, MAX_CHUNK, math.ceil(left / (2 * self.workers))))
+        chunk = self.points[self.next:self.next + size]
+        self.next += len(chunk)
+        return chunk
+
+
+def timed_chunk(spec_json: str, indices: list[int]) -> tuple[list[PointResult], float]:
+    """The task: a chunk's results and the seconds the worker spent computing them."""
+    start = time.perf_counter()
+    results = evaluate_chunk(spec_json, indices)
+    return results, time.perf_counter() - start
+
+
+def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any]:
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"--scheduler {scheduler}: cannot reach the dask scheduler ({exc}); start one with "
+                              "'dask scheduler' and workers with 'dask worker ADDRESS'") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_sweep(spec: SweepSpec, path: str | os.PathLike[str], *, scheduler: str | None = None,
+              workers: int | None = None, progress: Progress | None = None, client: Any = None) -> SweepSummary:
+    """Compute every missing point of ``spec`` into the study at ``path`` (created, or resumed).
+
+    ``progress(done, failed, total)`` is called after each written batch. ``client``: an open
+    ``dask.distributed.Client`` to use as is (tests, notebooks); otherwise one is made from
+    ``scheduler`` / ``workers``. Ctrl-C stops after the batch being written; the file keeps every
+    finished point and the next run resumes it.
+    """
+    start = time.perf_counter()
+    computed, lost, interrupted = 0, [], False
+    with StudyFile.open(path, spec) as study:
+        missing = study.missing()
+        total = spec.size
+
+        def report() -> None:
+            if progress is not None:
+                progress(int(np.count_nonzero(study.status == DONE)), int(np.count_nonzero(study.status == FAILED)),
+                         total)
+
+        report()
+        n_workers = 0
+        if len(missing):
+            made = client is None
+            if made:
+                client, own = _client(scheduler, workers)
+            try:
+                n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+                computed, lost, interrupted = _compute(client, study, spec, missing, n_workers, report)
+            finally:
+                if made:
+                    client.close()
+                    if own is not None:
+                        own.close()
+        return SweepSummary(Path(path), total, int(np.count_nonzero(study.status == DONE)),
+                            int(np.count_nonzero(study.status == FAILED)), computed, len(study.missing()),
+                            time.perf_counter() - start, n_workers if len(missing) else 0, tuple(lost), interrupted)
+
+
+def _compute(client: Any, study: StudyFile, spec: SweepSpec, missing: np.ndarray, workers: int,
+             report: Callable[[], None]) -> tuple[int, list[str], bool]:
+    """Keep two chunks per worker in flight (no worker waits for the next task); write each as it ends."""
+    from dask.distributed import as_completed
+
+    chunker = Chunker(missing, workers, spec.chunk_size)
+    spec_json = spec.canonical()
+    running: set[Any] = set()
+    queue = as_completed()
+
+    def submit() -> None:
+        while len(running) < 2 * workers:
+            chunk = chunker.take()
+            if not chunk:
+                return
+            future = client.submit(timed_chunk, spec_json, chunk, pure=False)
+            running.add(future)
+            queue.add(future)
+
+    computed, lost = 0, []
+    try:
+        submit()
+        for future in queue:
+            running.discard(future)
+            try:
+                results, seconds = future.result()
+            except Exception as exc:  # a chunk whose workers kept dying: leave it missing, say so
+                lost.append(f"{type(exc).__name__}: {exc}")
+                submit()
+                continue
+            chunker.record(len(results), seconds)
+            submit()
+            with delayed_keyboard_interrupt():
+                study.write(results)
+            future.release()
+            computed += len(results)
+            report()
+    except KeyboardInterrupt:
+        client.cancel(list(running))
+        return computed, lost, True
+    return computed, lost, False
