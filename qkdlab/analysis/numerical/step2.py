@@ -24,7 +24,6 @@ plus the same times Σ|y_k b_k|, which dominates both (Weyl's inequality).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,34 +117,29 @@ def dual_bound(problem: NumericalProblem, lin: Linearisation, y: np.ndarray, sou
     return Certificate(bound, y, margin / math.log(2), source)
 
 
-def _dual_sdp_multipliers(problem: NumericalProblem, lin: Linearisation) -> np.ndarray | None:
-    """Optimal y of the linearisation's dual SDP,  max Σ_k (a_k l_k − c_k u_k) + λ
-    s.t. L − Σ_k (a_k − c_k) Γ_k − λ𝟙 ⪰ 0 (per block), a, c ≥ 0 (a free y for equalities).
-
-    Solved with cvxpy (CLARABEL, then SCS); this is the one place the engine calls a generic
-    solver and will move to the shared solver core (qkdlab.analysis.solve) once it exists."""
+def _dual_sdp(problem: NumericalProblem, lin: Linearisation, gap_target: float) -> Certificate | None:
+    """The linearisation's dual SDP,  max Σ_k (a_k l_k − c_k u_k) + λ
+    s.t. L − Σ_k (a_k − c_k) Γ_k − λ𝟙 ⪰ 0 (per block), a, c ≥ 0 (c = 0 for equalities),
+    through the shared solver core (CLARABEL then SCS, both at 1e-12); each run is certified by
+    :func:`dual_bound` at its multipliers, so the solver's accuracy never matters for validity."""
     import cvxpy as cp
 
+    from ..solve import CertifiedValue, SolverSpec
+    from ..solve import solve as solve_conic
+
     m = len(problem.constraints)
-    a = cp.Variable(m)
-    c = cp.Variable(m)
-    lam = cp.Variable()
+    a, c, lam = cp.Variable(m), cp.Variable(m), cp.Variable()
     objective = lam
     cons = []
     for k, con in enumerate(problem.constraints):
         if con.is_equality:
             objective = objective + a[k] * con.lower
             cons.append(c[k] == 0)
-        else:
-            if con.lower > -math.inf:
-                objective = objective + a[k] * con.lower
-            else:
-                cons.append(a[k] == 0)
-            if con.upper < math.inf:
-                objective = objective - c[k] * con.upper
-            else:
-                cons.append(c[k] == 0)
-            cons += [a[k] >= 0, c[k] >= 0]
+            continue
+        objective = objective + (a[k] * con.lower if con.lower > -math.inf else 0)
+        objective = objective - (c[k] * con.upper if con.upper < math.inf else 0)
+        cons += [a[k] >= 0, c[k] >= 0] + ([] if con.lower > -math.inf else [a[k] == 0]) + (
+            [] if con.upper < math.inf else [c[k] == 0])
     for b, blk in enumerate(problem.blocks):
         expr = lin.gradient[b] - lam * np.eye(blk.dim)
         for k, con in enumerate(problem.constraints):
@@ -153,18 +147,19 @@ def _dual_sdp_multipliers(problem: NumericalProblem, lin: Linearisation) -> np.n
                 expr = expr - (a[k] - c[k]) * con.operator[b]
         cons.append((expr + expr.T) / 2 >> 0)
     prob = cp.Problem(cp.Maximize(objective), cons)
-    settings = {"CLARABEL": {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12},
-                "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10}}
-    for solver in ("CLARABEL", "SCS"):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # inaccuracy is paid for by the λ_min correction
-                prob.solve(solver=solver, **settings[solver])
-        except (cp.SolverError, ValueError):
-            continue
-        if a.value is not None:
-            return np.asarray(a.value - c.value, dtype=float)
-    return None
+    found: list[Certificate] = []
+
+    def certify_run(p: cp.Problem) -> CertifiedValue | None:
+        if a.value is None or c.value is None:
+            return None
+        cert = dual_bound(problem, lin, np.asarray(a.value - c.value, dtype=float), "linearisation dual SDP")
+        found.append(cert)
+        return CertifiedValue(cert.bound_bits, float(p.value) / math.log(2))
+
+    solvers = (SolverSpec("CLARABEL", {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12}),
+               SolverSpec("SCS", {"eps_abs": 1e-10, "eps_rel": 1e-10}))
+    solve_conic(prob, solvers, certify_run, 0.0, bound="lower", gap_tolerance=gap_target)
+    return max(found, key=lambda cert: cert.bound_bits, default=None)
 
 
 def certify(problem: NumericalProblem, rho: Sequence[np.ndarray], candidates: Sequence[np.ndarray] = (),
@@ -181,9 +176,7 @@ def certify(problem: NumericalProblem, rho: Sequence[np.ndarray], candidates: Se
             best = cert
     reference = lin.value_bits if reference_bits is None else reference_bits
     if reference - best.bound_bits > target_gap:
-        y = _dual_sdp_multipliers(problem, lin)
-        if y is not None:
-            cert = dual_bound(problem, lin, y, "linearisation dual SDP")
-            if cert.bound_bits > best.bound_bits:
-                best = cert
+        cert = _dual_sdp(problem, lin, target_gap)
+        if cert is not None and cert.bound_bits > best.bound_bits:
+            best = cert
     return best, lin
