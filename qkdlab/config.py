@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .drivers import DRIVERS, driver_class
 from .errors import ConfigError
+from .yamlfile import describe_validation, read_yaml
 
 __all__ = ["InstrumentConfig", "SimulationConfig", "BenchConfig", "load_config", "parse_config",
            "builtin_sim_config", "BUILTIN_SIM_CONFIG"]
@@ -143,16 +144,6 @@ class BenchConfig(BaseModel):
     scans: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling against the documented config keys)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{location or '<top level>'}: {message}"
-
-
 def parse_config(data: Any, source: str = "<config>") -> BenchConfig:
     """Validate a mapping (e.g. parsed YAML) into a ``BenchConfig``; ``ConfigError`` names each bad key."""
     if not isinstance(data, dict):
@@ -160,27 +151,13 @@ def parse_config(data: Any, source: str = "<config>") -> BenchConfig:
     try:
         return BenchConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"{source}: invalid bench config: {problems}") from None
+        raise ConfigError(f"{source}: invalid bench config: {describe_validation(exc, 'config')}") from None
 
 
 def load_config(path: str | Path) -> BenchConfig:
     """Read and validate a bench config YAML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: bench config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory; give the bench config YAML file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (not UTF-8); give the bench config YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read bench config ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "bench config")
     return parse_config(data, str(path))
 
 

@@ -423,12 +423,20 @@ def load_source_model(path: str | Path) -> SourceModel:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the source model's JSON file")
     with open(path, "rb") as handle:
         magic = handle.read(8)
     if magic == b"\x89HDF\r\n\x1a\n":
         raise DataError(f"{path}: is an HDF5 file; read its calibration group with "
                         "qkdlab.calibration.load_source_model")
-    return SourceModel.from_json(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a source model (not a text file); give the model's JSON file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the source model ({exc.strerror or exc})") from None
+    return SourceModel.from_json(text, str(path))
 
 
 # -- analysis contracts --------------------------------------------------------------------------
@@ -600,6 +608,9 @@ class KeyRateResult(_Frozen):
     method allows, which the reference technique's sequential assumption may lower) are 0 when no
     key can be proven. ``phase_error`` is the upper bound on the phase-error rate of the key rounds
     (single-photon rounds with decoy states); ``bit_error`` the observed key-basis error rate.
+    Rates include the sifting that the basis probabilities imply (``parameters["pz"]``; pz = 1 is
+    the papers' efficient-BB84 limit). ``announcement``: the relay's announcement (MDI: "psi+" or
+    "psi-", each a separate key with its own phase error and rate); None for prepare-and-measure.
     """
 
     method: str
@@ -616,3 +627,4 @@ class KeyRateResult(_Frozen):
     finite: FiniteKeyReport | None = None
     epsilon: float = 0.0
     parameters: dict[str, float | str] = Field(default_factory=dict)
+    announcement: str | None = None

@@ -15,11 +15,11 @@ import sys
 import grimp
 import pytest
 
-GROUND = {"qkdlab", "units", "errors", "interrupts", "plugins"}
+GROUND = {"qkdlab", "units", "errors", "interrupts", "plugins", "yamlfile"}
 CONTRACTS = {"model", "transmitter"}
 #: Component -> the components it may import (besides the ground floor and itself).
 ALLOWED: dict[str, set[str]] = {
-    "units": set(), "errors": set(), "interrupts": set(), "plugins": {"errors"},
+    "units": set(), "errors": set(), "interrupts": set(), "plugins": {"errors"}, "yamlfile": {"errors"},
     "model": set(), "transmitter": set(), "examples": CONTRACTS, "schemas": {"model"},
     "drivers": set(),
     "testing": {"drivers"},

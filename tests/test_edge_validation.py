@@ -98,3 +98,35 @@ def test_simulated_ground_truth_must_make_sense() -> None:
     data["simulation"]["parameters"] = {"im_extinction_ratio_db": -5}
     with pytest.raises(ConfigError, match="im_extinction_ratio_db"):
         parse_config(data)
+
+
+def test_the_model_repetition_rate_is_used_and_an_override_is_said(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from qkdlab.examples import flawed_source_model
+
+    path = tmp_path / "model.json"
+    flawed_source_model().model_copy(update={"repetition_rate_hz": 1e9}).save(path)
+    result = CliRunner().invoke(main, ["keyrate", "--model", str(path), "--distance", "10", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert float(row["repetition_rate_hz"]) == 1e9 and "from the model" in result.stderr
+    result = CliRunner().invoke(main, ["keyrate", "--model", str(path), "--distance", "10", "--format", "csv",
+                                       "--rep-rate", "2e9"])
+    assert float(next(csv.DictReader(io.StringIO(result.stdout)))["repetition_rate_hz"]) == 2e9
+    assert "overrides the model's 1e+09 Hz" in result.stderr
+
+
+def test_a_signed_delta_as_calibration_reports_it_is_accepted() -> None:
+    result = CliRunner().invoke(main, ["keyrate", "--delta", "-0.0413", "--epsilon", "1e-6", "--distance", "50"])
+    assert result.exit_code == 0, result.output
+    assert "zero key" not in result.output
+
+
+def test_a_zero_rate_says_which_term_made_it_zero() -> None:
+    result = CliRunner().invoke(main, ["keyrate", "--delta", "0.063", "--epsilon", "1e-3", "--distance", "100"])
+    assert result.exit_code == 0, result.output
+    assert "zero key from 100 km: phase-error bound" in result.output and "a smaller ε" in result.output
+    far = CliRunner().invoke(main, ["keyrate", "--epsilon", "1e-8", "--distance", "450"])
+    assert "zero key from 450 km" in far.output and ("dark counts" in far.output or "errors" in far.output)

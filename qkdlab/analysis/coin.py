@@ -45,7 +45,8 @@ import numpy as np
 
 from .states import LTDecomposition, StateSet, lt_decomposition, lt_decompositions
 
-__all__ = ["CoinPair", "ltqc_pair", "ltqc_pairs", "gllp_pair", "max_target_error", "max_target_error_interval"]
+__all__ = ["CoinPair", "ltqc_pair", "ltqc_pairs", "gllp_pair", "max_target_error", "max_target_error_interval",
+           "max_target_error_box"]
 
 
 @dataclass(frozen=True)
@@ -176,3 +177,26 @@ def max_target_error_interval(ref_errors_upper: np.ndarray, distance: float | np
     is never below :func:`max_target_error` at any point of the box.
     """
     return (np.sqrt(np.maximum(ref_errors_upper, 0.0)) + np.sqrt(distance)) ** 2
+
+
+def max_target_error_box(target_detection: tuple[np.ndarray, np.ndarray], ref_errors: tuple[np.ndarray, np.ndarray],
+                         ref_correct: tuple[np.ndarray, np.ndarray], distance: float | np.ndarray) -> np.ndarray:
+    """An upper bound on :func:`max_target_error` over a box of data, each argument a (lower, upper) pair.
+
+    T sin²(min(π/2, θ_r + γ)) is bounded factor by factor: T ≤ T^U; θ_r ≤ arctan √(r_e^U / r_c^L);
+    cos γ = (x + 1/x)/2 − Δ/(2√(TR)) with x = √(T/R) is at least its first term at the x of the box
+    nearest 1 minus Δ/(2√(T^L R^L)). Every factor is monotone in the angle or the size, so the product
+    holds over the whole box; as the box shrinks to a point it becomes the exact maximiser, which is
+    what makes the finite-key rate converge to the asymptotic one (docs/finite-key-proof.md, step 5).
+    The detection-free bound (√r_e^U + √Δ)² also holds, and the smaller of the two is returned.
+    """
+    (t_low, t_up), (re_low, re_up), (rc_low, rc_up) = (tuple(np.asarray(v, float) for v in pair)
+                                                       for pair in (target_detection, ref_errors, ref_correct))
+    r_low, r_up = re_low + rc_low, re_up + rc_up
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.clip(1.0, np.sqrt(t_low / r_up), np.sqrt(t_up / r_low))
+        cos_gamma = (x + 1.0 / x) / 2.0 - distance / (2.0 * np.sqrt(t_low * r_low))
+        theta_r = np.arctan2(np.sqrt(np.maximum(re_up, 0.0)), np.sqrt(np.maximum(rc_low, 0.0)))
+        theta = np.minimum(np.pi / 2, theta_r + np.arccos(np.clip(cos_gamma, -1.0, 1.0)))
+        bound = np.where(t_low * r_low > 0, t_up * np.sin(theta) ** 2, t_up)
+    return np.minimum(np.nan_to_num(bound, nan=np.inf), max_target_error_interval(re_up, distance))

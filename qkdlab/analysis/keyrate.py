@@ -20,6 +20,7 @@ secure rate per row, the winner named; best.py). See phase_error.py for equation
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
-from .statistics import Estimates, estimate
+from .statistics import CONCENTRATIONS, Estimates, estimate
 
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
@@ -65,8 +66,8 @@ class FiniteKey:
     concentration: str = "chernoff"
 
     def __post_init__(self) -> None:
-        if self.concentration not in ("chernoff", "azuma"):
-            raise ValueError(f"concentration {self.concentration!r}: use chernoff or azuma")
+        if self.concentration not in CONCENTRATIONS:
+            raise ValueError(f"concentration {self.concentration!r}: use one of {', '.join(CONCENTRATIONS)}")
         if not self.block_size >= 1:
             raise ValueError(f"block size {self.block_size} must be at least 1 pulse")
         for name in ("epsilon_sec", "epsilon_cor"):
@@ -104,6 +105,20 @@ class KeyRateCurve(Sequence[KeyRateResult]):
     @property
     def phase_error(self) -> np.ndarray:
         return self._column("phase_error")
+
+    @property
+    def announcement(self) -> list[str | None]:
+        return [r.announcement for r in self.results]
+
+    def total_per_pulse(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, key per pulse summed over the announcements at each distance): MDI's Ψ+ and Ψ−
+        are separate keys whose lengths add; a prepare-and-measure curve is returned as it is."""
+        distances = self.distance_km
+        unique = np.unique(distances[~np.isnan(distances)])
+        if unique.size == 0 or all(a is None for a in self.announcement):
+            return distances, self.key_rate_per_pulse
+        rates = self.key_rate_per_pulse
+        return unique, np.array([rates[distances == d].sum() for d in unique])
 
     def max_distance(self) -> float:
         """The largest distance with a positive key (0 if none)."""
@@ -198,19 +213,29 @@ def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
 def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence[Observations] | Channel,
              method: str = "ltqc", finite: FiniteKey | float | None = None, *,
              distance_km: float | Sequence[float] | np.ndarray | None = None,
-             ec_efficiency: float = 1.16) -> KeyRateResult | KeyRateCurve:
-    """Secure lower bound on the secret-key rate of a characterized source.
+             ec_efficiency: float = 1.16, pz: float | None = None) -> KeyRateResult | KeyRateCurve:
+    """Secure lower bound on the secret-key rate of a characterized source, per emitted pulse.
 
     ``data``: observed statistics (one :class:`Observations`, or a sequence giving a curve), or a
     :class:`Channel` to simulate at ``distance_km`` (a number: one result; an array: a curve).
     ``finite``: None for the asymptotic rate, a block size N, or a :class:`FiniteKey`.
     ``ec_efficiency``: f of the error correction applied to observed data (a channel has its own).
+    ``pz``: probability that Alice and Bob each choose the key basis Z on a simulated channel
+    (default: the channel's own, 1/2). Rates include the sifting it implies (the key rounds are a
+    fraction p_Z^A p_Z^B of the pulses); ``pz=1`` is the asymptotic efficient-BB84 limit of the
+    papers' figures (Lo, Chau, Ardehali 2005), evaluated as the exact pz → 1 limit: asymptotically
+    every term of the rate is proportional to p_Z^A p_Z^B. Observed data carry their own probabilities.
     """
     src = _source(source)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if isinstance(finite, (int, float)):
         finite = FiniteKey(float(finite))
+    if pz is not None:
+        if not isinstance(data, Channel):
+            raise ValueError("pz sets the basis probabilities of a simulated channel; observed data carry their own "
+                             "(Observations.setting_probabilities and bob_basis_probabilities)")
+        return _efficient_limit(src, data, method, finite, distance_km, pz)
     if method == "best":
         rows = best_of(lambda m, fk: _rows(key_rate(src, data, m, fk, distance_km=distance_km,
                                                     ec_efficiency=ec_efficiency)), applicable_methods(src), finite)
@@ -249,11 +274,52 @@ def key_rate(source: SourceModel | AnalysisSource, data: Observations | Sequence
     return results[0] if isinstance(data, Observations) else KeyRateCurve(results)
 
 
+def _efficient_limit(src: AnalysisSource, channel: Channel, method: str, finite: FiniteKey | None,
+                     distance_km: float | Sequence[float] | np.ndarray | None, pz: float
+                     ) -> KeyRateResult | KeyRateCurve:
+    """The channel with both basis probabilities pz; pz = 1 (asymptotic only) as the exact limit pz → 1."""
+    if not 0.0 < pz <= 1.0:
+        raise ValueError(f"pz = {pz}: the key-basis probability must lie in (0, 1]")
+    if pz < 1.0:
+        return key_rate(src, dataclasses.replace(channel, alice_z_probability=pz, bob_z_probability=pz), method,
+                        finite, distance_km=distance_km)
+    if finite is not None:
+        raise ValueError("pz = 1 leaves no test rounds: a finite key needs pz < 1 (e.g. 0.9)")
+    inner = key_rate(src, dataclasses.replace(channel, alice_z_probability=0.5, bob_z_probability=0.5), method,
+                     distance_km=distance_km)
+    scale = 1.0 / (0.5 * 0.5)
+
+    def limit(r: KeyRateResult) -> KeyRateResult:
+        notes = tuple(a for a in r.assumptions if not a.startswith("sifting")) + (_sifting_note(1.0, 1.0),)
+        return r.model_copy(update={"key_rate_per_pulse": r.key_rate_per_pulse * scale,
+                                    "key_rate_bps": r.key_rate_bps * scale,
+                                    "key_detection_rate": r.key_detection_rate * scale, "assumptions": notes,
+                                    "parameters": {**r.parameters, "pz": 1.0, "pz_bob": 1.0}})
+
+    return limit(inner) if isinstance(inner, KeyRateResult) else KeyRateCurve([limit(r) for r in inner])
+
+
+def _sifting_note(pz_alice: float, pz_bob: float) -> str:
+    if pz_alice == pz_bob == 1.0:
+        return "sifting: pz → 1, asymptotic efficient BB84 (the papers' convention): no pulse is lost to sifting"
+    return (f"sifting: rates per emitted pulse include the key-round fraction p_Z^A p_Z^B = {pz_alice:.4g} × "
+            f"{pz_bob:.4g}")
+
+
 def _design(observations: Sequence[Observations], required: bool) -> np.ndarray | None:
     """Alice's design probabilities, when given (always needed for a finite key of counted data)."""
     if required or all(o.setting_probabilities is not None or o.expected for o in observations):
         return np.array([o.design_probabilities() for o in observations])
     return None
+
+
+def _basis_probabilities(meta: dict, emissions: np.ndarray) -> tuple[float, float]:
+    """(Alice's, Bob's) probability of the key basis Z: design probabilities if given, else emitted fractions."""
+    design = meta.get("design")
+    weights = np.asarray(design if design is not None else emissions, float)
+    weights = weights.reshape((-1,) + weights.shape[-2:])[0]
+    z = [i for i, label in enumerate(meta["settings"]) if label.startswith("Z")]
+    return float(weights[z].sum() / weights.sum()), float(meta["bob"][0])
 
 
 def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups: int, counts: np.ndarray,
@@ -294,15 +360,22 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
     rep = meta["rep"]
     rates = sequential_repetition_rate(distances, rep) if method == "rt" else np.full(len(distances), rep)
     rates = np.where(np.isnan(rates), rep, rates)
-    assumptions = _ASSUMPTIONS["common"] + _ASSUMPTIONS[method] + _interval_assumptions(method, src)
+    pz_alice, pz_bob = _basis_probabilities(meta, emissions)
+    assumptions = (_ASSUMPTIONS["common"] + _ASSUMPTIONS[method] + (_sifting_note(pz_alice, pz_bob),)
+                   + _interval_assumptions(method, src))
     if meta["source"] == "weak-coherent":
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
         assumptions += (f"{finite.concentration} martingale concentration (coherent attacks)",)
+        if method in ("ltqc", "gllp"):
+            assumptions += ("finite key: per-round coin inequality with the a-priori Δ; the X_C = 1 fluctuation "
+                            "term of [F] Suppl. 1 is not included (docs/finite-key-proof.md §7)",)
     if groups > 1:
         assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
     results = []
     for i, distance in enumerate(distances):
+        why = _zero_reason(per_pulse[i], report.conservative, single[i], e_ph[i], e_bit[i], f, privacy[i] - leak[i],
+                           eps_used, finite)
         finite_report = None
         if finite is not None:
             finite_report = FiniteKeyReport(
@@ -319,8 +392,39 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             distance_km=None if np.isnan(distance) else float(distance), assumptions=assumptions, solver=report,
             finite=finite_report, epsilon=eps_used,
             parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
-                        **({"coin_pair": choices[i]} if choices else {})}))
+                        "pz": pz_alice, "pz_bob": pz_bob,
+                        **({"coin_pair": choices[i]} if choices else {}),
+                        **({"zero_reason": why} if why else {})}))
     return results
+
+
+def _zero_reason(rate: float, conservative: bool, single: float, e_ph: float, e_bit: float, f: float,
+                 asymptotic: float, epsilon: float, finite: FiniteKey | None) -> str:
+    """Which term of the key-rate formula made a zero rate zero, and what would restore key ("" if > 0).
+
+    The checks follow the formula from the outside in: a solver that could not certify, no
+    single-photon detections to bound, the finite-size terms, then the phase-error bound against
+    error correction (the side-channel budget ε enters there).
+    """
+    if rate > 0:
+        return ""
+    if conservative:
+        return "the phase-error bound could not be certified by any solver (conservative answer); see the solver status"
+    if single <= 0:
+        return ("no single-photon detections can be bounded: the detection rate is at the level of the dark counts "
+                "(a shorter distance or lower dark counts restore key)")
+    if finite is not None and asymptotic > 0:
+        return (f"finite size: the block of {finite.block_size:.3g} pulses is too small for ε_sec = "
+                f"{finite.epsilon_sec:g}, ε_cor = {finite.epsilon_cor:g} (a larger block restores key)")
+    privacy, correction = 1.0 - float(binary_entropy(e_ph)), f * float(binary_entropy(e_bit))
+    side = f" at the side-channel bound ε = {epsilon:.3g}" if epsilon > 0 else ""
+    if e_bit >= 0.11 and correction >= privacy:
+        return (f"errors: the QBER {e_bit:.3g} (dark counts and misalignment) costs f·h(e_bit) = {correction:.3g} per "
+                f"detection, more than privacy amplification leaves (1 − h(e_ph) = {privacy:.3g}); a shorter "
+                "distance, lower dark counts or less misalignment restore key")
+    return (f"phase-error bound: e_ph ≤ {e_ph:.3g}{side} leaves 1 − h(e_ph) = {privacy:.3g} per single-photon "
+            f"detection, not more than error correction's f·h(e_bit) = {correction:.3g} "
+            f"({'a smaller ε, ' if epsilon > 0 else ''}a shorter distance or fewer errors restore key)")
 
 
 def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Observations], method: str = "ltqc",

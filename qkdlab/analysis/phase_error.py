@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .coin import CoinPair, max_target_error, max_target_error_interval
+from .coin import CoinPair, max_target_error, max_target_error_box
 from .states import LTDecomposition
 from .statistics import Estimates
 
@@ -50,7 +50,10 @@ def quantum_coin(pair: CoinPair, distance: float, data: Estimates) -> np.ndarray
                                (pair.reference_errors * y).sum(axis=(-1, -2)),
                                (pair.reference_correct * y).sum(axis=(-1, -2)), distance)
     else:
-        t_e = max_target_error_interval((pair.reference_errors * data.x_up).sum(axis=(-1, -2)), distance)
+        def box(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return (weights * data.x_low).sum(axis=(-1, -2)), (weights * data.x_up).sum(axis=(-1, -2))
+        t_e = max_target_error_box(box(pair.target_detection), box(pair.reference_errors),
+                                   box(pair.reference_correct), distance)
     return np.clip(t_e - observed_low, 0.0, None)
 
 

@@ -56,8 +56,8 @@ class AnalysisSource:
         App. A.3): ε_correl = 1 − Π_l (1 − ε_l) (Eq. A8) and the total is
         1 − (1 − ε)(1 − ε_correl) (Eq. A7), with l_c = len(correlation_epsilons).
         """
-        if not 0.0 <= delta < math.pi:
-            raise ValueError(f"δ = {delta} must lie in [0, π)")
+        if not -math.pi < delta < math.pi:  # calibration reports signed δ (the PM's Vπ may be over- or under-driven)
+            raise ValueError(f"δ = {delta} must lie in (-π, π)")
         if any(not 0.0 <= e <= 1.0 for e in correlation_epsilons):
             raise ValueError(f"correlation ε_l {correlation_epsilons} must lie in [0, 1]")
         states = StateSet.from_phases(protocol, flawed_phases(protocol, delta))

@@ -5,7 +5,8 @@ past with probabilities p_j, p_μ, p_b, the conditional probability of the event
 p_j p_μ p_b Q_k(j, μ, b, o). The estimators work with *sums over rounds* of conditional yields,
 Σ_k Q_k, because the phase-error bounds are concave and homogeneous and so can be summed over
 rounds (Jensen) — the step that makes them hold against coherent attacks (framework paper,
-Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56).
+Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56). The whole chain, lemma by lemma, and the
+step it leaves open for the coin methods, are in docs/finite-key-proof.md.
 
 - Asymptotic: the sums per round are the observed frequencies, exactly.
 - Finite key: a concentration inequality for the martingale Σ_k (1[event_k] − E_k[1[event_k]])
@@ -22,6 +23,14 @@ Sec. 2.2 and Supplement; Pereira et al. 2020, Eq. 56).
   * ``"azuma"``: Azuma-Hoeffding, |Σ_k (ξ_k − p_k)| ≤ √(N ln(1/ε)/2) (increments in an
     interval of width 1; Pereira et al. 2020, Eq. 56). Simple, but the deviation scales with
     the number of rounds N, not of events, so it is loose at low detection rates.
+  * ``"kato"``: Kato's inequality (G. Kato, arXiv:2002.04357; the framework paper's Ref. 41, in
+    the form of Currás-Lorenzo et al., npj Quantum Inf. 7, 22 (2021), Methods): for ξ_k ∈ [0, 1],
+    Λ = Σ_k ξ_k, any b ≥ |a|,
+    Pr[Σp ≥ Λ + (b + a(2Λ/N − 1))√N] ≤ exp(−2(b² − a²)/(1 + 4a/(3√N))²)
+    and Pr[Λ ≥ Σp + (b + a(2Λ/N − 1))√N] ≤ exp(−2(b² − a²)/(1 − 4a/(3√N))²). The slope a lets
+    the deviation follow Λ(N − Λ)/N instead of N; we take the best a of a fixed grid (union
+    bound over it, as for Chernoff) so the choice may depend on the data
+    (:func:`kato_deviation`; derivation in docs/finite-key-proof.md).
 
   Each of the ``inequalities`` gets an equal share of ε_PE.
 
@@ -40,11 +49,36 @@ import numpy as np
 
 from .decoy import decoy_roles, vacuum_weak_bounds
 
-__all__ = ["Estimates", "estimate", "CONCENTRATIONS", "sum_interval", "count_upper"]
+__all__ = ["Estimates", "estimate", "CONCENTRATIONS", "sum_interval", "count_upper", "kato_deviation"]
 
-CONCENTRATIONS = ("chernoff", "azuma")
+CONCENTRATIONS = ("kato", "chernoff", "azuma")
 #: λ grid of the Chernoff bounds (the union bound over it costs ln(len) in the exponent).
 _LAMBDAS = np.geomspace(1e-7, 20.0, 160)
+#: Grid of s = 4a/(3√N) for Kato's inequality, |s| < 1 (union bound over it, like the λ grid). The best
+#: a is about √(ln(1/ε)/(2p)) for events of frequency p, so s spans many decades near 0; s → 1 serves
+#: the rarest events, s < 0 frequencies above 1/2.
+_KATO_S = np.concatenate([-(1.0 - np.geomspace(1e-4, 0.5, 10)), -np.geomspace(1e-10, 0.5, 30)[::-1],
+                          np.geomspace(1e-10, 0.5, 90), 1.0 - np.geomspace(0.5, 1e-4, 30)])
+
+
+def kato_deviation(observed: np.ndarray, rounds: np.ndarray, failure: float, side: str) -> np.ndarray:
+    """Smallest Kato deviation (b + a(2Λ/N − 1))√N over the s grid, each grid point failing w.p. ε/len.
+
+    ``side`` "upper": Σp ≤ Λ + dev (first inequality, tail factor (1 + s)²); "lower": Σp ≥ Λ − dev
+    and Λ ≤ Σp + dev (second inequality, (1 − s)²). With a = 3s√N/4 and the tail set to ε/len,
+    b² = a² + c(1 ± s)², c = ln(len/ε)/2, and b − a = c(1 ± s)²/(b + a) avoids cancellation.
+    Returns the deviation for each grid point (last axis), so callers can solve for Λ first.
+    """
+    n = np.asarray(rounds, float)[..., None]
+    lam = np.asarray(observed, float)[..., None]
+    root = np.sqrt(n)
+    c = math.log(len(_KATO_S) / failure) / 2.0
+    tail = c * (1.0 + _KATO_S) ** 2 if side == "upper" else c * (1.0 - _KATO_S) ** 2
+    a = 0.75 * _KATO_S * root
+    b = np.sqrt(a**2 + tail)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b_minus_a = np.where(a >= 0, tail / (b + a), b - a)
+    return (b_minus_a + 2.0 * a * lam / n) * root
 
 
 def sum_interval(counts: np.ndarray, rounds: np.ndarray, failure: float, kind: str = "chernoff"
@@ -54,6 +88,10 @@ def sum_interval(counts: np.ndarray, rounds: np.ndarray, failure: float, kind: s
     if kind == "azuma":
         d = np.sqrt(np.asarray(rounds, float) * math.log(1.0 / failure) / 2.0)
         return np.maximum(n - d, 0.0), n + d
+    if kind == "kato":
+        low = n - kato_deviation(n, rounds, failure, "lower").min(axis=-1)
+        up = n + kato_deviation(n, rounds, failure, "upper").min(axis=-1)
+        return np.maximum(low, 0.0), np.minimum(up, np.asarray(rounds, float))
     log_term = math.log(len(_LAMBDAS) / failure)
     lam = _LAMBDAS.reshape((1,) * n.ndim + (-1,))
     low = ((lam * n[..., None] - log_term) / np.expm1(lam)).max(axis=-1)
@@ -67,6 +105,14 @@ def count_upper(expected_upper: np.ndarray, rounds: np.ndarray, failure: float, 
     u = np.asarray(expected_upper, float)
     if kind == "azuma":
         return u + np.sqrt(np.asarray(rounds, float) * math.log(1.0 / failure) / 2.0)
+    if kind == "kato":
+        # Λ < Σp + (b − a)√N + 2aΛ/√N; solve for Λ where 1 − 2a/√N = 1 − 3s/2 > 0 (s < 2/3).
+        n = np.asarray(rounds, float)
+        offset = kato_deviation(np.zeros_like(u), n, failure, "lower")        # (b − a)√N per s
+        slope = 1.5 * _KATO_S
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = np.where(slope < 1.0, (u[..., None] + offset) / (1.0 - slope), np.inf)
+        return np.minimum(bound.min(axis=-1), n)
     log_term = math.log(len(_LAMBDAS) / failure)
     lam = _LAMBDAS.reshape((1,) * u.ndim + (-1,))
     return ((np.expm1(lam) * u[..., None] + log_term) / lam).min(axis=-1)

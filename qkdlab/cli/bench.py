@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from .console import QkdlabGroup, console, err_console
+from .options import TIMEOUT
 
 __all__ = ["bench", "load_bench_config"]
 
@@ -102,7 +103,7 @@ def bench_check(config: str | None, sim: bool, visa_library: str | None, probe_r
               help="HDF5 file the probe run (kind 'probe') is written to.")
 @click.option("--allow-set", is_flag=True,
               help="Also write every setting back with the value just read (within the safety limits).")
-@click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.05),
+@click.option("--timeout", default=2.0, show_default=True, type=TIMEOUT,
               help="Seconds each query may take before it counts as unanswered.")
 @click.option("--visa-library", type=click.Path(dir_okay=False), envvar="QKDLAB_VISA_LIBRARY",
               help="A VISA shared library to load, by path (also QKDLAB_VISA_LIBRARY).")

@@ -223,7 +223,7 @@ def _cell(result) -> str:
 @click.option("--out", "out_dir", default="qkdlab-demo", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the HDF5 runs, the source model, the figures and the live log.")
 @click.option("--leaky", is_flag=True, help="Use the default (leaky) simulated transmitter: no key survives.")
-@click.option("--live-blocks", default=8, show_default=True, help="Blocks of the live run.")
+@click.option("--live-blocks", default=8, show_default=True, type=click.IntRange(min=1), help="Blocks of the live run.")
 def demo_command(out_dir: str, leaky: bool, live_blocks: int) -> None:
     """Run the whole job on the simulated bench: scans, calibration, key rates, a live run."""
     from rich.progress import Progress

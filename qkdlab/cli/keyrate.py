@@ -10,8 +10,8 @@ import click
 from rich.table import Table
 
 from ..errors import ConfigError
-from .console import console
-from .options import parse_range
+from .console import console, err_console
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY, parse_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,8 +41,8 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
               help="SourceModel JSON (or HDF5 with a calibration); otherwise give the source inline.")
 @click.option("--protocol", type=click.Choice(["bb84", "three-state", "mdi-bb84", "mdi-three-state", "bb84-mismatch"]),
               help="Protocol (default: the model's, or bb84).")
-@click.option("--delta", type=float, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
-@click.option("--epsilon", type=float, help="Inline source: side-channel bound ε (1 − fidelity).")
+@click.option("--delta", type=FINITE, help="Inline source: qubit flaw δ of θ_j = (1 + δ/π) φ_j / 2 (rad).")
+@click.option("--epsilon", type=PROBABILITY, help="Inline source: side-channel bound ε (1 − fidelity).")
 @click.option("--correlations", help="Inline source: pulse-correlation ε_l per lag, e.g. 1e-7,1e-8 (l_c = their "
                                      "number; ε_correl = 1 − Π(1 − ε_l) joins ε).")
 @click.option("--method", default="ltqc", show_default=True,
@@ -53,7 +53,7 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
 @click.option("--compare", help="More methods to compute on the same source, e.g. gllp,rt,lt,best.")
 @click.option("--leakage-model", default="3", show_default=True,
               help="MDI: leakage-light model(s) 1, 2, 3 (Bourassa et al. Eqs. 15-17), e.g. 1,2,3 for one curve each.")
-@click.option("--leakage-intensity", type=float,
+@click.option("--leakage-intensity", type=NON_NEGATIVE,
               help="MDI: leakage mean photon number |α|² per slot (default: the model's calibrated bound, else 0).")
 @click.option("--statistics", type=click.Choice(["all", "matched", "fine", "coarse"]),
               help="MDI: constrain the SDP with all basis pairs or only matched ones [all]; bb84-mismatch: "
@@ -74,16 +74,22 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
               help="bb84-mismatch simulated channel: transmission t (start:stop:step or a list).")
 @click.option("--distance", "distance_text", default="0:300:5", show_default=True,
               help="km: start:stop:step or a list (Alice-Bob; MDI: Alice-Charlie, each link).")
-@click.option("--finite", type=float, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
-@click.option("--eps-sec", default=1e-10, show_default=True, help="Secrecy parameter (finite key).")
-@click.option("--eps-cor", default=1e-10, show_default=True, help="Correctness parameter (finite key).")
-@click.option("--fiber-loss", default=0.2, show_default=True, help="Fiber loss (dB/km).")
-@click.option("--detector-efficiency", type=float, help="Detector efficiency [default 0.73; MDI 0.5].")
-@click.option("--dark-count-prob", type=float, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
-@click.option("--ec-efficiency", type=float, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
-@click.option("--rep-rate", type=float, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
-@click.option("--basis-prob", default=0.5, show_default=True, help="Probability that Alice (and Bob) choose Z.")
-@click.option("--misalignment", default=0.0, show_default=True, help="Optical misalignment error probability.")
+@click.option("--finite", type=POSITIVE, help="Block size N (pulses) for the finite-key rate; omit for asymptotic.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter (finite key).")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter (finite key).")
+@click.option("--concentration", default="chernoff", show_default=True,
+              type=click.Choice(["chernoff", "kato", "azuma"]),
+              help="Finite key: the martingale inequality from counts to expectations (docs/finite-key-proof.md).")
+@click.option("--fiber-loss", default=0.2, show_default=True, type=NON_NEGATIVE, help="Fiber loss (dB/km).")
+@click.option("--detector-efficiency", type=PROBABILITY, help="Detector efficiency [default 0.73; MDI 0.5].")
+@click.option("--dark-count-prob", type=PROBABILITY, help="Dark-count probability per detector and pulse [1e-8; MDI 1e-6].")
+@click.option("--ec-efficiency", type=POSITIVE, help="Error-correction inefficiency f [1.16; MDI 1, as Eq. A6].")
+@click.option("--rep-rate", type=POSITIVE, help="Repetition rate in Hz [2.5e9; MDI 1e9].")
+@click.option("--pz", "--basis-prob", "pz", default=0.5, show_default=True, type=PROBABILITY,
+              help="Probability that Alice and Bob each choose the key basis Z, for every protocol. Rates are per "
+                   "emitted pulse and include the sifting this implies (p_Z² of the pulses are key rounds); "
+                   "--pz 1 is the papers' asymptotic efficient-BB84 convention (no sifting loss; asymptotic only).")
+@click.option("--misalignment", default=0.0, show_default=True, type=PROBABILITY, help="Optical misalignment error probability.")
 @click.option("--decoys", help="Phase-randomised coherent pulses with decoys. Prepare-and-measure: mean photon "
                                "numbers, signal first, with a vacuum 0 (e.g. 0.5,0.1,0); MDI: the intensity set of "
                                "both users, key from the largest (e.g. 0.05,0.1,0.6). Default: single photons.")
@@ -95,11 +101,15 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
                     leakage_intensity: float | None, statistics: str | None, receiver: str, modes: int,
                     eta: str | None, eta2: str | None, photon_bound: str, multiphoton_fraction: float,
                     transmission: str, distance_text: str, finite: float | None,
-                    eps_sec: float, eps_cor: float, fiber_loss: float, detector_efficiency: float | None,
+                    eps_sec: float, eps_cor: float, concentration: str, fiber_loss: float, detector_efficiency: float | None,
                     dark_count_prob: float | None, ec_efficiency: float | None, rep_rate: float | None,
-                    basis_prob: float, misalignment: float, decoys: str | None, output_format: str,
+                    pz: float, misalignment: float, decoys: str | None, output_format: str,
                     plot_path: str | None) -> None:
     """Secret-key rate against distance for a characterized source over a simulated fiber link.
+
+    One convention for every protocol: bits per emitted pulse (and per second at the repetition
+    rate), including the sifting that --pz implies; --pz 1 reproduces the papers' figures. MDI
+    reports the Ψ+ and Ψ− keys on separate rows (each with its own phase error); their rates add.
 
     Prepare-and-measure (bb84, three-state): the source is a calibrated SourceModel (--model) or the
     papers' flaw family (--delta, --epsilon); methods that cannot be applied to the source (LT with
@@ -153,21 +163,36 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     given = {"detector_efficiency": detector_efficiency, "dark_count_prob": dark_count_prob,
              "ec_efficiency": ec_efficiency, "rep_rate": rep_rate}
     channel = {key: value if value is not None else _DEFAULTS[family][key] for key, value in given.items()}
+    if model is not None and model.repetition_rate_hz is not None:
+        # the model's calibrated rate unless the user overrides it; either way the choice is said
+        if rep_rate is None:
+            channel["rep_rate"] = model.repetition_rate_hz
+            err_console.print(f"repetition rate {model.repetition_rate_hz:.6g} Hz (from the model)", highlight=False)
+        elif rep_rate != model.repetition_rate_hz:
+            err_console.print(f"repetition rate {rep_rate:.6g} Hz (--rep-rate overrides the model's "
+                              f"{model.repetition_rate_hz:.6g} Hz)", highlight=False)
     intensities = _floats(decoys, "--decoys")
     if family == "mdi":
         if finite is not None or compare:
             raise click.UsageError("MDI key rates are asymptotic and use the Gram-matrix SDP: drop --finite/--compare")
         curves, title, skipped = _mdi_curves(protocol, model, leakage_model, leakage_intensity, delta, statistics,
-                                             distances, fiber_loss, channel, intensities), f"{protocol}", []
+                                             distances, fiber_loss, channel, intensities, pz), f"{protocol}", []
         regime = "asymptotic"
     else:
         curves, title, skipped, regime = _pm_curves(model, protocol, delta, epsilon, correlations, method, compare,
-                                                    distances, finite, eps_sec, eps_cor, fiber_loss, channel,
-                                                    basis_prob, misalignment, intensities)
+                                                    distances, finite, (eps_sec, eps_cor, concentration),
+                                                    fiber_loss, channel,
+                                                    pz, misalignment, intensities)
+    regime += "; pz → 1 (efficient BB84)" if pz == 1 else f"; pz = {pz:g}"
+    curves = _split_announcements(curves)
     if output_format == "csv":
         _write_csv(curves)
     else:
         _print_table(curves, f"{title}, {regime}", skipped)
+        if model is not None and any(r.key_rate_bps <= 0 for curve in curves.values() for r in curve):
+            parts = sorted(model.epsilon.parts, key=lambda part: part.upper, reverse=True)[:3]
+            console.print("    largest parts of the model's ε: " + "; ".join(
+                f"{part.name} {part.upper:.3g} ({part.inventory})" for part in parts if part.upper > 0), highlight=False)
     if plot_path:
         from .plots import plot_key_rates
 
@@ -179,8 +204,8 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
             console.print(f"figure: {plot_path}")
 
 
-def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, eps_sec, eps_cor,
-               fiber_loss, channel_options, basis_prob, misalignment, intensities):
+def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, distances, finite, finite_options,
+               fiber_loss, channel_options, pz, misalignment, intensities):
     from ..analysis import AnalysisSource, Channel, FiniteKey, key_rate
 
     if model is not None:
@@ -197,11 +222,11 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
         channel = Channel(fiber_loss_db_per_km=fiber_loss, detector_efficiency=channel_options["detector_efficiency"],
                           dark_count_probability=channel_options["dark_count_prob"],
                           ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"],
-                          alice_z_probability=basis_prob, bob_z_probability=basis_prob, misalignment=misalignment,
+                          misalignment=misalignment,
                           source="weak-coherent" if intensities else "single-photon",
                           intensities=intensities or (1.0,),
                           intensity_probabilities=_intensity_probabilities(intensities))
-        finite_key = None if finite is None else FiniteKey(finite, eps_sec, eps_cor)
+        finite_key = None if finite is None else FiniteKey(finite, *finite_options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     methods = [method] + [m.strip() for m in (compare or "").split(",") if m.strip() and m.strip() != method]
@@ -210,17 +235,18 @@ def _pm_curves(model, protocol, delta, epsilon, correlations, method, compare, d
         if name not in ("ltqc", "gllp", "rt", "lt", "best"):
             raise click.BadParameter(f"{name!r} is not a method (ltqc, gllp, rt, lt, best)", param_hint="--compare")
         try:
-            curves[name] = key_rate(source, channel, name, finite_key, distance_km=distances)
+            curves[name] = key_rate(source, channel, name, finite_key, distance_km=distances, pz=pz)
         except ValueError as exc:
             if name == method:
                 raise ConfigError(str(exc)) from None
             skipped.append(f"{name}: {exc}")
-    regime = "asymptotic" if finite_key is None else f"finite key, N = {finite_key.block_size:.3g}"
+    regime = ("asymptotic" if finite_key is None else
+              f"finite key, N = {finite_key.block_size:.3g}, {finite_key.concentration} concentration")
     return curves, f"{source.protocol}, {source.description}", skipped, regime
 
 
 def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, statistics, distances, fiber_loss,
-                channel_options, intensities):
+                channel_options, intensities, pz):
     from ..analysis.mdi import MdiSetup, MdiSource, mdi_key_rate
 
     try:
@@ -238,7 +264,7 @@ def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, stati
                 source = MdiSource(protocol, number, leakage_intensity or 0.0, delta=delta or 0.0)
             curves[f"mdi {source.label}"] = mdi_key_rate(
                 source, setup, distances, decoys=intensities, statistics=statistics,
-                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"])
+                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"], pz=pz)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return curves
@@ -251,14 +277,27 @@ def _intensity_probabilities(intensities: tuple[float, ...] | None) -> tuple[flo
     return (0.8,) + (rest,) * (len(intensities) - 1)
 
 
+def _split_announcements(curves: dict) -> dict:
+    """One curve per (method, announcement): MDI's Ψ+ and Ψ− keys are shown apart, never merged."""
+    from ..analysis.keyrate import KeyRateCurve
+
+    split = {}
+    for name, curve in curves.items():
+        for announcement in dict.fromkeys(curve.announcement):
+            rows = [r for r in curve if r.announcement == announcement]
+            split[name if announcement is None else f"{name} {announcement}"] = KeyRateCurve(rows)
+    return split
+
+
 def _write_csv(curves: dict) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["method", "distance_km", "key_rate_bps", "key_rate_per_pulse", "phase_error", "bit_error",
-                     "repetition_rate_hz", "solver_status", "certified", "winner", "coin_pair"])
+    writer.writerow(["method", "announcement", "distance_km", "key_rate_bps", "key_rate_per_pulse", "phase_error",
+                     "bit_error", "pz", "repetition_rate_hz", "solver_status", "certified", "winner", "coin_pair"])
     for name, curve in curves.items():
         for r in curve:
-            writer.writerow([name, f"{r.distance_km:g}", f"{r.key_rate_bps:.6e}", f"{r.key_rate_per_pulse:.6e}",
-                             f"{r.phase_error:.6e}", f"{r.bit_error:.6e}", f"{r.repetition_rate_hz:.6e}",
+            writer.writerow([name, r.announcement or "", f"{r.distance_km:g}", f"{r.key_rate_bps:.6e}",
+                             f"{r.key_rate_per_pulse:.6e}", f"{r.phase_error:.6e}", f"{r.bit_error:.6e}",
+                             f"{r.parameters.get('pz', float('nan')):g}", f"{r.repetition_rate_hz:.6e}",
                              r.solver.status, r.solver.certified and not r.solver.conservative,
                              r.parameters.get("winner", r.method), r.parameters.get("coin_pair", "")])
 
@@ -291,6 +330,10 @@ def _print_table(curves: dict, title: str, skipped: list[str]) -> None:
         console.print(f"[bold]{name}[/]: max distance {curve.max_distance():g} km; {used}{status}")
         if curve[0].method == "best":
             console.print(f"    winners: {_winner_ranges(curve)}", highlight=False)
+        zero = next((r for r in curve if r.key_rate_bps <= 0 and r.parameters.get("zero_reason")), None)
+        if zero is not None:  # say which term made the rate zero, and what would restore key
+            where = f"from {zero.distance_km:g} km" if zero.distance_km is not None else "here"
+            console.print(f"    [yellow]zero key {where}[/]: {zero.parameters['zero_reason']}", highlight=False)
         for assumption in dict.fromkeys(a for r in curve for a in r.assumptions):   # every row's, once, in order
             console.print(f"    • {assumption}", highlight=False)
     for line in skipped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 import click
 
 from .console import console, sigterm_as_interrupt
+from .dashboard import serve_options, serving, wait_for_ctrl_c
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY
 
 
 @click.command("live")
@@ -20,34 +23,39 @@ from .console import console, sigterm_as_interrupt
 @click.option("--run", "run_name", help="The qkd-link run to follow (default: the newest).")
 @click.option("--method", default="best", show_default=True, type=click.Choice(["best", "ltqc", "gllp", "rt", "lt"]),
               help="best: every method the source allows, the largest secure key, the winner shown per block.")
-@click.option("--block", "block_size", default=1e9, show_default=True, help="Pulses per block (--sim).")
-@click.option("--blocks", "block_count", type=int, help="Stop after this many blocks (--sim; default: until Ctrl-C).")
-@click.option("--interval", default=0.5, show_default=True, help="Seconds between simulated blocks.")
-@click.option("--distance", default=10.0, show_default=True, help="Fiber length of the simulated link (km).")
-@click.option("--drift-im", default=0.0, show_default=True, help="Simulated IM bias drift (V per block).")
-@click.option("--drift-pm", default=0.0, show_default=True, help="Simulated PM Vπ drift (fraction per block).")
+@click.option("--block", "block_size", default=1e9, show_default=True, type=POSITIVE, help="Pulses per block (--sim).")
+@click.option("--blocks", "block_count", type=click.IntRange(min=1), help="Stop after this many blocks (--sim; default: until Ctrl-C).")
+@click.option("--interval", default=0.5, show_default=True, type=NON_NEGATIVE, help="Seconds between simulated blocks.")
+@click.option("--distance", default=10.0, show_default=True, type=NON_NEGATIVE, help="Fiber length of the simulated link (km).")
+@click.option("--drift-im", default=0.0, show_default=True, type=FINITE, help="Simulated IM bias drift (V per block).")
+@click.option("--drift-pm", default=0.0, show_default=True, type=FINITE, help="Simulated PM Vπ drift (fraction per block).")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False),
               help="Also write the simulated blocks as a qkd-link run into this HDF5 file.")
 @click.option("--numerical", is_flag=True,
               help="Also the mismatch-aware decoy key rate of each block (numerical engine, the model's detector "
                    "table), in a worker process; shown with the block it belongs to.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the simulated link.")
-@click.option("--qber-alarm", default=0.05, show_default=True, help="QBER above which an alarm is raised.")
-@click.option("--stale-after", default=5.0, show_default=True, help="Seconds without a block before STALE.")
-@click.option("--eps-sec", default=1e-10, show_default=True)
-@click.option("--eps-cor", default=1e-10, show_default=True)
+@click.option("--qber-alarm", default=0.05, show_default=True, type=PROBABILITY, help="QBER above which an alarm is raised.")
+@click.option("--stale-after", default=5.0, show_default=True, type=POSITIVE, help="Seconds without a block before STALE.")
+@click.option("--eps-sec", default=1e-10, show_default=True, type=CONFIDENCE, help="Secrecy parameter ε_sec.")
+@click.option("--eps-cor", default=1e-10, show_default=True, type=CONFIDENCE, help="Correctness parameter ε_cor.")
 @click.option("--log", "log_path", default="live-log.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV log of every estimate.")
 @click.option("--png", "png_path", default="live-history.png", show_default=True, type=click.Path(dir_okay=False),
               help="History figure written at the end.")
+@click.option("--serve", is_flag=True, help="Also serve the live dashboard in the browser (--host, --port).")
+@serve_options
 def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: str | None, method: str,
                  block_size: float, block_count: int | None, interval: float, distance: float, drift_im: float,
-                 drift_pm: float, record_path: str | None, numerical: bool, seed: int, qber_alarm: float, stale_after: float,
-                 eps_sec: float, eps_cor: float, log_path: str, png_path: str) -> None:
+                 drift_pm: float, record_path: str | None, numerical: bool, seed: int, qber_alarm: float,
+                 stale_after: float, eps_sec: float, eps_cor: float, log_path: str, png_path: str, serve: bool,
+                 host: str, port: int) -> None:
     """Rolling finite-key estimates while the link runs: per block and for all data so far.
 
     Shows the current rate, QBER, phase-error bound, the key so far and a sparkline, raises alarms
     when the data leave the calibrated envelope, and logs every estimate. Ctrl-C ends cleanly.
+    With --serve the same run is shown on a web page (``qkdlab.dashboard``), which stays up after
+    the producer ends until Ctrl-C.
     """
     from ..calibration import load_source_model
     from ..errors import ConfigError
@@ -80,14 +88,26 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
         else:
             blocks = follow_link_run(follow_path, run_name, poll_s=0.2)  # type: ignore[arg-type]
             title = f"following {follow_path}"
-        try:
-            result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path,
-                                 console=console, stale_after_s=stale_after, numerical=worker)
-        finally:
-            if worker is not None:
-                worker.close()
-            if recording is not None:  # the record says how the session ended (a crash: failed)
-                recording.finish(result.stop_reason if result is not None else "the session failed")
+        with contextlib.ExitStack() as stack:
+            observers = ()
+            if serve:
+                from ..dashboard import Feed, RunInfo
+
+                feed = Feed(RunInfo.from_estimator(estimator, title, model))
+                stack.enter_context(serving(feed, host, port, stale_after))
+                observers = (feed.publish,)
+            try:
+                result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path,
+                                     console=console, stale_after_s=stale_after, observers=observers,
+                                     numerical=worker)
+            finally:
+                if worker is not None:
+                    worker.close()
+                if recording is not None:  # the record says how the session ended (a crash: failed)
+                    recording.finish(result.stop_reason if result is not None else "the session failed")
+            if serve and not result.interrupted:
+                feed.finish(result.state.finished)
+                wait_for_ctrl_c("the producer has ended; the dashboard stays up until Ctrl-C.")
     finally:
         signal.signal(signal.SIGTERM, previous)
     accepted = sum(u.accepted for u in result.updates)

@@ -12,6 +12,7 @@ from .. import __version__
 from .bench import bench
 from .calibrate import calibrate_command
 from .console import QkdlabGroup
+from .dashboard import dashboard_command
 from .demo import demo_command
 from .keyrate import keyrate_command
 from .live import live_command
@@ -29,5 +30,5 @@ def main() -> None:
 
 
 for _command in (bench, scan, runs_command, plot_command, calibrate_command, keyrate_command, live_command,
-                 demo_command, sweep_command):
+                 dashboard_command, demo_command, sweep_command):
     main.add_command(_command)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-__all__ = ["parse_range", "parse_numbers", "FINITE", "NON_NEGATIVE", "PROBABILITY", "POSITIVE", "CONFIDENCE"]
+__all__ = ["parse_range", "parse_numbers", "FINITE", "NON_NEGATIVE", "PROBABILITY", "POSITIVE", "CONFIDENCE", "TIMEOUT"]
 
 
 def _number(text: str, option: str, whole: str) -> float:
@@ -99,4 +99,5 @@ FINITE = _checked("number", lambda v: True, "a finite number")
 NON_NEGATIVE = _checked("number>=0", lambda v: v >= 0, "a finite number >= 0")
 POSITIVE = _checked("number>0", lambda v: v > 0, "a finite number > 0")
 PROBABILITY = _checked("probability", lambda v: 0 <= v <= 1, "a probability between 0 and 1")
-CONFIDENCE = _checked("confidence", lambda v: 0 < v < 1, "a confidence strictly between 0 and 1")
+TIMEOUT = _checked("seconds", lambda v: 0.05 <= v <= 600, "a time between 0.05 and 600 s")
+CONFIDENCE = _checked("(0,1)", lambda v: 0 < v < 1, "a number strictly between 0 and 1")

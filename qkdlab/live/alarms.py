@@ -22,7 +22,7 @@ import numpy as np
 from ..analysis.states import StateSet
 from ..model import Observations
 
-__all__ = ["AlarmPolicy", "Alarm", "check_block", "key_counts", "key_qber", "detection_rates"]
+__all__ = ["AlarmPolicy", "Alarm", "check_block", "basis_counts", "key_counts", "key_qber", "detection_rates"]
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,22 @@ class Alarm:
     message: str
 
 
+def basis_counts(block: Observations, basis: str) -> tuple[float, float]:
+    """(detections, bit errors) when Alice sent a ``basis`` setting at the signal intensity and Bob measured in it.
+
+    ``(0, 0)`` when Bob has no such basis or Alice no such setting (three-state: X has only X0).
+    """
+    chosen = [j for j, s in enumerate(block.settings) if s.startswith(basis)]
+    if basis not in block.bob_bases or not chosen:
+        return 0.0, 0.0
+    counts = block.count_array[chosen, 0, block.basis_index(basis), :]
+    wrong = sum(counts[i, 1 - int(block.settings[j][1])] for i, j in enumerate(chosen))
+    return float(counts.sum()), float(wrong)
+
+
 def key_counts(block: Observations) -> tuple[float, float]:
     """(detections, bit errors) of the key rounds: Alice's Z settings at the signal intensity, Bob in Z."""
-    z = [i for i, s in enumerate(block.settings) if s.startswith("Z")]
-    counts = block.count_array[z, 0, block.basis_index("Z"), :]
-    wrong = sum(counts[i, 1 - int(block.settings[j][1])] for i, j in enumerate(z))
-    return float(counts.sum()), float(wrong)
+    return basis_counts(block, "Z")
 
 
 def key_qber(block: Observations) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +49,14 @@ def paced(link: SimulatedLink, count: int | None, interval_s: float) -> Iterator
 
 def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str, log_path: str | Path,
                 png_path: str | Path | None = None, console: Console | None = None, show: bool = True,
-                stale_after_s: float = 5.0, numerical: NumericalWorker | None = None) -> SessionResult:
-    """Estimate every block as it comes; see the module docstring for Ctrl-C. ``numerical``: the
-    optional mismatch-aware decoy estimator, fed each accepted block and polled, never waited for."""
+                stale_after_s: float = 5.0, numerical: NumericalWorker | None = None,
+                observers: Sequence[Callable[[Update, Block], None]] = ()) -> SessionResult:
+    """Estimate every block as it comes; see the module docstring for Ctrl-C.
+
+    ``observers`` get every update with its block (e.g. the dashboard's feed); they must return at
+    once, since the loop waits for them. ``numerical``: the optional mismatch-aware decoy
+    estimator, fed each accepted block and polled, never waited for (except for the last block).
+    """
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
     interrupted, reason = False, ""
     live = Live(get_renderable=lambda: render(state), console=console, refresh_per_second=4) if show else None
@@ -64,6 +69,8 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                     update = estimator.push(block)
                     state.add(update)
                     log.write(update)
+                    for observer in observers:
+                        observer(update, block)
                     if numerical is not None:
                         if update.accepted:
                             numerical.submit(update.index, block)

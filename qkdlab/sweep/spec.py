@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError, QkdlabError
+from ..yamlfile import describe_validation, read_yaml
 from .parameters import DEFAULTS, OPTIMISABLE, PROTOCOLS, SOURCE_PARAMETERS, known_parameters, point_inputs
 
 __all__ = ["Optimise", "SweepSpec", "parse_spec", "load_spec", "parse_axis"]
@@ -220,16 +220,6 @@ class SweepSpec(BaseModel):
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling against the documented spec keys)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    return f"{location + ': ' if location else ''}{message}"
-
-
 def parse_spec(data: Any, source: str = "<spec>", base: Path | None = None) -> SweepSpec:
     """Validate a mapping (parsed YAML, or a stored canonical spec) into a :class:`SweepSpec`.
 
@@ -252,21 +242,11 @@ def parse_spec(data: Any, source: str = "<spec>", base: Path | None = None) -> S
     try:
         return SweepSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"{source}: invalid sweep spec: {problems}") from None
+        raise ConfigError(f"{source}: invalid sweep spec: {describe_validation(exc, 'spec')}") from None
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep spec YAML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: sweep spec file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read sweep spec ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "sweep spec")
     return parse_spec(data, str(path), path.parent)

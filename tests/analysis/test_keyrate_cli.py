@@ -6,8 +6,9 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from qkdlab.analysis import AnalysisSource, Channel, key_rate
+from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from qkdlab.cli import main
+from qkdlab.cli.keyrate import keyrate_command
 from qkdlab.examples import flawed_source_model as model
 
 
@@ -68,7 +69,7 @@ def test_decoy_option():
     (["--distance", "10:0:5"], "the range is empty"),
     (["--method", "lt", "--epsilon", "1e-6"], "assumes ε = 0"),
     (["--decoys", "0.5,0.1"], "vacuum"),
-    (["--detector-efficiency", "1.5"], "detector_efficiency"),
+    (["--detector-efficiency", "1.5"], "--detector-efficiency"),
 ])
 def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -77,6 +78,39 @@ def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_pz_sets_the_sifting_and_one_is_the_papers_convention():
+    """--pz (alias --basis-prob) is written into every row; --pz 1 is the exact efficient-BB84 limit."""
+    common = ("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "50", "--format", "csv")
+    half, paper, high = (rows(run(*common, "--pz", pz).output)[0] for pz in ("0.5", "1", "0.9"))
+    assert (half["pz"], paper["pz"], high["pz"]) == ("0.5", "1", "0.9")
+    assert float(half["key_rate_per_pulse"]) == pytest.approx(float(paper["key_rate_per_pulse"]) / 4, rel=1e-6)
+    expected = key_rate(AnalysisSource.flawed("bb84", 0.063, 1e-6), Channel(), "ltqc", distance_km=50.0, pz=0.9)
+    assert float(high["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
+    assert rows(run(*common[:-2], "--format", "csv", "--basis-prob", "0.9").output)[0]["pz"] == "0.9"
+    table = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "50", "--pz", "1").output
+    assert "efficient BB84" in table and "sifting" in table
+    refused = CliRunner().invoke(main, [*common[:-2], "--pz", "1", "--finite", "1e10"])
+    assert refused.exit_code == 2 and "error: pz = 1 leaves no test rounds" in refused.output
+    assert "--pz" in run("keyrate", "--help").output
+
+
+def test_concentration_option_reaches_the_finite_key():
+    from qkdlab.analysis.statistics import CONCENTRATIONS
+
+    choices = next(p for p in keyrate_command.params if p.name == "concentration").type.choices
+    assert set(choices) == set(CONCENTRATIONS)
+    common = ("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "100", "--finite", "1e9",
+              "--pz", "0.9", "--format", "csv")
+    got = {kind: float(rows(run(*common, "--concentration", kind).output)[0]["key_rate_per_pulse"])
+           for kind in ("chernoff", "kato", "azuma")}
+    source = AnalysisSource.flawed("bb84", 0.063, 1e-6)
+    for kind, value in got.items():
+        expected = key_rate(source, Channel(), "ltqc", FiniteKey(1e9, concentration=kind), distance_km=100.0, pz=0.9)
+        assert value == pytest.approx(expected.key_rate_per_pulse, rel=1e-6)
+    assert got["azuma"] < got["kato"] <= got["chernoff"]
+    assert "kato martingale concentration" in run(*common[:-2], "--concentration", "kato").output
 
 
 def test_method_best_names_the_winner_per_distance():

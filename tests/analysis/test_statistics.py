@@ -7,7 +7,7 @@ from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from qkdlab.analysis.statistics import count_upper, sum_interval
 
 
-@pytest.mark.parametrize("kind", ["chernoff", "azuma"])
+@pytest.mark.parametrize("kind", ["chernoff", "azuma", "kato"])
 def test_intervals_cover_the_sum_of_conditional_probabilities(kind):
     """Adaptive probabilities (each depends on the past outcomes): failures stay below ε per side."""
     rng = np.random.default_rng(12)
@@ -42,7 +42,7 @@ def test_chernoff_is_tighter_than_azuma_for_rare_events():
 def test_both_concentrations_give_a_finite_key_that_approaches_the_asymptote():
     source = AnalysisSource.flawed("bb84", 0.063, 1e-6)
     asymptotic = key_rate(source, Channel(), "ltqc", distance_km=50.0).key_rate_per_pulse
-    for kind in ("chernoff", "azuma"):
+    for kind in ("chernoff", "azuma", "kato"):
         small = key_rate(source, Channel(), "ltqc", FiniteKey(1e8, concentration=kind), distance_km=50.0)
         large = key_rate(source, Channel(), "ltqc", FiniteKey(1e14, concentration=kind), distance_km=50.0)
         assert 0 < small.key_rate_per_pulse < large.key_rate_per_pulse < asymptotic
@@ -51,4 +51,4 @@ def test_both_concentrations_give_a_finite_key_that_approaches_the_asymptote():
     azuma = key_rate(source, Channel(), "ltqc", FiniteKey(1e8, concentration="azuma"), distance_km=50.0)
     assert chernoff.key_rate_per_pulse > azuma.key_rate_per_pulse
     with pytest.raises(ValueError, match="concentration"):
-        FiniteKey(1e8, concentration="kato")
+        FiniteKey(1e8, concentration="hoeffding")

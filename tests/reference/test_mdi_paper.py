@@ -17,8 +17,18 @@ SETUP = MdiSetup(fiber_loss_db_per_km=0.2, detector_efficiency=0.5, dark_count_p
 DECOYS = (0.05, 0.1, 0.6)
 
 
+class Total:
+    """The key of one distance: Ψ+ and Ψ− rows (each its own phase error) and their summed rate."""
+
+    def __init__(self, curve):
+        self.rows = {r.announcement: r for r in curve}
+        self.key_rate_per_pulse = curve.total_per_pulse()[1][0]
+        self.solver = curve[0].solver
+
+
 def rate(protocol, model, intensity, distance, decoys=None):
-    return mdi_key_rate(MdiSource(protocol, model, intensity), SETUP, distance, decoys=decoys)
+    """The paper's convention: asymptotic, sifting → 1 (pz = 1)."""
+    return Total(mdi_key_rate(MdiSource(protocol, model, intensity), SETUP, distance, decoys=decoys, pz=1.0))
 
 
 def test_1_without_leakage_the_sdp_is_the_closed_form_and_bb84_equals_three_state():
@@ -26,9 +36,27 @@ def test_1_without_leakage_the_sdp_is_the_closed_form_and_bb84_equals_three_stat
         closed = single_photon_key_rate(BB84_STATES, SETUP, distance, ideal_phase_error(BB84_STATES))
         bb84 = rate("mdi-bb84", None, 0.0, distance)
         three = rate("mdi-three-state", None, 0.0, distance)
-        assert bb84.phase_error == pytest.approx(closed.phase_error, rel=1e-4, abs=1e-8)
+        for part in closed.per_outcome:       # each announcement its own phase error and rate
+            for protocol in (bb84, three):
+                row = protocol.rows[part.outcome]
+                assert row.phase_error == pytest.approx(part.phase_error, rel=1e-4, abs=1e-8)
+                assert row.key_rate_per_pulse == pytest.approx(part.key_rate, rel=1e-3)
         assert bb84.key_rate_per_pulse == pytest.approx(closed.key_rate_per_pulse, rel=1e-3)
         assert three.key_rate_per_pulse == pytest.approx(bb84.key_rate_per_pulse, rel=1e-3)
+
+
+def test_1_rates_include_the_sifting_of_both_users_basis_choice():
+    """pz = 1/2 (the default everywhere) gives a quarter of the paper's pz → 1 rate, row by row."""
+    source = MdiSource("mdi-bb84", 3, 1e-5)
+    paper = mdi_key_rate(source, SETUP, 20.0, pz=1.0)
+    default = mdi_key_rate(source, SETUP, 20.0)
+    assert [r.announcement for r in default] == ["psi+", "psi-"]
+    for a, b in zip(paper, default):
+        assert b.key_rate_per_pulse == pytest.approx(a.key_rate_per_pulse / 4, rel=1e-12)
+        assert b.phase_error == a.phase_error and b.parameters["pz"] == 0.5
+        assert any("pz²" in note for note in b.assumptions)
+    with pytest.raises(ValueError, match="pz"):
+        mdi_key_rate(source, SETUP, 20.0, pz=0.0)
 
 
 @pytest.mark.parametrize("intensity", [1e-6, 1e-5, 1e-4])
@@ -72,7 +100,8 @@ def test_6_solver_failures_are_retried_and_reported_conservatively(monkeypatch):
     result = rate("mdi-bb84", 3, 1e-5, 10.0)
     assert len(attempts) >= 2                       # retried (other settings, then another solver)
     assert result.key_rate_per_pulse == 0.0 and result.solver.conservative
-    assert result.phase_error == 0.5 and "solver diverged" in result.solver.message
+    assert all(row.phase_error == 0.5 for row in result.rows.values())
+    assert "solver diverged" in result.solver.message
 
 
 def test_7_every_rate_is_certified_and_agrees_with_the_solver():

@@ -106,14 +106,22 @@ class MdiSource:
 
 def mdi_key_rate(source: MdiSource, setup: MdiSetup, distance_km: float | Sequence[float] | np.ndarray, *,
                  decoys: Sequence[float] | None = None, statistics: str = "all", ec_efficiency: float = 1.0,
-                 repetition_rate_hz: float = 1e9, on_point: Callable[[int, int], None] | None = None
-                 ) -> KeyRateResult | KeyRateCurve:
-    """Asymptotic MDI key rate at each Alice-Charlie distance (symmetric links); a curve for an array.
+                 repetition_rate_hz: float = 1e9, pz: float = 0.5,
+                 on_point: Callable[[int, int], None] | None = None) -> KeyRateCurve:
+    """Asymptotic MDI key rates at each Alice-Charlie distance (symmetric links), one row per announcement.
 
-    ``decoys``: the intensity set of both users (key from the largest), or None for single photons.
+    Ψ+ and Ψ− are separate keys with their own phase errors (Eq. (A6) per announcement r), so each
+    distance gives one :class:`KeyRateResult` per announcement (``announcement`` "psi+"/"psi-", in
+    that order); the total key is their sum (:meth:`KeyRateCurve.total_per_pulse`). ``pz``: the
+    probability that each user chooses the key basis Z; rates are per emitted pulse pair and include
+    the sifting factor pz² (the same convention as prepare-and-measure; pz = 1 is the paper's
+    limit). ``decoys``: the intensity set of both users (key from the largest), or None for single
+    photons; the key intensity is taken with probability → 1 (the decoy rounds cost nothing).
     ``on_point(i, n)`` is called after each distance with the number of points done and the total
     (a curve takes ~0.3 s per point: faces show progress with it).
     """
+    if not 0.0 < pz <= 1.0:
+        raise ValueError(f"pz = {pz}: the key-basis probability must lie in (0, 1]")
     gram = source.gram()
     phase_error = GramPhaseErrorBound(gram, gram, source.states, statistics=statistics)  # type: ignore[arg-type]
     jones = encoded_jones(source.phases())
@@ -126,15 +134,15 @@ def mdi_key_rate(source: MdiSource, setup: MdiSetup, distance_km: float | Sequen
         else:
             rate = decoy_key_rate(source.states, setup, distance, phase_error, jones_a=jones, jones_b=jones,
                                   intensities=tuple(decoys), ec_efficiency=ec_efficiency)
-        results.append(_result(source, rate, float(distance), decoys, statistics, repetition_rate_hz,
-                               list(phase_error.results.values())))
+        results += _results(source, rate, float(distance), decoys, statistics, repetition_rate_hz,
+                            list(phase_error.results.values()), pz)
         if on_point is not None:
-            on_point(len(results), len(distances))
-    return results[0] if np.ndim(distance_km) == 0 else KeyRateCurve(results)
+            on_point(len(results) // len(rate.per_outcome), len(distances))
+    return KeyRateCurve(results)
 
 
-def _result(source: MdiSource, rate, distance: float, decoys, statistics: str, repetition_rate_hz: float,
-            solves: list) -> KeyRateResult:
+def _results(source: MdiSource, rate, distance: float, decoys, statistics: str, repetition_rate_hz: float,
+             solves: list, pz: float) -> list[KeyRateResult]:
     conservative = [s for s in solves if s.conservative]
     report = SolverReport(
         solver=",".join(sorted({s.solver for s in solves})) or "closed form",
@@ -144,7 +152,6 @@ def _result(source: MdiSource, rate, distance: float, decoys, statistics: str, r
         attempts=tuple(a for s in solves for a in s.report.attempts),
         runs=tuple(r for s in solves for r in s.report.runs),
         seconds=sum(s.report.seconds for s in solves))
-    per_pulse = 0.0 if conservative else rate.key_rate_per_pulse
     assumptions = (
         "measurement-device-independent: the relay and its detectors are untrusted",
         f"signal states: {source.protocol[4:]} polarization states (δ = {source.delta:g}) with leakage light "
@@ -152,13 +159,19 @@ def _result(source: MdiSource, rate, distance: float, decoys, statistics: str, r
         "single-photon components from " + ("the decoy-state LPs (phase-randomised coherent pulses, intensities "
                                             f"{', '.join(f'{m:g}' for m in decoys)})" if decoys else
                                             "single-photon sources"),
-        f"phase error from the certified Gram-matrix SDP ({statistics} statistics), asymptotic key",
+        f"phase error from the certified Gram-matrix SDP ({statistics} statistics) per announcement, asymptotic key",
+        "sifting: pz → 1 for both users (the paper's convention): no pulse is lost to sifting" if pz == 1 else
+        f"sifting: rates per emitted pulse include both users' key-basis choice, pz² = {pz:.4g}²",
     )
-    return KeyRateResult(method="mdi-gram-sdp", protocol=source.protocol, key_rate_per_pulse=per_pulse,
-                         key_rate_bps=per_pulse * repetition_rate_hz, phase_error=rate.phase_error,
-                         bit_error=rate.qber, key_detection_rate=rate.gain, repetition_rate_hz=repetition_rate_hz,
-                         distance_km=distance, assumptions=assumptions, solver=report,
-                         epsilon=0.0, parameters={"leakage_model": str(source.leakage_model),
-                                                  "leakage_intensity": source.leakage_intensity,
-                                                  "ec_efficiency": rate.ec_efficiency,
-                                                  "statistics": statistics})
+    sifting = pz * pz
+    return [KeyRateResult(method="mdi-gram-sdp", protocol=source.protocol, announcement=part.outcome,
+                          key_rate_per_pulse=0.0 if conservative else part.key_rate * sifting,
+                          key_rate_bps=0.0 if conservative else part.key_rate * sifting * repetition_rate_hz,
+                          phase_error=part.phase_error, bit_error=part.qber, key_detection_rate=part.gain * sifting,
+                          repetition_rate_hz=repetition_rate_hz, distance_km=distance, assumptions=assumptions,
+                          solver=report, epsilon=0.0,
+                          parameters={"leakage_model": str(source.leakage_model),
+                                      "leakage_intensity": source.leakage_intensity,
+                                      "ec_efficiency": rate.ec_efficiency, "statistics": statistics, "pz": pz,
+                                      "pz_bob": pz})
+            for part in rate.per_outcome]

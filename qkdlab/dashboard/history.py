@@ -1,0 +1,66 @@
+"""The plotted history of a run, bounded in memory however long the run lasts.
+
+A day at one block per second is 86 400 blocks; a browser plotting that many points per line on
+ten panels slows down, and so would the server resending them. The history keeps at most
+``capacity`` points: the newest half always at full resolution (one point per block); when full,
+neighbouring points of equal width in the older half are merged pairwise (:func:`merge_rows`:
+width-weighted means, running totals keep their newest value). Widths are powers of two that
+grow with age, like an exponential histogram, so a 24 h run at 1 block/s keeps every block of the
+last ``capacity/2`` and coarser summaries of everything before — nothing is dropped, totals and
+block-weighted means are preserved exactly.
+
+Viewers follow it with two numbers: ``appended`` (rows ever added; new rows since a viewer's
+last look are the tail) and ``generation`` (bumped by each merge, after which a viewer reloads
+everything). Used from the server's event loop only, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+from .rows import merge_rows
+
+__all__ = ["History"]
+
+
+class History:
+    """At most ``capacity`` plotted points (module docstring)."""
+
+    def __init__(self, capacity: int = 4000) -> None:
+        if capacity < 8:
+            raise ValueError(f"history capacity {capacity} must be at least 8 points")
+        self.capacity = capacity
+        self.rows: list[dict[str, float]] = []
+        self.appended = 0
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def append(self, row: dict[str, float]) -> None:
+        self.rows.append(row)
+        self.appended += 1
+        if len(self.rows) > self.capacity:
+            self._compact()
+
+    def columns(self, rows: list[dict[str, float]] | None = None) -> dict[str, list[float]]:
+        """Every point (or ``rows``) as columns, the form a Bokeh ``ColumnDataSource`` takes."""
+        rows = self.rows if rows is None else rows
+        return {key: [r[key] for r in rows] for key in (rows[0] if rows else {})}
+
+    def since(self, appended: int) -> dict[str, list[float]]:
+        """The rows added after a viewer had seen ``appended`` of them (same generation)."""
+        fresh = self.appended - appended
+        return self.columns(self.rows[len(self.rows) - fresh:] if fresh > 0 else [])
+
+    def _compact(self) -> None:
+        old, recent = self.rows[: len(self.rows) // 2], self.rows[len(self.rows) // 2:]
+        merged: list[dict[str, float]] = []
+        i = 0
+        while i < len(old):
+            if i + 1 < len(old) and old[i]["width"] == old[i + 1]["width"]:
+                merged.append(merge_rows(old[i:i + 2]))
+                i += 2
+            else:
+                merged.append(old[i])
+                i += 1
+        self.rows = merged + recent
+        self.generation += 1

@@ -1,0 +1,252 @@
+"""The dashboard's web server: a read-only Bokeh server in a process of its own.
+
+Why Bokeh server: its ``ColumnDataSource.stream`` sends only appended points over one websocket per
+viewer, the plots are drawn by BokehJS (no hand-written JavaScript), and the whole server is
+Python on a Tornado event loop.
+
+Why a process: serialising documents and patches for ten viewers is Python work; on a thread of
+the live process it competes for the GIL and measurably slowed the estimator
+(``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers, on a loaded 2-core machine). In its own process it cannot: the live
+process only appends to the feed's deque, and a sender thread pickles small messages into a pipe
+(blocking only itself when the server lags; the deque then drops the oldest). The server process
+exits when the pipe closes, so it never outlives the run.
+
+Access: by default the server listens on 127.0.0.1 only (and refuses requests whose Host header
+is not a loopback name, against DNS rebinding). Any other address needs an access token: every
+HTTP request — page, BokehJS files, metadata, and the websocket upgrade that carries the
+streaming — is checked at one place (:meth:`_GuardedTornado.find_handler`) before Bokeh sees it.
+The token travels once as ``?token=…`` in the printed URL; the server answers that request by
+setting an HttpOnly, SameSite=Strict cookie and redirecting to the same page without the token,
+so the browser sends the cookie with every later request, the websocket included. A missing or
+wrong token gets 403. The page has no controls: nothing a viewer sends changes the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import multiprocessing
+import secrets
+import socket
+import threading
+from collections import deque
+from multiprocessing.connection import Connection
+from typing import Any
+from urllib.parse import urlencode
+
+from bokeh.application import Application
+from bokeh.application.handlers.function import FunctionHandler
+from bokeh.server.server import BaseServer
+from bokeh.server.tornado import BokehTornado
+from bokeh.server.util import bind_sockets
+from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPServerRequest
+from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.web import RequestHandler
+
+from ..errors import ConfigError
+from .board import Board
+from .feed import Feed, RunInfo
+from .history import History
+from .page import build_document
+
+__all__ = ["DashboardServer", "is_loopback"]
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Forbidden(RequestHandler):
+    def initialize(self, reason: str) -> None:
+        self.reason = reason
+
+    def prepare(self) -> None:
+        self.set_status(403)
+        self.finish(f"403 Forbidden: {self.reason}\n")
+
+
+class _Admit(RequestHandler):
+    """Turns a valid ``?token=`` into the session cookie and redirects to the page without it."""
+
+    def initialize(self, cookie: str, token: str) -> None:
+        self.cookie, self.token = cookie, token
+
+    def prepare(self) -> None:
+        self.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict", path="/")
+        rest = {k: v[-1].decode() for k, v in self.request.query_arguments.items() if k != "token"}
+        self.redirect(self.request.path + ("?" + urlencode(rest) if rest else ""))
+
+
+class _GuardedTornado(BokehTornado):
+    """Bokeh's Tornado application with the access check in front of every route (module docstring)."""
+
+    def __init__(self, *args: Any, token: str | None, cookie: str, **kwargs: Any) -> None:
+        self._token, self._cookie = token, cookie
+        super().__init__(*args, **kwargs)
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> Any:
+        if self._token is None:
+            if request.host_name not in _LOOPBACK_NAMES and not is_loopback(request.host_name):
+                return self.get_handler_delegate(request, _Forbidden, {"reason": "loopback-only dashboard"})
+            return super().find_handler(request, **kwargs)
+        given = request.query_arguments.get("token", [b""])[-1].decode(errors="replace")
+        if given:
+            if not hmac.compare_digest(given, self._token):
+                return self.get_handler_delegate(request, _Forbidden, {"reason": "wrong access token"})
+            if request.method == "GET" and "upgrade" not in request.headers.get("Connection", "").lower():
+                return self.get_handler_delegate(request, _Admit, {"cookie": self._cookie, "token": self._token})
+            return super().find_handler(request, **kwargs)
+        cookie = request.cookies.get(self._cookie)
+        if cookie is None or not hmac.compare_digest(cookie.value, self._token):
+            return self.get_handler_delegate(request, _Forbidden, {"reason": "missing or wrong access token"})
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            return self.get_handler_delegate(request, _Forbidden, {"reason": "cross-origin request"})
+        return super().find_handler(request, **kwargs)
+
+
+class DashboardServer:
+    """Serves the dashboard of ``feed`` from a child process until :meth:`stop`; a context manager.
+
+    ``token``: ``None`` generates one when ``host`` is not loopback (required there) and uses none
+    on loopback; pass a string to set it. ``port=0`` picks a free port (see :attr:`port`).
+    """
+
+    def __init__(self, feed: Feed, *, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
+                 send_every_s: float = 0.05, refresh_ms: int = 200, stale_after_s: float = 5.0,
+                 history_points: int = 4000) -> None:
+        self.feed, self.host, self.port = feed, host, port
+        self.loopback = is_loopback(host)
+        self.token = token if token is not None else (None if self.loopback else secrets.token_urlsafe(24))
+        self._options = {"refresh_ms": refresh_ms, "stale_after_s": stale_after_s, "history_points": history_points}
+        self._send_every = send_every_s
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._sender: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.sent = 0
+
+    @property
+    def url(self) -> str:
+        """The page's address (with the token, when one is needed): print it once."""
+        shown = (socket.gethostname() if self.host in ("0.0.0.0", "::", "") else
+                 f"[{self.host}]" if ":" in self.host else self.host)
+        return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def pid(self) -> int | None:
+        """The server process (the benchmark and tests stop it to play a stalled server)."""
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> DashboardServer:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, name="qkdlab-dashboard", daemon=True,
+                                        args=(theirs, self.feed.info, self.host, self.port, self.token, self._options))
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+        if not ours.poll(60):
+            self.stop()
+            raise ConfigError("the dashboard server did not start within 60 s")
+        try:
+            kind, value = ours.recv()
+        except EOFError:
+            kind, value = "error", ("the server process ended at start; a script that starts the dashboard must "
+                                    "guard its main code with `if __name__ == \"__main__\":` (spawned processes "
+                                    "import it)")
+        if kind == "error":
+            self.stop()
+            raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
+                              "choose another --host/--port")
+        self.port = value
+        self._sender = threading.Thread(target=self._send, name="qkdlab-dashboard-feed", daemon=True)
+        self._sender.start()
+        return self
+
+    def stop(self) -> None:
+        """Send what is left, close the pipe (the server process then exits) and wait for it."""
+        self._stop.set()
+        if self._sender is not None:
+            self._sender.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+
+    def __enter__(self) -> DashboardServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _send(self) -> None:
+        """The sender thread: feed → messages → pipe; blocks only itself when the server lags."""
+        assert self._conn is not None
+        while True:
+            done = self._stop.wait(self._send_every)
+            while messages := self.feed.take():
+                try:
+                    self._conn.send(messages)
+                except (OSError, ValueError):       # the server process is gone: nothing left to feed
+                    return
+                self.sent += len(messages)
+            if done:
+                return
+
+
+def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | None, options: dict) -> None:
+    """The server process: receive messages on a thread, serve the page on the main thread's loop."""
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = IOLoop.current()
+    board = Board(info, History(options["history_points"]))
+    inbox: deque[list[dict]] = deque()
+    try:
+        sockets, port = bind_sockets(host, port)
+        origins = ([f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"] if is_loopback(host)
+                   else [".".join(["*"] * n) + f":{port}" for n in range(1, 9)])
+
+        def make(doc: Any) -> None:
+            build_document(doc, board, refresh_ms=options["refresh_ms"], stale_after_s=options["stale_after_s"])
+
+        app = _GuardedTornado({"/": Application(FunctionHandler(make))}, token=token,
+                              cookie=f"qkdlab_dashboard_{port}", extra_websocket_origins=origins)
+        http = HTTPServer(app, xheaders=False)
+        http.add_sockets(sockets)
+        server = BaseServer(loop, app, http)
+        server.start()
+    except Exception as exc:  # reported by the parent as one line
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ready", port))
+
+    def receive() -> None:
+        try:
+            while True:
+                inbox.append(conn.recv())
+        except (EOFError, OSError):
+            loop.add_callback(loop.stop)
+
+    def drain() -> None:
+        while inbox:
+            board.take(inbox.popleft())
+
+    threading.Thread(target=receive, daemon=True).start()
+    PeriodicCallback(drain, 50).start()
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        http.stop()
