@@ -473,4 +473,5 @@ def grouped_key_rate(source: SourceModel | AnalysisSource, groups: Sequence[Obse
     return worst.model_copy(update={
         "key_rate_per_pulse": float(per_pulse), "key_rate_bps": float(per_pulse * worst.repetition_rate_hz),
         "bit_error": overall.bit_error, "key_detection_rate": overall.key_detection_rate,
-        "distance_km": total.distance_km, "finite": finite_report})
+        "distance_km": total.distance_km, "finite": finite_report,
+        "parameters": {k: v for k, v in worst.parameters.items() if k != "zero_reason" or per_pulse <= 0}})

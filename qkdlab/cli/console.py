@@ -5,8 +5,10 @@ Every ``QkdlabError`` becomes one clear line on stderr and exit code 2 — never
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -94,6 +96,23 @@ def progress_columns() -> tuple[Any, ...]:
 
     return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("points"),
             TimeRemainingColumn())
+
+
+@contextlib.contextmanager
+def point_progress(total: int, description: str) -> Iterator[Callable[[str], None]]:
+    """Progress of a long computation: a bar on a terminal, one line per step otherwise (a log).
+
+    Yields ``advance(what)``, to call after each step.
+    """
+    if err_console.is_terminal:
+        from rich.progress import Progress
+
+        with Progress(*progress_columns(), console=err_console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda what: bar.advance(task)
+        return
+    err_console.print(f"{description}: {total} points", highlight=False)
+    yield lambda what: err_console.print(f"  {what}", highlight=False)
 
 
 def sigterm_as_interrupt() -> Any:

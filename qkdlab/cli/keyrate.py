@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from ..errors import ConfigError
-from .console import console, err_console
+from .console import console, err_console, point_progress
 from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY, parse_range
 
 if TYPE_CHECKING:
@@ -255,18 +255,20 @@ def _mdi_curves(protocol, model, leakage_models, leakage_intensity, delta, stati
         raise click.BadParameter(f"{leakage_models!r}: give model numbers 1, 2, 3 (comma-separated)",
                                  param_hint="--leakage-model") from None
     curves = {}
-    try:
-        setup = MdiSetup(fiber_loss, channel_options["detector_efficiency"], channel_options["dark_count_prob"])
-        for number in numbers:
-            if model is not None and leakage_intensity is None:
-                source = MdiSource.from_model(model, protocol, number)
-            else:
-                source = MdiSource(protocol, number, leakage_intensity or 0.0, delta=delta or 0.0)
-            curves[f"mdi {source.label}"] = mdi_key_rate(
-                source, setup, distances, decoys=intensities, statistics=statistics,
-                ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"], pz=pz)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    with point_progress(len(numbers) * len(distances), "MDI key rates (certified SDP per point)") as advance:
+        try:
+            setup = MdiSetup(fiber_loss, channel_options["detector_efficiency"], channel_options["dark_count_prob"])
+            for number in numbers:
+                if model is not None and leakage_intensity is None:
+                    source = MdiSource.from_model(model, protocol, number)
+                else:
+                    source = MdiSource(protocol, number, leakage_intensity or 0.0, delta=delta or 0.0)
+                curves[f"mdi {source.label}"] = mdi_key_rate(
+                    source, setup, distances, decoys=intensities, statistics=statistics,
+                    ec_efficiency=channel_options["ec_efficiency"], repetition_rate_hz=channel_options["rep_rate"],
+                    pz=pz, on_point=lambda done, n, label=source.label: advance(f"{label}: {done}/{n} points"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return curves
 
 

@@ -95,6 +95,9 @@ def render(state: LiveState) -> Panel:
         rows.add_row("key so far (all data)", f"{total.key_length_bits:.5g} bits from {total.emissions:.4g} pulses "
                                               f"({total.key_rate_bps:.4g} bit/s)")
         rows.add_row("recent rate", Text(sparkline(state.rates), style="cyan"))
+        why = total.result.parameters.get("zero_reason") or block.result.parameters.get("zero_reason")
+        if total.key_length_bits <= 0 and why:  # a zero key says which term made it zero, and what would help
+            rows.add_row("why no key", Text(str(why), style="yellow"))
     if state.numerical is not None:
         n = state.numerical
         behind = "" if last is None or n.block_index == last.index else f", latest block {last.index}"

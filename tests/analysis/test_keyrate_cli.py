@@ -24,7 +24,7 @@ def test_csv_has_the_documented_columns_and_the_api_numbers():
     result = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0:100:50", "--compare", "gllp",
                  "--format", "csv")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    table = rows(result.stdout)
     assert {"method", "distance_km", "key_rate_bps", "phase_error"} <= set(table[0])
     assert [r["method"] for r in table] == ["ltqc"] * 3 + ["gllp"] * 3
     expected = key_rate(AnalysisSource.flawed("bb84", 0.063, 1e-6), Channel(), "gllp", distance_km=50.0)
@@ -54,13 +54,13 @@ def test_model_file_and_finite_key(tmp_path):
     result = run("keyrate", "--model", str(path), "--distance", "50", "--finite", "1e12", "--format", "csv")
     assert result.exit_code == 0, result.output
     expected = key_rate(model(epsilon=1e-6), Channel(), "ltqc", 1e12, distance_km=50.0)
-    assert float(rows(result.output)[0]["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
+    assert float(rows(result.stdout)[0]["key_rate_bps"]) == pytest.approx(expected.key_rate_bps, rel=1e-6)
 
 
 def test_decoy_option():
     result = run("keyrate", "--epsilon", "1e-7", "--decoys", "0.5,0.1,0", "--distance", "20", "--format", "csv")
     assert result.exit_code == 0, result.output
-    assert float(rows(result.output)[0]["key_rate_bps"]) > 0
+    assert float(rows(result.stdout)[0]["key_rate_bps"]) > 0
 
 
 @pytest.mark.parametrize("args,message", [
@@ -117,7 +117,7 @@ def test_method_best_names_the_winner_per_distance():
     result = run("keyrate", "--delta", "0.063", "--epsilon", "1e-6", "--distance", "0,50", "--method", "best",
                  "--format", "csv")
     assert result.exit_code == 0, result.output
-    table = rows(result.output)
+    table = rows(result.stdout)
     assert [r["method"] for r in table] == ["best", "best"]
     assert [r["winner"] for r in table] == ["rt", "ltqc"]
     assert table[1]["coin_pair"] == "v0 ← +X0; v1 ← −Z0 +Z1 +X1"

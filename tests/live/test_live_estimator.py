@@ -157,3 +157,21 @@ def test_update_latency_is_small():
     latencies = [estimator.push(b).latency_s for b in link.blocks(5)]
     assert np.median(latencies) < 0.5          # generous here; benchmarks/bench_live.py measures it
     assert math.isfinite(sum(latencies))
+
+
+def test_a_zero_key_says_why_on_screen() -> None:
+    from rich.console import Console
+
+    from qkdlab.examples import flawed_source_model
+    from qkdlab.live import LiveEstimator, SimulatedLink
+    from qkdlab.live.view import LiveState, render
+
+    model = flawed_source_model(epsilon=3e-2)  # a side channel that leaves no key
+    estimator = LiveEstimator(model)
+    state = LiveState("t", estimator.method, estimator.assumptions, 5.0)
+    link = SimulatedLink(model, distance_km=10.0, block_emissions=1e9, seed=3)
+    state.add(estimator.push(link.next_block()))
+    console = Console(width=300, record=True)
+    console.print(render(state))
+    text = console.export_text()
+    assert "why no key" in text and "phase-error bound" in text

@@ -20,7 +20,7 @@ def test_csv_rows_match_the_api(tmp_path):
     result = run("keyrate", "--protocol", "mdi-bb84", "--leakage-model", "1,3", "--leakage-intensity", "1e-5",
                  "--distance", "10,30", "--format", "csv", "--plot", str(tmp_path / "fig.png"))
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(result.output)))
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {"method", "announcement", "distance_km", "key_rate_bps", "phase_error", "pz"} <= set(rows[0])
     # two models × two announcements × two distances, Ψ+ and Ψ− on rows of their own
     assert len(rows) == 8 and rows[0]["method"].startswith("mdi Model 1")
@@ -42,7 +42,7 @@ def test_pz_is_the_same_option_for_mdi_and_one_reproduces_the_papers_convention(
         result = run("keyrate", "--protocol", "mdi-bb84", "--leakage-intensity", "1e-5", "--distance", "20",
                      "--format", "csv", "--pz", pz)
         assert result.exit_code == 0, result.output
-        rows[pz] = list(csv.DictReader(io.StringIO(result.output)))
+        rows[pz] = list(csv.DictReader(io.StringIO(result.stdout)))
     for half, paper in zip(rows["0.5"], rows["1"]):
         assert float(half["key_rate_per_pulse"]) == pytest.approx(float(paper["key_rate_per_pulse"]) / 4, rel=1e-6)
     result = run("keyrate", "--protocol", "mdi-bb84", "--distance", "20", "--pz", "0")
@@ -58,7 +58,7 @@ def test_calibrated_leakage_from_a_source_model(tmp_path):
     model.save(path)
     result = run("keyrate", "--protocol", "mdi-bb84", "--model", str(path), "--distance", "20", "--format", "csv")
     assert result.exit_code == 0, result.output
-    from_model = float(next(csv.DictReader(io.StringIO(result.output)))["key_rate_per_pulse"])
+    from_model = float(next(csv.DictReader(io.StringIO(result.stdout)))["key_rate_per_pulse"])
     inline = mdi_key_rate(MdiSource("mdi-bb84", 3, 2e-5), MdiSetup(0.2, 0.5, 1e-6), 20.0)
     assert from_model == pytest.approx(inline[0].key_rate_per_pulse, rel=1e-6)   # the upper bound is used
 

@@ -64,13 +64,13 @@ def test_cli_mismatch_csv_json_and_errors(tmp_path) -> None:
             "--multiphoton-fraction", "0.05", "--photon-bound", "cutoff"]
     out = runner.invoke(cli, args + ["--format", "json", "--plot", str(tmp_path / "k.png")])
     assert out.exit_code == 0, out.output
-    rows = json.loads(out.output)
+    rows = json.loads(out.stdout)
     assert rows[0]["certified"] and rows[0]["gap"] <= 1e-8 and rows[0]["key_rate_per_round"] > 0
     assert any("cut-off" in a for a in rows[0]["assumptions"])
     assert (tmp_path / "k.png").stat().st_size > 0
     out = runner.invoke(cli, args + ["--format", "csv", "--transmission", "0.4,0.5"])
     assert out.exit_code == 0
-    lines = out.output.strip().splitlines()
+    lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("receiver,modes") and "key_rate_per_round" in lines[0] and len(lines) == 3
     bad = runner.invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--eta", "1.3,0.2"])
     assert bad.exit_code == 2 and "[0, 1]" in bad.output
