@@ -64,8 +64,10 @@ _DEFAULTS = {"pm": {"detector_efficiency": 0.73, "dark_count_prob": 1e-8, "ec_ef
               help="bb84-mismatch: spatio-temporal modes M (active: 1 or 2 = Table I; passive: 1 or 4 = Table II).")
 @click.option("--eta", help="bb84-mismatch: ETA1,ETA2 of Table I/II (or use --model with a detector table).")
 @click.option("--eta2", help="bb84-mismatch: sweep η2 (start:stop:step or a list), overriding ETA2 of --eta.")
-@click.option("--photon-bound", type=click.Choice(["squasher", "cutoff"]), default="squasher", show_default=True,
-              help="bb84-mismatch: flag-state squasher with b1, b2 from the data, or assume ≤ 2 photons (cutoff).")
+@click.option("--photon-bound", type=click.Choice(["auto", "squashing-map", "squasher", "cutoff"]),
+              help="bb84-mismatch: flag-state squasher with b1, b2 from the data, or assume ≤ 2 photons (cutoff) "
+                   "[squasher]; with --decoys also the BB84 squashing map (equal efficiencies only) and auto (the "
+                   "squashing map where it exists, else the squasher) [auto].")
 @click.option("--multiphoton-fraction", type=float, default=0.0, show_default=True,
               help="bb84-mismatch simulated channel: fraction r of two-photon resends (Eq. 29).")
 @click.option("--transmission", default="0.5", show_default=True,
@@ -114,7 +116,8 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
     ε > 0, GLLP for the three-state protocol) are skipped with the reason. MDI (mdi-bb84,
     mdi-three-state): leaky polarization sources with leakage-light Model 1, 2 or 3. bb84-mismatch:
     BB84 with detector-efficiency mismatch (Zhang et al., PRR 3, 013076) on the paper's simulated
-    channel, key rate per round from the certified numerical engine. Every number is a secure lower
+    channel, key rate per round from the certified numerical engine; with --decoys, the weak-coherent
+    link with decoy states over --distance (decoy LPs per outcome, then the engine). Every number is a secure lower
     bound.
     """
     from ..calibration import load_source_model
@@ -125,9 +128,26 @@ def keyrate_command(model_path: str | None, protocol: str | None, delta: float |
         if statistics in ("all", "matched"):
             raise click.UsageError("bb84-mismatch takes --statistics fine or coarse")
         model = load_source_model(model_path) if model_path is not None else None
-        run_mismatch(MismatchOptions(receiver, modes, eta, eta2, photon_bound, statistics or "fine", misalignment,
-                                     multiphoton_fraction, transmission, ec_efficiency or 1.0, output_format,
-                                     plot_path), model)
+        intensities = _floats(decoys, "--decoys")
+        if intensities:
+            from .decoy_mismatch import DecoyLink, run_decoy_mismatch
+
+            if plot_path:
+                raise click.UsageError("--plot is not available for bb84-mismatch with --decoys; use --format csv")
+            defaults = _DEFAULTS["pm"]
+            link = DecoyLink(intensities, _intensity_probabilities(intensities), parse_distances(distance_text),
+                             fiber_loss, defaults["dark_count_prob"] if dark_count_prob is None else dark_count_prob,
+                             misalignment, rep_rate or defaults["rep_rate"])
+            run_decoy_mismatch(MismatchOptions(receiver, modes, eta, eta2, photon_bound, statistics or "fine",
+                                               misalignment, 0.0, transmission,
+                                               ec_efficiency or defaults["ec_efficiency"], output_format, None),
+                               link, model)
+            return
+        if photon_bound in ("auto", "squashing-map"):
+            raise click.UsageError(f"--photon-bound {photon_bound} needs --decoys; without decoys use squasher or cutoff")
+        run_mismatch(MismatchOptions(receiver, modes, eta, eta2, photon_bound or "squasher", statistics or "fine",
+                                     misalignment, multiphoton_fraction, transmission, ec_efficiency or 1.0,
+                                     output_format, plot_path), model)
         return
     if output_format == "json":
         raise click.UsageError("--format json is available for --protocol bb84-mismatch only")

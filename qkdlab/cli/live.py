@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from .console import console, sigterm_as_interrupt
-from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY
 from .dashboard import serve_options, serving, wait_for_ctrl_c
+from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY
 
 
 @click.command("live")
@@ -31,6 +31,9 @@ from .dashboard import serve_options, serving, wait_for_ctrl_c
 @click.option("--drift-pm", default=0.0, show_default=True, type=FINITE, help="Simulated PM Vπ drift (fraction per block).")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False),
               help="Also write the simulated blocks as a qkd-link run into this HDF5 file.")
+@click.option("--numerical", is_flag=True,
+              help="Also the mismatch-aware decoy key rate of each block (numerical engine, the model's detector "
+                   "table), in a worker process; shown with the block it belongs to.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the simulated link.")
 @click.option("--qber-alarm", default=0.05, show_default=True, type=PROBABILITY, help="QBER above which an alarm is raised.")
 @click.option("--stale-after", default=5.0, show_default=True, type=POSITIVE, help="Seconds without a block before STALE.")
@@ -44,9 +47,9 @@ from .dashboard import serve_options, serving, wait_for_ctrl_c
 @serve_options
 def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: str | None, method: str,
                  block_size: float, block_count: int | None, interval: float, distance: float, drift_im: float,
-                 drift_pm: float, record_path: str | None, seed: int, qber_alarm: float, stale_after: float,
-                 eps_sec: float, eps_cor: float, log_path: str, png_path: str, serve: bool, host: str,
-                 port: int) -> None:
+                 drift_pm: float, record_path: str | None, numerical: bool, seed: int, qber_alarm: float,
+                 stale_after: float, eps_sec: float, eps_cor: float, log_path: str, png_path: str, serve: bool,
+                 host: str, port: int) -> None:
     """Rolling finite-key estimates while the link runs: per block and for all data so far.
 
     Shows the current rate, QBER, phase-error bound, the key so far and a sparkline, raises alarms
@@ -66,6 +69,7 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
                                   alarms=AlarmPolicy(qber_threshold=qber_alarm))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    worker = _numerical_worker(model) if numerical else None
     previous = sigterm_as_interrupt()
     recording: _Recording | None = None
     result = None
@@ -94,8 +98,11 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
                 observers = (feed.publish,)
             try:
                 result = run_session(estimator, blocks, title=title, log_path=log_path, png_path=png_path,
-                                     console=console, stale_after_s=stale_after, observers=observers)
+                                     console=console, stale_after_s=stale_after, observers=observers,
+                                     numerical=worker)
             finally:
+                if worker is not None:
+                    worker.close()
                 if recording is not None:  # the record says how the session ended (a crash: failed)
                     recording.finish(result.stop_reason if result is not None else "the session failed")
             if serve and not result.interrupted:
@@ -108,6 +115,19 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
                   + (f"; history: {png_path}" if accepted else ""), highlight=False)
     if result.interrupted:
         sys.exit(130)
+
+
+def _numerical_worker(model):
+    """The live numerical estimator on the model's two-mode Table-I detector table (active, coarse)."""
+    from ..analysis.mismatch import Receiver, table_i
+    from ..errors import ConfigError
+    from ..live.numerical import NumericalWorker
+
+    if model.detectors is None:
+        raise ConfigError("--numerical needs the model's detector table: run the detector-efficiency scan and "
+                          "calibrate it")
+    (eta1, eta2), _ = model.detectors.two_mode
+    return NumericalWorker(Receiver("active", table_i(eta1, eta2), "coarse"))
 
 
 class _Recording:

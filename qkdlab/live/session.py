@@ -19,9 +19,13 @@ from ..interrupts import stop_reason
 from .estimator import LiveEstimator, Update
 from .link import Block, SimulatedLink
 from .log import EstimateLog, plot_history
+from .numerical import NumericalWorker
 from .view import LiveState, render
 
 __all__ = ["SessionResult", "run_session", "paced"]
+
+#: How long a finished session waits for the numerical estimate of its last block.
+_FINAL_WAIT_S = 60.0
 
 
 @dataclass
@@ -45,12 +49,13 @@ def paced(link: SimulatedLink, count: int | None, interval_s: float) -> Iterator
 
 def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str, log_path: str | Path,
                 png_path: str | Path | None = None, console: Console | None = None, show: bool = True,
-                stale_after_s: float = 5.0,
+                stale_after_s: float = 5.0, numerical: NumericalWorker | None = None,
                 observers: Sequence[Callable[[Update, Block], None]] = ()) -> SessionResult:
     """Estimate every block as it comes; see the module docstring for Ctrl-C.
 
     ``observers`` get every update with its block (e.g. the dashboard's feed); they must return at
-    once, since the loop waits for them.
+    once, since the loop waits for them. ``numerical``: the optional mismatch-aware decoy
+    estimator, fed each accepted block and polled, never waited for (except for the last block).
     """
     state = LiveState(title, estimator.method, estimator.assumptions, stale_after_s)
     interrupted, reason = False, ""
@@ -66,6 +71,12 @@ def run_session(estimator: LiveEstimator, blocks: Iterable[Block], *, title: str
                     log.write(update)
                     for observer in observers:
                         observer(update, block)
+                    if numerical is not None:
+                        if update.accepted:
+                            numerical.submit(update.index, block)
+                        state.numerical = numerical.poll()
+                if numerical is not None:        # the last block's numerical rate, not a stale one
+                    state.numerical = numerical.wait(_FINAL_WAIT_S)
                 state.finished = "producer finished" if not state.stale() else "producer finished (stale)"
         except KeyboardInterrupt as exc:
             interrupted, reason = True, stop_reason(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.panel import Panel
@@ -17,6 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .estimator import Update
+
+if TYPE_CHECKING:
+    from .numerical import NumericalEstimate
 
 __all__ = ["LiveState", "render", "sparkline"]
 
@@ -51,6 +55,8 @@ class LiveState:
     rates: list[float] = field(default_factory=list)
     alarms: deque = field(default_factory=lambda: deque(maxlen=4))
     finished: str = ""
+    #: The newest mismatch-aware numerical estimate (a NumericalEstimate), with the block it belongs to.
+    numerical: NumericalEstimate | None = None
 
     def add(self, update: Update) -> None:
         if not update.accepted:
@@ -92,6 +98,14 @@ def render(state: LiveState) -> Panel:
         why = total.result.parameters.get("zero_reason") or block.result.parameters.get("zero_reason")
         if total.key_length_bits <= 0 and why:  # a zero key says which term made it zero, and what would help
             rows.add_row("why no key", Text(str(why), style="yellow"))
+    if state.numerical is not None:
+        n = state.numerical
+        behind = "" if last is None or n.block_index == last.index else f", latest block {last.index}"
+        text = (f"{n.key_rate_bps:.4g} bit/s for block {n.block_index}{behind}, certified "
+                f"{time.strftime('%H:%M:%S', time.localtime(n.certified_at))} ({n.seconds:.1f} s solve)")
+        if n.reason:
+            text += f" — {n.status}: {n.reason}"
+        rows.add_row("mismatch-aware (asymptotic)", Text(text, style="magenta" if not n.reason else "yellow"))
     rows.add_row("blocks", f"{state.accepted} accepted, {state.rejected} rejected"
                            + (f" — last: {state.last_rejection}" if state.rejected else ""))
     parts: list = [rows]

@@ -4,10 +4,21 @@ channel and observed statistics, the certified key rate. See docs/numerical-deri
 
 from .bounds import PhotonBoundError, PhotonBounds, photon_bounds, photon_number_minima
 from .channel import simulate_statistics, statistics_from_counts
+from .decoy import (
+           DecoyMismatchKeyRate,
+           DecoyStatistics,
+           decoy_mismatch_key_rate,
+           decoy_statistics_from_observations,
+           photon_number_yields,
+           simulate_decoy_statistics,
+           yield_bounds_key_rate,
+)
 from .keyrate import MismatchKeyRate, default_squasher_photons, mismatch_key_rate
 from .optics import MismatchInputError, Receiver, table_i, table_ii
 from .protocol import build_problem, leakage
 
-__all__ = ["MismatchInputError", "MismatchKeyRate", "PhotonBoundError", "PhotonBounds", "Receiver", "build_problem",
+__all__ = ["DecoyMismatchKeyRate", "DecoyStatistics", "MismatchInputError", "MismatchKeyRate", "PhotonBoundError",
+           "PhotonBounds", "Receiver", "build_problem", "decoy_mismatch_key_rate", "decoy_statistics_from_observations",
            "default_squasher_photons", "leakage", "mismatch_key_rate", "photon_bounds", "photon_number_minima",
-           "simulate_statistics", "statistics_from_counts", "table_i", "table_ii"]
+           "photon_number_yields", "simulate_decoy_statistics", "simulate_statistics", "statistics_from_counts",
+           "table_i", "table_ii", "yield_bounds_key_rate"]
