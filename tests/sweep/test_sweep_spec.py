@@ -34,7 +34,7 @@ def test_canonical_form_keeps_axis_order_but_not_the_order_of_fixed_values():
 
 @pytest.mark.parametrize(("data", "key"), [
     ({"axes": {"distanse": [1.0]}}, "axes.distanse: unknown parameter"),
-    ({"axes": {"distance": [1.0]}, "fixed": {"delta": 4.0}}, "fixed: δ = 4.0 must lie in [0, π)"),
+    ({"axes": {"distance": [1.0]}, "fixed": {"delta": 4.0}}, "fixed: δ = 4.0 must lie in (-π, π)"),
     ({"axes": {"distance": [0.0, -5.0]}}, "axes.distance[1]: distance = -5.0 km"),
     ({"axes": {"method": ["ltqc", "nonsense"]}}, "axes.method[1]: method 'nonsense' is not one"),
     ({"axes": {"distance": [1.0]}, "fixed": {"fiber_loss": "lots"}}, "fixed.fiber_loss: fiber_loss = 'lots' is not"),
