@@ -138,10 +138,9 @@ def mismatch_line(model: SourceModel) -> str | None:
     except QkdlabError as exc:
         return f"detector mismatch (η1 = {eta1:.3g}, η2 = {eta2:.3g}): no mismatch-aware rate — {exc}"
     mismatched, matched = rates
-    cost = (1 - mismatched.key_rate / matched.key_rate) if matched.key_rate > 0 else float("nan")
     return (f"detector mismatch (η1 = {eta1:.3g}, η2 = {eta2:.3g}, Table I, squasher; paper's toy channel "
             f"ω = 0.05, r = 0.05, t = 0.5): {mismatched.key_rate:.4g} bit/round certified (gap {mismatched.gap:.0e}) "
-            f"vs {matched.key_rate:.4g} with matched detectors — the mismatch costs {cost:.0%}")
+            f"vs {matched.key_rate:.4g} with matched detectors — {_cost(mismatched.key_rate, matched.key_rate)}")
 
 
 def decoy_mismatch_line(model: SourceModel, distance_km: float = 25.0) -> str | None:
@@ -170,11 +169,18 @@ def decoy_mismatch_line(model: SourceModel, distance_km: float = 25.0) -> str | 
     except QkdlabError as exc:
         return f"decoy link with the measured mismatch: no mismatch-aware rate — {exc}"
     measured, matched, squashed = rates
-    cost = (1 - measured.key_rate_bps / matched.key_rate_bps) if matched.key_rate_bps else float("nan")
     flag = "" if measured.certified else f" ({measured.status}: {measured.reason})"
     return (f"decoy link, {distance_km:g} km, measured mismatch (η1 = {eta1:.3g}, η2 = {eta2:.3g}): "
             f"{measured.key_rate_bps:.4g} bit/s certified{flag} vs {matched.key_rate_bps:.4g} with matched detectors "
-            f"(same squasher; {squashed.key_rate_bps:.4g} with the BB84 squashing map) — the mismatch costs {cost:.0%}")
+            f"(same squasher; {squashed.key_rate_bps:.4g} with the BB84 squashing map) — "
+            f"{_cost(measured.key_rate_bps, matched.key_rate_bps)}")
+
+
+def _cost(mismatched: float, matched: float) -> str:
+    """What the mismatch costs, said in words when there is nothing to compare against."""
+    if matched <= 0:
+        return "no key with matched detectors either: the channel, not the mismatch, leaves no key"
+    return f"the mismatch costs {1 - mismatched / matched:.0%}"
 
 
 def _findings(model: SourceModel) -> Table:

@@ -114,4 +114,5 @@ def render(state: LiveState) -> Panel:
     parts.append(Text("assumptions: " + "; ".join(state.assumptions), style="dim"))
     if state.finished:
         parts.append(Text(state.finished, style="bold"))
-    return Panel(Group(*parts), title=f"qkdlab live — {state.title} ({state.method})", border_style="blue")
+    return Panel(Group(*parts), title=f"qkdlab live — {state.title} ({state.method})", border_style="blue",
+                 expand=False)  # sized to its content: a log's wide console must not stretch it
