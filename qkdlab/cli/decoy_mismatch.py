@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
-from .mismatch import MismatchOptions, _tables
+from .mismatch import MismatchOptions, eta_tables
 
 __all__ = ["DecoyLink", "run_decoy_mismatch"]
 
@@ -47,7 +47,7 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
 
     if opts.receiver != "active":
         raise click.UsageError("the decoy channel model is written for the active receiver: use --receiver active")
-    eta1, tables = _tables(opts, model)
+    eta1, tables = eta_tables(opts, model)
     bound = {"squasher": "squasher", "cutoff": "cutoff", None: "auto"}.get(opts.photon_bound, opts.photon_bound)
     rows = []
     for eta2, tab in tables:

@@ -56,7 +56,7 @@ class MismatchOptions:
     plot_path: str | None
 
 
-def _tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.ndarray]]]:
+def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.ndarray]]]:
     """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II) or the model's DetectorTable."""
     from ..analysis.mismatch import table_i, table_ii
 
@@ -100,7 +100,7 @@ def _tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.n
 def run_mismatch(opts: MismatchOptions, model) -> None:
     from ..analysis.mismatch import Receiver, mismatch_key_rate, simulate_statistics
 
-    eta1, tables = _tables(opts, model)
+    eta1, tables = eta_tables(opts, model)
     source = ([f"η table from the calibrated DetectorTable's Table-I form (η1 = {eta1:.4g}: upper bound of the larger "
                "detector, η2: lower bound of the smaller, at the most adverse gate delay); this is the most mismatch "
                "the intervals allow, not a worst case over every table in the confidence box"]

@@ -267,6 +267,17 @@ class _PropertyOwner:
     _cache: dict[str, CachedValue]
     _setpoints: dict[str, CachedValue]
 
+    def check_setting(self, name: str, value: Any) -> None:
+        """Validate a value for setting ``name`` (instrument range, bench safety limit) without sending it.
+
+        Procedures call this for every setting they will make before they start, so a value the
+        instrument or the bench forbids fails at once, not hundreds of points into a run.
+        """
+        control = getattr(type(self), name, None)
+        if not isinstance(control, Control):
+            raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
+        control.to_native(self, value)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
@@ -465,17 +476,6 @@ class Instrument(_PropertyOwner):
                 raise ConfigError(f"{self.name}: safety limit {key}={value!r} is not a value in "
                                   f"{known[key] or 'dimensionless'} ({exc})") from None
         return parsed
-
-    def check_setting(self, name: str, value: Any) -> None:
-        """Validate a value for setting ``name`` (instrument range, bench safety limit) without sending it.
-
-        Procedures call this for every setting they will make before they start, so a value the
-        instrument or the bench forbids fails at once, not hundreds of points into a run.
-        """
-        control = getattr(type(self), name, None)
-        if not isinstance(control, Control):
-            raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
-        control.to_native(self, value)
 
     def check_safety(self, key: str, value: float, unit: str, what: str = "") -> None:
         """Raise ``SafetyLimitError`` if ``|value|`` exceeds the bench limit ``key`` (if one is set)."""
@@ -731,17 +731,6 @@ class Channel(_PropertyOwner):
 
     def check_errors(self, command: str | None = None) -> None:
         self.parent.check_errors(command)
-
-    def check_setting(self, name: str, value: Any) -> None:
-        """Validate a value for setting ``name`` (instrument range, bench safety limit) without sending it.
-
-        Procedures call this for every setting they will make before they start, so a value the
-        instrument or the bench forbids fails at once, not hundreds of points into a run.
-        """
-        control = getattr(type(self), name, None)
-        if not isinstance(control, Control):
-            raise AttributeError(f"{type(self).__name__} has no setting {name!r}")
-        control.to_native(self, value)
 
     def check_safety(self, key: str, value: float, unit: str, what: str = "") -> None:
         self.parent.check_safety(key, value, unit, what=f"ch{self.id} {what}".strip())
