@@ -45,7 +45,7 @@ import numpy as np
 
 from .states import LTDecomposition, StateSet, lt_decomposition, lt_decompositions
 
-__all__ = ["CoinPair", "ltqc_pair", "ltqc_pairs", "gllp_pair", "max_target_error", "max_target_error_interval",
+__all__ = ["CoinPair", "CoinFamily", "ltqc_family", "ltqc_families", "ltqc_pair", "ltqc_pairs", "gllp_pair", "max_target_error", "max_target_error_interval",
            "max_target_error_box"]
 
 
@@ -56,7 +56,8 @@ class CoinPair:
     ``difference[a, j]``: T̃ − R̃ = Σ_a |a>_DA ⊗ Σ_j difference[a, j] ψ_j. Weight arrays w[j, o]
     give observed quantities as Σ_jo w[j, o] Y_j^{X, o} (Y: detection with X outcome o for
     setting j): the target's total detection, the observed error terms inside the target, and
-    the reference's error / no-error detections.
+    the reference's error / no-error detections. ``offset``: ‖T̃ − R̃‖² at ψ = φ when known in closed
+    form (0 for [F]'s Tar(0) = Ref(0) pairs; the overlap SDP then knows the exact structure), else None.
     """
 
     kind: Literal["ltqc", "gllp"]
@@ -68,6 +69,7 @@ class CoinPair:
     reference_errors: np.ndarray
     reference_correct: np.ndarray
     choice: str = ""
+    offset: float | None = None
 
     @property
     def metric(self) -> np.ndarray:
@@ -79,8 +81,8 @@ class CoinPair:
         return float(np.real(np.sum(self.metric * self.states.gram)))
 
 
-def _aligned_difference(target: np.ndarray, reference: np.ndarray, gram: np.ndarray) -> np.ndarray:
-    """T − U R over padded component labels, U the unitary maximising Re<T|U R> at the φ_j."""
+def _aligned_parts(target: np.ndarray, reference: np.ndarray, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, U R) over padded component labels, U the unitary maximising Re<T|U R> at the φ_j (T − U R: the difference)."""
     size = max(len(target), len(reference))
     t = np.zeros((size, target.shape[1]), complex)
     r = np.zeros((size, target.shape[1]), complex)
@@ -88,7 +90,13 @@ def _aligned_difference(target: np.ndarray, reference: np.ndarray, gram: np.ndar
     cross = t.conj() @ gram @ r.T                  # cross[k, m] = <t_k|r_m>
     w, _, vh = np.linalg.svd(cross.T)              # maximise Re Tr(U cross^T): U = V W^H
     unitary = vh.conj().T @ w.conj().T
-    return t - unitary @ r
+    return t, unitary @ r
+
+
+def _aligned_difference(target: np.ndarray, reference: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """T − U R over padded component labels, U the unitary maximising Re<T|U R> at the φ_j."""
+    t, ur = _aligned_parts(target, reference, gram)
+    return t - ur
 
 
 def _detection_weights(n: int, states: StateSet) -> np.ndarray:
@@ -97,27 +105,100 @@ def _detection_weights(n: int, states: StateSet) -> np.ndarray:
     return w
 
 
-def ltqc_pair(states: StateSet, decomposition: LTDecomposition | None = None) -> CoinPair:
-    """The loss-tolerant quantum coin's target and reference (module docstring)."""
+@dataclass(frozen=True)
+class CoinFamily:
+    """The loss-tolerant coin pairs of one decomposition, with the free parameter q of [F] Eqs. (10)-(11).
+
+    [F] weighs the β = 1 terms of the decomposition by q and the β = 0 terms by 1 − q. Our v_β are
+    exact, so at q0 = (1 − Re<φ_0Z|φ_1Z>)/2 the pair is Tar(0) = Ref(0) (:func:`ltqc_pair`). For
+    another q = q0 + dq the decomposition terms of block β are scaled by s_β (s_1 = q/q0,
+    s_0 = (1 − q)/(1 − q0)), amplitudes by x_β = √s_β, while v_β and the unitary U_β (fixed at q0,
+    as [F]'s {|0'>, |1'>}) stay:
+
+        T̃_β − R̃_β = |0>_A v_β + x_β (negative terms − U_β · positive terms) = (1 − x_β) |0>_A v_β + x_β L_β ψ,
+
+    L_β the block of the q0 pair. Every member is a valid pair (the coin inequality holds for any two
+    states, and T̃ still holds v_β exactly), so the bound of any q is a bound; q ≠ q0 only moves the
+    observed weights (by s_β) and the distance, which gains ‖T̃ − R̃‖² = Σ_β (1 − x_β)² ‖v_β‖² at
+    ψ = φ. coin_q.py finds the best q with a certificate (docs/keyrate-derivation.md, Sec. 3).
+
+    ``parts[β]``: (T rows, U R rows) at q0, row 0 of T being |0>_A v_β; ``weights[name][β]``: the
+    observed weights of block β's decomposition terms at q0 (target detection of the negative
+    terms, their observed errors, the reference's errors and correct detections).
+    """
+
+    states: StateSet
+    parts: tuple[tuple[np.ndarray, np.ndarray], ...]
+    weights: dict[str, np.ndarray]
+    negative_weight: np.ndarray
+    q0: float
+    choice: str
+
+    @property
+    def virtual_norms(self) -> np.ndarray:
+        """‖v_β‖² at ψ = φ: 1 − q0 and q0."""
+        return np.array([1.0 - self.q0, self.q0])
+
+    def scales(self, dq: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(s_0, s_1) at q = q0 + dq, computed from dq so that they stay exact near q0."""
+        dq = np.asarray(dq, float)
+        return 1.0 - dq / (1.0 - self.q0), 1.0 + dq / self.q0
+
+    def one_minus_amplitudes(self, dq: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1 − x_0, 1 − x_1) without cancellation: 1 − √s = (1 − s)/(1 + √s)."""
+        s0, s1 = self.scales(dq)
+        return (1.0 - s0) / (1.0 + np.sqrt(s0)), (1.0 - s1) / (1.0 + np.sqrt(s1))
+
+    def pair(self, dq: float = 0.0) -> CoinPair:
+        """The pair at q = q0 + dq (dq = 0: [F]'s Tar(0) = Ref(0) pair)."""
+        if not -self.q0 <= dq <= 1.0 - self.q0:
+            raise ValueError(f"q = q0 + {dq} lies outside [0, 1]")
+        n = len(self.states.labels)
+        scale = np.array(self.scales(dq), float)
+        amplitude = np.sqrt(scale)
+        blocks = []
+        for (t, ur), x in zip(self.parts, amplitude):
+            t = t.copy()
+            t[1:] *= x
+            blocks.append(t - x * ur)
+        w = {name: np.tensordot(scale, value, axes=1) for name, value in self.weights.items()}
+        choice = self.choice if dq == 0 else f"{self.choice} (q = {self.q0 + dq:.6g}, q0 = {self.q0:.6g})"
+        offset = 0.0 if dq == 0 else float(np.sum(np.array(self.one_minus_amplitudes(dq)) ** 2 * self.virtual_norms))
+        return CoinPair("ltqc", self.states, np.vstack(blocks), 1.0 + float(scale @ self.negative_weight),
+                        _detection_weights(n, self.states) + w["detection"], w["observed"], w["errors"],
+                        w["correct"], choice, offset)
+
+
+def ltqc_family(states: StateSet, decomposition: LTDecomposition | None = None) -> CoinFamily:
+    """The q family of one decomposition (least weight by default); its q0 member is :func:`ltqc_pair`."""
     lt = decomposition or lt_decomposition(states)
     n = len(states.labels)
-    differences = []
-    target_detection = _detection_weights(n, states)
-    observed_errors, ref_errors, ref_correct = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros((n, 2))
-    negative_weight = 0.0
+    parts = []
+    weights = {name: np.zeros((2, n, 2)) for name in ("detection", "observed", "errors", "correct")}
+    negative_weight = np.zeros(2)
     for beta in range(2):
         a = lt.coefficients[beta]
         negative, positive = np.flatnonzero(a < 0), np.flatnonzero(a > 0)
         target = [lt.virtual[beta].astype(complex)] + [np.sqrt(-a[j]) * np.eye(n)[j] for j in negative]
         reference = [np.sqrt(a[j]) * np.eye(n)[j] for j in positive]
-        differences.append(_aligned_difference(np.array(target), np.array(reference), states.gram))
-        target_detection[negative, :] += -a[negative, None]
-        observed_errors[negative, 1 - beta] += -a[negative]
-        ref_errors[positive, 1 - beta] += a[positive]
-        ref_correct[positive, beta] += a[positive]
-        negative_weight += float(-a[negative].sum())
-    return CoinPair("ltqc", states, np.vstack(differences), 1.0 + negative_weight, target_detection,
-                    observed_errors, ref_errors, ref_correct, lt.name)
+        parts.append(_aligned_parts(np.array(target), np.array(reference), states.gram))
+        weights["detection"][beta, negative, :] = -a[negative, None]
+        weights["observed"][beta, negative, 1 - beta] = -a[negative]
+        weights["errors"][beta, positive, 1 - beta] = a[positive]
+        weights["correct"][beta, positive, beta] = a[positive]
+        negative_weight[beta] = float(-a[negative].sum())
+    return CoinFamily(states, tuple(parts), weights, negative_weight, lt.q, lt.name)
+
+
+def ltqc_pair(states: StateSet, decomposition: LTDecomposition | None = None) -> CoinPair:
+    """The loss-tolerant quantum coin's target and reference (module docstring): [F]'s pair at q = q0."""
+    return ltqc_family(states, decomposition).pair()
+
+
+@lru_cache(maxsize=256)
+def ltqc_families(states: StateSet) -> tuple[CoinFamily, ...]:
+    """One q family per candidate decomposition (states.lt_decompositions), least weight first (cached per states)."""
+    return tuple(ltqc_family(states, d) for d in lt_decompositions(states))
 
 
 @lru_cache(maxsize=256)
@@ -128,7 +209,7 @@ def ltqc_pairs(states: StateSet) -> tuple[CoinPair, ...]:
     the decomposition only decides how close they are), so the smallest of their bounds is a
     bound too (docs/keyrate-derivation.md, Sec. 3). Cached per states, like the SDPs built on them.
     """
-    return tuple(ltqc_pair(states, d) for d in lt_decompositions(states))
+    return tuple(family.pair() for family in ltqc_families(states))
 
 
 @lru_cache(maxsize=256)

@@ -30,7 +30,8 @@ import numpy as np
 from ..model import FiniteKeyReport, KeyRateResult, Observations, SolverReport, SourceModel
 from .best import applicable_methods, best_of
 from .channel import SPEED_IN_FIBER_M_PER_S, Channel
-from .coin import gllp_pair, ltqc_pairs
+from .coin import gllp_pair, ltqc_families
+from .coin_q import best_over_q
 from .overlap_sdp import max_distance
 from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
@@ -44,6 +45,8 @@ __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate
 METHODS = ("ltqc", "gllp", "rt", "lt", "best")
 #: Relative tolerance of the LT bound over a phase box (phase_box.py); the bound is rigorous for any value.
 _BOX_TOLERANCE = 0.01
+#: Relative tolerance of the loss-tolerant coin's search over q (coin_q.py); every value it reports is a bound.
+_Q_TOLERANCE = 1e-3
 
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
@@ -160,9 +163,9 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
     """(P(ph)^U per round (D,), solver report, ε used, the coin pair chosen per row or None).
 
     Phase intervals: LT maximises its bound over the box (phase_box.py); the other methods absorb
-    the box into ε (source.py). The loss-tolerant coin tries every candidate
-    decomposition (coin.ltqc_pairs) and keeps, per row, the smallest bound: each is valid for the
-    same data, so their minimum is (docs/keyrate-derivation.md, Sec. 3).
+    the box into ε (source.py). The loss-tolerant coin tries every candidate decomposition and
+    every q of [F] Eqs. (10)-(11) (coin_q.py) and keeps, per row, the smallest certified bound: each
+    is valid for the same data, so their minimum is (docs/keyrate-derivation.md, Sec. 3).
     """
     if method == "lt":
         if src.epsilon > 0:
@@ -180,18 +183,15 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
     if method == "rt":
         epsilon = src.effective_epsilon()
         return reference_technique(lt_decomposition(src.states), epsilon, data), SolverReport(), epsilon, None
-    if method in ("ltqc", "gllp"):
-        pairs = ltqc_pairs(src.states) if method == "ltqc" else (gllp_pair(src.states),)
+    if method == "ltqc":
         epsilon = src.effective_epsilon()
-        overlaps = [max_distance(pair, epsilon) for pair in pairs]
-        usable = [i for i, o in enumerate(overlaps) if not o.report.conservative] or list(range(len(pairs)))
-        bounds = np.array([quantum_coin(pairs[i], overlaps[i].distance, data) for i in usable])
-        winner = bounds.argmin(axis=0)
-        report = overlaps[usable[0]].report
-        if len(pairs) > 1:
-            report = report.model_copy(update={"message": f"{report.message}; {len(usable)} of {len(pairs)} coin "
-                                                          "pairs certified, the tightest used per row"})
-        return bounds.min(axis=0), report, epsilon, [pairs[usable[k]].choice for k in winner]
+        search = best_over_q(ltqc_families(src.states), epsilon, data, _Q_TOLERANCE)
+        return search.bound, search.report, epsilon, search.choice
+    if method == "gllp":
+        epsilon = src.effective_epsilon()
+        pair = gllp_pair(src.states)
+        overlap = max_distance(pair, epsilon)
+        return quantum_coin(pair, overlap.distance, data), overlap.report, epsilon, None
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 

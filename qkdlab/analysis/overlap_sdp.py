@@ -50,20 +50,39 @@ from ..model import SolverReport
 from .coin import CoinPair
 from .solve import CertifiedValue, SolverSpec, solve
 
-__all__ = ["OverlapBound", "max_distance", "fidelity_scale"]
+__all__ = ["OverlapBound", "Witness", "max_distance", "fidelity_scale"]
 
 #: Solvers tried in order (:mod:`.solve`); the first whose dual point certifies a bound is used.
 SOLVERS = (SolverSpec("CLARABEL"), SolverSpec("SCS"))
 
 
 @dataclass(frozen=True)
+class Witness:
+    """Explicit emitted states allowed by ε, from the solver's primal point: ψ_j = φ_j + δ_j (rows).
+
+    ``phi`` and ``delta`` are kept apart (δ_j = O(√ε)) so that ‖L ψ‖² = ‖L φ + L δ‖² keeps its
+    precision at ε = 1e-12. By construction |<φ_j|ψ_j>|² ≥ 1 − ε and ‖ψ_j‖ = 1 (up to rounding),
+    so ‖T̃ − R̃‖² of these states is a *lower* bound on the SDP's maximum, for any pair: what
+    coin_q.py needs to certify that no q does better than the one it reports.
+    """
+
+    phi: np.ndarray
+    delta: np.ndarray
+
+    def apply(self, rows: np.ndarray) -> np.ndarray:
+        """Σ_j rows[a, j] ψ_j, one row per a."""
+        return rows @ self.phi + rows @ self.delta
+
+
+@dataclass(frozen=True)
 class OverlapBound:
-    """Certified upper bound on ‖T̃ − R̃‖² (and so a lower bound on Re<Tar|Ref>)."""
+    """Certified upper bound on ‖T̃ − R̃‖² (and so a lower bound on Re<Tar|Ref>), and explicit states near it."""
 
     distance: float
     norm: float
     epsilon: float
     report: SolverReport
+    witness: Witness | None = None
 
     @property
     def min_overlap(self) -> float:
@@ -136,9 +155,43 @@ def _certify(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.nd
     return float(np.real(np.trace(y))) + float(u.sum()) + size * (tau + margin)
 
 
-def _dual_problem(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray]
+def _witnesses(frame: np.ndarray, z: np.ndarray, sqrt_s: float, epsilon: float) -> list[Witness]:
+    """Explicit states from the primal matrix Z = [[I, B'], [B'^H, K]] (the dual value of the PSD constraint).
+
+    δ_j = √s (B'_j ⊕ W_j) with W^H W = K − B'^H B' (the part outside span{φ}, clipped to PSD), in
+    C^(d + n). Then each ψ_j is put exactly on the allowed set: normalised, <φ_j|ψ_j> real and
+    positive, ψ_j = √(1 − e_j) φ_j + √e_j χ_j with the orthogonal weight e_j = min(ε, its value), or
+    e_j = ε (the maximum usually sits at the fidelity limit, and the solver's primal point is less
+    accurate than its dual): two candidates, the caller keeps the better.
+    """
+    d, n = frame.shape
+    b, k = z[:d, d:], z[d:, d:]
+    schur = k - b.conj().T @ b
+    values, vectors = np.linalg.eigh((schur + schur.conj().T) / 2.0)
+    outside = np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.conj().T
+    phi = np.vstack([frame, np.zeros((n, n))]).T                      # rows φ_j in C^(d + n)
+    raw = sqrt_s * np.vstack([b, outside]).T
+    candidates = []
+    for saturate in (False, True):
+        delta = np.zeros_like(raw)
+        for j in range(n):
+            orth = raw[j] - np.vdot(phi[j], raw[j]) * phi[j]                # φ_j is a unit vector
+            norm2 = float(np.linalg.norm(orth) ** 2)
+            if norm2 == 0.0:
+                continue
+            e = epsilon if saturate else min(epsilon, norm2 / float(np.linalg.norm(phi[j] + raw[j]) ** 2))
+            delta[j] = -e / (1.0 + math.sqrt(1.0 - e)) * phi[j] + math.sqrt(e) * orth / math.sqrt(norm2)
+        candidates.append(Witness(phi, delta))
+    return candidates
+
+
+def _dual_problem(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[np.ndarray],
+                  on_primal: Callable[[np.ndarray], None] | None = None
                   ) -> tuple[cp.Problem, Callable[[cp.Problem], CertifiedValue | None]]:
-    """The dual SDP of the module docstring and its certificate (for :func:`.solve.solve`)."""
+    """The dual SDP of the module docstring and its certificate (for :func:`.solve.solve`).
+
+    ``on_primal`` receives the primal matrix Z (the dual value of the PSD constraint) of each run.
+    """
     n = len(e_list)
     y = cp.Variable((d, d), hermitian=True)
     u = cp.Variable(n, nonneg=True)
@@ -151,6 +204,8 @@ def _dual_problem(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[
     def certify(solved: cp.Problem) -> CertifiedValue | None:
         if any(v.value is None for v in (y, u, lam, mu)):
             return None
+        if on_primal is not None and solved.constraints[0].dual_value is not None:
+            on_primal(np.asarray(solved.constraints[0].dual_value))
         return CertifiedValue(_certify(d, c, e_list, f_list, y.value, u.value, lam.value, mu.value),
                               float(solved.value))
 
@@ -161,7 +216,11 @@ def _dual_problem(d: int, c: np.ndarray, e_list: list[np.ndarray], f_list: list[
 def _cached(pair_key: tuple, epsilon: float) -> OverlapBound:
     pair: CoinPair = _PAIRS[pair_key]
     c0 = max(pair.distance_at_characterized_states(), 0.0)
-    aligned = c0 <= 1e-12 * max(1.0, float(np.abs(pair.metric).max()))
+    if pair.offset is not None:     # known in closed form: aligned iff it is 0 (rounding can't decide it)
+        aligned = pair.offset == 0.0
+        c0 = max(c0, pair.offset)
+    else:
+        aligned = c0 <= 1e-12 * max(1.0, float(np.abs(pair.metric).max()))
     if aligned:
         c0 = 0.0        # Tar(0) = Ref(0) exactly; rounding must not leak into √Δ
     trivial = 4.0 * pair.norm
@@ -173,8 +232,11 @@ def _cached(pair_key: tuple, epsilon: float) -> OverlapBound:
     c, e_list, f_list = _problem_matrices(pair, frame, sqrt_s, aligned)
     scale = s if aligned else sqrt_s
     # the solver's variable J is the distance's excess over c0 in units of `scale`; the trivial bound in J units
-    problem, certify = _dual_problem(frame.shape[0], c, e_list, f_list)
+    witnesses: list[Witness] = []
+    problem, certify = _dual_problem(frame.shape[0], c, e_list, f_list,
+                                     lambda z: witnesses.extend(_witnesses(frame, z, sqrt_s, epsilon)))
     solution = solve(problem, SOLVERS, certify, conservative=(trivial - c0) / scale)
+    witness = max(witnesses, key=lambda w: float(np.linalg.norm(w.apply(pair.difference)) ** 2), default=None)
     if solution.conservative:
         report = solution.report.model_copy(update={
             "message": "no solver certified the overlap bound; used Re<Tar|Ref> ≥ −1 (no key). "
@@ -182,7 +244,7 @@ def _cached(pair_key: tuple, epsilon: float) -> OverlapBound:
         return OverlapBound(trivial, pair.norm, epsilon, report)
     distance = min(c0 + scale * max(solution.value, 0.0), trivial)
     report = solution.report.model_copy(update={"gap": scale * solution.report.gap})
-    return OverlapBound(distance, pair.norm, epsilon, report)
+    return OverlapBound(distance, pair.norm, epsilon, report, witness)
 
 
 _PAIRS: dict[tuple, CoinPair] = {}

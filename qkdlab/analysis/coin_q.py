@@ -1,0 +1,230 @@
+"""The free parameter q of the loss-tolerant coin ([F] Eqs. 10-11): the best bound over q ∈ [0, 1], certified.
+
+[F] weighs the decomposition terms of the virtual states by q and 1 − q. Every q gives a valid
+target/reference pair (:class:`.coin.CoinFamily`), so the bound b(q) of any q — the coin bound with
+the overlap SDP's *certified* Δ(q) — is a secure bound, and so is the smallest of any set of them.
+What needs a certificate is the claim that no q in [0, 1] (and no candidate decomposition) does
+better than the value reported, by more than a stated tolerance. We prove it with lower bounds on
+b over intervals of q (docs/keyrate-derivation.md, Sec. 3):
+
+- Δ(q) is a maximum over emitted states, so explicit allowed states ψ (the witnesses the overlap SDP
+  extracts from its primal point, and ψ = φ) give Δ(q) ≥ ‖(T̃_q − R̃_q) ψ‖² = Σ_β g_β(y_β) for all q,
+  with y_β = 1 − √s_β and g_β(y) = ‖y a_β + (1 − y) b_β‖² a convex quadratic (a_β = |0>_A v_β(ψ),
+  b_β = L_β ψ). Its minimum over an interval of y is exact.
+- The observed weights are s_β(q) times fixed weights, with s_β affine in q, so each observed
+  quantity's range over an interval of q is the range of its end values.
+- The coin bound's factors are monotone (coin.max_target_error_box), which turns those ranges into
+  a lower bound of b over the interval (:func:`coin_bound_lower`).
+
+The search: evaluate every decomposition at q0 (as before); lower-bound b on a fixed partition of
+[0, 1] around q0 (geometric steps, finest next to q0); where the lower bound falls below the best
+value by more than the tolerance, solve the SDP at that q — a new candidate value and a new
+witness — and repeat, a few rounds at most. The result carries the certified gap: the best value
+minus the smallest lower bound over all q and decompositions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..model import SolverReport
+from .coin import CoinFamily
+from .overlap_sdp import OverlapBound, Witness, max_distance
+from .phase_error import quantum_coin
+from .statistics import Estimates
+
+__all__ = ["QSearch", "best_over_q", "coin_bound_lower", "PARTITION"]
+
+#: Offsets q − q0 of the partition's points on each side of q0: geometric from 1e-9 (×1.15 per step).
+PARTITION = 1e-9 * 1.15 ** np.arange(0, 150)
+#: At most this many rounds of new SDP nodes (each at most one per decomposition).
+MAX_ROUNDS = 4
+#: Intervals where the lower bound is short are halved (at most MAX_SPLITS times per round) down to this
+#: width relative to their distance from q0.
+MIN_WIDTH = 1e-3
+MAX_SPLITS = 10
+
+
+@dataclass(frozen=True)
+class QSearch:
+    """Per row: the best certified bound, which decomposition and q gave it, and a certified lower bound
+    on the bound of every q ∈ [0, 1] and every decomposition (``lower``; the gap is bound − lower)."""
+
+    bound: np.ndarray
+    choice: list[str]
+    lower: np.ndarray
+    report: SolverReport
+    nodes: int
+
+
+def _partition(family: CoinFamily) -> np.ndarray:
+    """Points dq = q − q0 from −q0 to 1 − q0, with 0 among them and the geometric steps of PARTITION."""
+    left = -PARTITION[PARTITION < family.q0][::-1]
+    right = PARTITION[PARTITION < 1.0 - family.q0]
+    return np.concatenate([[-family.q0], left, [0.0], right, [1.0 - family.q0]])
+
+
+def _quadratics(family: CoinFamily, witness: Witness) -> np.ndarray:
+    """(A, B, κ, C) per β with g_β(y) = A y² + 2B y(1 − y) + C (1 − y)², κ = A − 2B + C ≥ 0 (module docstring)."""
+    rows = []
+    for beta, (t, ur) in enumerate(family.parts):
+        a = witness.apply(t[:1])[0]                      # |0>_A v_β(ψ)
+        b = witness.apply(t - ur)                        # L_β ψ, row 0 the |0>_A component
+        big_a, cross, c = float(np.vdot(a, a).real), float(np.vdot(a, b[0]).real), float(np.vdot(b, b).real)
+        kappa = float(np.vdot(a - b[0], a - b[0]).real + np.vdot(b[1:], b[1:]).real)
+        rows.append((big_a, cross, kappa, c))
+    return np.array(rows)
+
+
+def _quadratic_min(coef: np.ndarray, y_low: np.ndarray, y_up: np.ndarray) -> np.ndarray:
+    """min of g(y) over [y_low, y_up] (vectorised over intervals), less a rounding margin."""
+    big_a, cross, kappa, c = coef
+    with np.errstate(divide="ignore", invalid="ignore"):
+        star = np.where(kappa > 0, (c - cross) / kappa, y_low)
+    y = np.clip(star, y_low, y_up)
+    terms = (big_a * y**2, 2.0 * cross * y * (1.0 - y), c * (1.0 - y) ** 2)
+    return sum(terms) - 1e-12 * sum(np.abs(t) for t in terms)
+
+
+def _distance_lower(family: CoinFamily, witnesses: list[np.ndarray], points: np.ndarray) -> np.ndarray:
+    """Lower bound of Δ(q) on each interval [points[i], points[i+1]] of dq: the best witness, per β exact."""
+    y0, y1 = family.one_minus_amplitudes(points)
+    ys = [(np.minimum(y[:-1], y[1:]), np.maximum(y[:-1], y[1:])) for y in (y0, y1)]
+    best = np.zeros(len(points) - 1)
+    for coef in witnesses:
+        value = sum(_quadratic_min(coef[beta], *ys[beta]) for beta in range(2))
+        best = np.maximum(best, value)
+    return best
+
+
+def coin_bound_lower(ranges: dict[str, tuple[np.ndarray, np.ndarray]], distance: np.ndarray) -> np.ndarray:
+    """A lower bound of quantum_coin's value over a set of data boxes and distances ≥ ``distance``.
+
+    ``ranges[name] = (smallest, largest)`` over the set, for each end of each box: target detection
+    "t_low", "t_up", reference errors "re_low", "re_up", correct "rc_low", "rc_up", and the observed
+    errors "obs_low" subtracted at the end. Factor by factor, as in coin.max_target_error_box but
+    the other way: T^U ≥ its smallest value, θ_r ≥ arctan √(r_e^U,min / r_c^L,max), the x-term
+    (x + 1/x)/2 at most its value at the box's end farthest from 1, Δ/(2√(T^L R^L)) at least
+    Δ_min / (2√(T^L_max R^L_max)); and the detection-free relaxation (√r_e^U + √Δ)² at least its
+    value at the smallest ends. The exact-data bound (max_target_error) is the case low = up.
+    """
+    t_low, t_up, re_low, re_up, rc_low, rc_up = (ranges[k] for k in ("t_low", "t_up", "re_low", "re_up", "rc_low",
+                                                                      "rc_up"))
+    r_up_min = re_up[0] + rc_up[0]
+    r_low_max = re_low[1] + rc_low[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        def half_sum(x: np.ndarray) -> np.ndarray:
+            return (x + 1.0 / x) / 2.0
+        x_term = np.maximum(half_sum(np.maximum(1.0, np.sqrt(t_low[1] / r_up_min))),
+                            half_sum(np.minimum(1.0, np.sqrt(t_up[0] / r_low_max))))
+        cos_gamma = x_term - distance / (2.0 * np.sqrt(t_low[1] * r_low_max))
+        theta_r = np.arctan2(np.sqrt(np.maximum(re_up[0], 0.0)), np.sqrt(np.maximum(rc_low[1], 0.0)))
+        theta = np.minimum(np.pi / 2, theta_r + np.arccos(np.clip(np.nan_to_num(cos_gamma, nan=-1.0), -1.0, 1.0)))
+        factor = np.maximum(t_up[0], 0.0) * np.sin(theta) ** 2
+    relaxed = (np.sqrt(np.maximum(re_up[0], 0.0)) + np.sqrt(np.maximum(distance, 0.0))) ** 2
+    return np.clip(np.minimum(factor, relaxed) - ranges["obs_low"][1], 0.0, None)
+
+
+def _weighted(family: CoinFamily, data: Estimates) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per quantity: (fixed part (D,), per-β part (2, D)); the value at q is fixed + Σ_β s_β(q) part_β."""
+    base = {"detection": family.pair().target_detection - np.tensordot(np.ones(2), family.weights["detection"], 1)}
+    out = {}
+    for name, key, end in (("t_low", "detection", "x_low"), ("t_up", "detection", "x_up"), ("re_low", "errors", "x_low"),
+                           ("re_up", "errors", "x_up"), ("rc_low", "correct", "x_low"), ("rc_up", "correct", "x_up"),
+                           ("obs_low", "observed", "x_low")):
+        y = getattr(data, end)
+        fixed = (base[key] * y).sum(axis=(-1, -2)) if key in base else np.zeros(y.shape[0])
+        per_beta = np.array([(family.weights[key][beta] * y).sum(axis=(-1, -2)) for beta in range(2)])
+        out[name] = (fixed, per_beta)
+    return out
+
+
+def _interval_lower(family: CoinFamily, weighted: dict, distance_low: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Lower bound of b on each interval of dq (intervals × rows)."""
+    s0, s1 = family.scales(points)
+    ranges = {}
+    for name, (fixed, per_beta) in weighted.items():
+        values = fixed[None, :] + s0[:, None] * per_beta[0][None, :] + s1[:, None] * per_beta[1][None, :]
+        ranges[name] = (np.minimum(values[:-1], values[1:]), np.maximum(values[:-1], values[1:]))
+    return coin_bound_lower(ranges, distance_low[:, None])
+
+
+def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-3
+                ) -> QSearch:
+    """The smallest certified coin bound over every decomposition and q, with its certified gap (module docstring).
+
+    ``tolerance``: relative; new SDP nodes are added while some lower bound is below
+    (1 − tolerance) × the best value, for at most MAX_ROUNDS rounds. The bound is valid whatever the
+    tolerance: it is always one family's b(q) with a certified Δ(q).
+    """
+    rows = data.x_low.shape[0]
+    best = np.full(rows, np.inf)
+    choice = [""] * rows
+    reports: list[SolverReport] = []
+    fallback: list[tuple] = []
+    witnesses: list[list[np.ndarray]] = []
+    weighted = [_weighted(f, data) for f in families]
+    points = [_partition(f) for f in families]
+    evaluated: list[set[float]] = [set() for _ in families]
+    nodes = 0
+
+    def evaluate(k: int, dq: float) -> None:
+        nonlocal nodes
+        pair = families[k].pair(dq)
+        overlap: OverlapBound = max_distance(pair, epsilon)
+        nodes += 1
+        evaluated[k].add(dq)
+        if overlap.witness is not None:
+            witnesses[k].append(_quadratics(families[k], overlap.witness))
+        if overlap.report.conservative:
+            fallback.append((pair, overlap))
+            return
+        reports.append(overlap.report)
+        value = quantum_coin(pair, overlap.distance, data)
+        for i in np.flatnonzero(value < best):
+            best[i], choice[i] = value[i], pair.choice
+
+    for k, family in enumerate(families):
+        phi = Witness(np.array(family.states.kets), np.zeros((len(family.states.kets), 2), complex))
+        witnesses.append([_quadratics(family, phi)])               # ψ = φ: Δ(q) ≥ the offset
+        evaluate(k, 0.0)
+    if not reports:             # no SDP certified: the trivial distance of each (no key), flagged as conservative
+        values = np.array([quantum_coin(pair, overlap.distance, data) for pair, overlap in fallback])
+        return QSearch(values.min(axis=0), [fallback[i][0].choice for i in values.argmin(axis=0)],
+                       np.zeros(rows), fallback[0][1].report, nodes)
+    # beyond this P(ph) the phase-error rate is ≥ 1/2 and the row has no key whatever q: nothing to certify
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cap = 0.5 * np.maximum(data.key_detections, data.single_key_low) / data.phase_scale
+    lower = np.zeros((len(families), rows))
+    for round_ in range(MAX_ROUNDS + 1):
+        target = np.minimum(best, cap)
+        needs = []
+        for k, family in enumerate(families):
+            for _ in range(MAX_SPLITS + 1):     # refine the partition where the interval arithmetic is too loose
+                bounds = _interval_lower(family, weighted[k], _distance_lower(family, witnesses[k], points[k]),
+                                         points[k])
+                short = (target[None, :] * (1.0 - tolerance) - bounds) / np.where(target > 0, target, 1.0)[None, :]
+                worst = short.max(axis=1)                              # per interval, over rows
+                left, right = points[k][:-1], points[k][1:]
+                split = (worst > 0) & (right - left > MIN_WIDTH * np.maximum(np.abs(left + right) / 2, 1e-9))
+                if not split.any():
+                    break
+                points[k] = np.sort(np.concatenate([points[k], (left[split] + right[split]) / 2.0]))
+            lower[k] = bounds.min(axis=0)
+            midpoints = (points[k][:-1] + points[k][1:]) / 2.0
+            open_ = (worst > 0) & ~np.isin(midpoints, list(evaluated[k]))
+            if open_.any():                     # the witnesses are not good enough there: a new node
+                needs.append((k, float(midpoints[np.flatnonzero(open_)[np.argmax(worst[open_])]])))
+        if not needs or round_ == MAX_ROUNDS:
+            break
+        for k, dq in needs:
+            evaluate(k, dq)
+    target = np.minimum(best, cap)
+    floor = np.minimum(lower.min(axis=0), target)
+    gap = float(np.max(np.where(target > 0, (target - floor) / np.where(target > 0, target, 1.0), 0.0)))
+    report = reports[0].model_copy(update={
+        "message": f"{reports[0].message}; best of {len(families)} decompositions × q ∈ [0, 1] ({nodes} certified "
+                   f"SDPs), within {gap:.1e} (relative) of every q and decomposition"})
+    return QSearch(best, choice, floor, report, nodes)
