@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import overlap_sdp
-from qkdlab.analysis.coin import gllp_pair, ltqc_pair, ltqc_pairs
+from qkdlab.analysis.coin import gllp_pair, ltqc_families, ltqc_pair
 from qkdlab.analysis.overlap_sdp import fidelity_scale, max_distance
 from qkdlab.analysis.phase_error import loss_tolerant, quantum_coin, reference_technique
 from qkdlab.analysis.states import StateSet, lt_decomposition
@@ -145,13 +145,21 @@ def exact_estimates(yields):
                      phase_scale=1.0, rounds=np.ones(1), inequalities=0)
 
 
-@pytest.mark.parametrize("protocol", ["bb84", "three-state"])
-def test_phase_error_bounds_hold_for_explicit_attacks(protocol):
-    """True P(ph) of |Ψ_Z> under random attacks on random emitted states never exceeds any method's bound."""
+@pytest.mark.parametrize("protocol,delta", [("bb84", 0.063), ("three-state", 0.063), ("bb84", -0.063),
+                                            ("three-state", -0.1)])
+def test_phase_error_bounds_hold_for_explicit_attacks(protocol, delta):
+    """True P(ph) of |Ψ_Z> under random attacks on random emitted states never exceeds any method's bound.
+
+    Every candidate of the loss-tolerant coin is attacked: each decomposition at [F]'s q0 and at
+    other values of the free parameter q (near q0, where the search looks, and far from it), since
+    the search over q reports whichever is smallest; δ < 0 (an under-driven modulator) too.
+    """
     rng = np.random.default_rng(7)
-    states = StateSet.flawed(protocol, 0.063)
+    states = StateSet.flawed(protocol, delta)
     lt = lt_decomposition(states)
-    pairs = list(ltqc_pairs(states)) + ([gllp_pair(states)] if protocol == "bb84" else [])   # every candidate
+    pairs = [family.pair(dq) for family in ltqc_families(states)
+             for dq in (0.0, -1e-4, 0.3 * (1.0 - family.q0))]
+    pairs += [gllp_pair(states)] if protocol == "bb84" else []
     i0, i1 = states.index("Z0"), states.index("Z1")
     worst_ratio = 0.0
     for epsilon in (0.0, 1e-4, 1e-2):
