@@ -81,10 +81,11 @@ def test_interval_sine_ranges_contain_every_value():
     assert np.all(np.sin(inside).min(axis=1) <= low + 1e-5) and np.all(np.sin(inside).max(axis=1) >= high - 1e-5)
 
 
-def test_the_box_bound_holds_and_is_tight_for_many_attacks_inside_the_box():
+@pytest.mark.parametrize("delta", [0.063, -0.063])
+def test_the_box_bound_holds_and_is_tight_for_many_attacks_inside_the_box(delta):
     """ε = 0: explicit attacks with true phases anywhere in the box never beat the box bound; some come close."""
     rng = np.random.default_rng(5)
-    centre = StateSet.flawed("bb84", 0.063)
+    centre = StateSet.flawed("bb84", delta)
     nominal = [2 * math.atan2(k[1].real, k[0].real) for k in centre.kets]
     closest = 0.0
     for _ in range(60):
@@ -125,13 +126,18 @@ def random_povm(rng, dim, eta):
     return basis_independent(root @ proj0 @ root, root @ (np.eye(dim) - proj0) @ root, dim)
 
 
-@pytest.mark.parametrize("protocol", ["bb84", "three-state"])
-def test_random_boxes_and_random_attacks_never_beat_the_bound(protocol):
-    rng = np.random.default_rng(15)
+@pytest.mark.parametrize("protocol,sign", [("bb84", 1), ("three-state", 1), ("bb84", -1), ("three-state", -1)])
+def test_random_boxes_and_random_attacks_never_beat_the_bound(protocol, sign):
+    """LT's box bound, and RT, LTQC and GLLP with the box absorbed into ε_eff, against explicit attacks.
+
+    sign −1: the flaw δ < 0 (an under-driven phase modulator: the encoded phases fall short of
+    0, π, π/2, 3π/2 instead of overshooting), which calibration reports as a signed δ.
+    """
+    rng = np.random.default_rng(15 if sign > 0 else 16)
     dim = 3
     worst = 0.0
     for trial in range(24):
-        delta = (0.0, 0.063, 0.15)[trial % 3]              # few centres and ε: the SDPs are shared
+        delta = sign * (0.0, 0.063, 0.15)[trial % 3]       # few centres and ε: the SDPs are shared
         widest = (1e-3, 1e-2, 5e-2)[trial % 3]
         widths = tuple(widest * np.append(1.0, rng.uniform(0.1, 1.0, size=len(SETTINGS[protocol]) - 1)))
         epsilon = 0.0 if trial % 4 == 0 else (1e-6, 1e-4)[trial % 2]
