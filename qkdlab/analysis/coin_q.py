@@ -44,7 +44,9 @@ MAX_ROUNDS = 4
 #: Intervals where the lower bound is short are halved (at most MAX_SPLITS times per round) down to this
 #: width relative to their distance from q0.
 MIN_WIDTH = 1e-3
-MAX_SPLITS = 10
+MAX_SPLITS = 8
+#: and the partition of one decomposition never grows beyond this many points (the cost is points × rows).
+MAX_POINTS = 600
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,11 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
                 worst = short.max(axis=1)                              # per interval, over rows
                 left, right = points[k][:-1], points[k][1:]
                 split = (worst > 0) & (right - left > MIN_WIDTH * np.maximum(np.abs(left + right) / 2, 1e-9))
-                if not split.any():
+                budget = MAX_POINTS - len(points[k])
+                if not split.any() or budget <= 0:
                     break
-                points[k] = np.sort(np.concatenate([points[k], (left[split] + right[split]) / 2.0]))
+                chosen = np.flatnonzero(split)[np.argsort(-worst[split])[:budget]]
+                points[k] = np.sort(np.concatenate([points[k], (left[chosen] + right[chosen]) / 2.0]))
             lower[k] = bounds.min(axis=0)
             midpoints = (points[k][:-1] + points[k][1:]) / 2.0
             open_ = (worst > 0) & ~np.isin(midpoints, list(evaluated[k]))

@@ -8,6 +8,7 @@ import pytest
 
 from qkdlab.analysis import overlap_sdp
 from qkdlab.analysis.coin import gllp_pair, ltqc_families, ltqc_pair
+from qkdlab.analysis.coin_q import best_over_q
 from qkdlab.analysis.overlap_sdp import fidelity_scale, max_distance
 from qkdlab.analysis.phase_error import loss_tolerant, quantum_coin, reference_technique
 from qkdlab.analysis.states import StateSet, lt_decomposition
@@ -180,3 +181,27 @@ def test_phase_error_bounds_hold_for_explicit_attacks(protocol, delta):
                 assert b >= truth - 1e-12
             worst_ratio = max(worst_ratio, truth / bounds[0] if bounds[0] > 0 else 0)
     assert worst_ratio > 0.5      # some attack comes close: the check has teeth
+
+
+@pytest.mark.parametrize("protocol", ["bb84", "three-state"])
+def test_the_search_over_q_picks_other_q_on_some_data_and_still_bounds_the_attack(protocol):
+    """Data from random explicit attacks: the certified search over q (coin_q.py) sometimes reports a q ≠ q0
+    (so the search matters), and its bound is never below the attack's true P(ph)."""
+    rng = np.random.default_rng(21)
+    states = StateSet.flawed(protocol, 0.063)
+    epsilon = 1e-2
+    i0, i1 = states.index("Z0"), states.index("Z1")
+    yields, truths = [], []
+    for _ in range(30):
+        psi = emitted_states(states, epsilon, rng, dim=4, saturate=True)
+        povm = random_attack(4, rng)
+        yields.append([[np.vdot(k, povm["X", o] @ k).real for o in (0, 1)] for k in psi])
+        v0, v1 = (psi[i0] + psi[i1]) / 2, (psi[i0] - psi[i1]) / 2
+        truths.append(np.vdot(v0, povm["X", 1] @ v0).real + np.vdot(v1, povm["X", 0] @ v1).real)
+    y = np.array(yields)
+    data = Estimates(x_low=y, x_up=y, key_detections=np.ones(len(y)), key_errors=np.zeros(len(y)),
+                     single_key_low=np.ones(len(y)), phase_scale=1.0, rounds=np.ones(len(y)), inequalities=0)
+    search = best_over_q(ltqc_families(states), epsilon, data)
+    assert np.all(search.bound >= np.array(truths) - 1e-12)
+    assert np.all(search.lower <= search.bound)
+    assert any("(q = " in choice for choice in search.choice)
