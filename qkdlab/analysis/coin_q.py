@@ -37,14 +37,15 @@ from .statistics import Estimates
 
 __all__ = ["QSearch", "best_over_q", "coin_bound_lower", "PARTITION"]
 
-#: Offsets q − q0 of the partition's points on each side of q0: geometric from 1e-9 (×1.15 per step).
-PARTITION = 1e-9 * 1.15 ** np.arange(0, 150)
+#: Offsets q − q0 of the first partition's points on each side of q0: geometric from 1e-8 (×3 per step);
+#: the search halves intervals where the lower bound is short (a branch and bound over q).
+PARTITION = 1e-8 * 3.0 ** np.arange(0, 18)
 #: At most this many rounds of new SDP nodes (each at most one per decomposition).
 MAX_ROUNDS = 4
 #: Intervals where the lower bound is short are halved (at most MAX_SPLITS times per round) down to this
 #: width relative to their distance from q0.
 MIN_WIDTH = 1e-3
-MAX_SPLITS = 8
+MAX_SPLITS = 14
 #: and the partition of one decomposition never grows beyond this many points (the cost is points × rows).
 MAX_POINTS = 600
 
@@ -90,11 +91,12 @@ def _quadratic_min(coef: np.ndarray, y_low: np.ndarray, y_up: np.ndarray) -> np.
     return sum(terms) - 1e-12 * sum(np.abs(t) for t in terms)
 
 
-def _distance_lower(family: CoinFamily, witnesses: list[np.ndarray], points: np.ndarray) -> np.ndarray:
-    """Lower bound of Δ(q) on each interval [points[i], points[i+1]] of dq: the best witness, per β exact."""
-    y0, y1 = family.one_minus_amplitudes(points)
-    ys = [(np.minimum(y[:-1], y[1:]), np.maximum(y[:-1], y[1:])) for y in (y0, y1)]
-    best = np.zeros(len(points) - 1)
+def _distance_lower(family: CoinFamily, witnesses: list[np.ndarray], left: np.ndarray, right: np.ndarray
+                    ) -> np.ndarray:
+    """Lower bound of Δ(q) on each interval [left, right] of dq: the best witness, each β's term exact."""
+    ys = [(np.minimum(a, b), np.maximum(a, b))
+          for a, b in zip(family.one_minus_amplitudes(left), family.one_minus_amplitudes(right))]
+    best = np.zeros(len(left))
     for coef in witnesses:
         value = sum(_quadratic_min(coef[beta], *ys[beta]) for beta in range(2))
         best = np.maximum(best, value)
@@ -123,34 +125,36 @@ def coin_bound_lower(ranges: dict[str, tuple[np.ndarray, np.ndarray]], distance:
                             half_sum(np.minimum(1.0, np.sqrt(t_up[0] / r_low_max))))
         cos_gamma = x_term - distance / (2.0 * np.sqrt(t_low[1] * r_low_max))
         theta_r = np.arctan2(np.sqrt(np.maximum(re_up[0], 0.0)), np.sqrt(np.maximum(rc_low[1], 0.0)))
-        theta = np.minimum(np.pi / 2, theta_r + np.arccos(np.clip(np.nan_to_num(cos_gamma, nan=-1.0), -1.0, 1.0)))
+        theta = np.minimum(np.pi / 2, theta_r + np.arccos(np.clip(np.where(np.isnan(cos_gamma), -1.0, cos_gamma),
+                                                                          -1.0, 1.0)))
         factor = np.maximum(t_up[0], 0.0) * np.sin(theta) ** 2
     relaxed = (np.sqrt(np.maximum(re_up[0], 0.0)) + np.sqrt(np.maximum(distance, 0.0))) ** 2
     return np.clip(np.minimum(factor, relaxed) - ranges["obs_low"][1], 0.0, None)
 
 
-def _weighted(family: CoinFamily, data: Estimates) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per quantity: (fixed part (D,), per-β part (2, D)); the value at q is fixed + Σ_β s_β(q) part_β."""
-    base = {"detection": family.pair().target_detection - np.tensordot(np.ones(2), family.weights["detection"], 1)}
-    out = {}
+def _weighted(family: CoinFamily, data: Estimates) -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and a (3, names × rows) matrix W: the quantities at q are [1, s_0(q), s_1(q)] @ W (fixed + per β)."""
+    detection = family.pair().target_detection - family.weights["detection"].sum(axis=0)   # (Y_Z0 + Y_Z1)/2
+    names, blocks = [], []
     for name, key, end in (("t_low", "detection", "x_low"), ("t_up", "detection", "x_up"), ("re_low", "errors", "x_low"),
                            ("re_up", "errors", "x_up"), ("rc_low", "correct", "x_low"), ("rc_up", "correct", "x_up"),
                            ("obs_low", "observed", "x_low")):
         y = getattr(data, end)
-        fixed = (base[key] * y).sum(axis=(-1, -2)) if key in base else np.zeros(y.shape[0])
-        per_beta = np.array([(family.weights[key][beta] * y).sum(axis=(-1, -2)) for beta in range(2)])
-        out[name] = (fixed, per_beta)
-    return out
+        fixed = (detection * y).sum(axis=(-1, -2)) if key == "detection" else np.zeros(y.shape[0])
+        per_beta = [(family.weights[key][beta] * y).sum(axis=(-1, -2)) for beta in range(2)]
+        names.append(name)
+        blocks.append(np.array([fixed, *per_beta]))
+    return tuple(names), np.concatenate(blocks, axis=1)
 
 
-def _interval_lower(family: CoinFamily, weighted: dict, distance_low: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Lower bound of b on each interval of dq (intervals × rows)."""
-    s0, s1 = family.scales(points)
-    ranges = {}
-    for name, (fixed, per_beta) in weighted.items():
-        values = fixed[None, :] + s0[:, None] * per_beta[0][None, :] + s1[:, None] * per_beta[1][None, :]
-        ranges[name] = (np.minimum(values[:-1], values[1:]), np.maximum(values[:-1], values[1:]))
-    return coin_bound_lower(ranges, distance_low[:, None])
+def _interval_lower(family: CoinFamily, weighted: tuple[tuple[str, ...], np.ndarray], witnesses: list[np.ndarray],
+                    left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Lower bound of b on each interval [left, right] of dq (intervals × rows)."""
+    names, matrix = weighted
+    a, b = (np.column_stack([np.ones(len(ends)), *family.scales(ends)]) @ matrix for ends in (left, right))
+    low, high = (np.minimum(a, b).reshape(len(left), len(names), -1), np.maximum(a, b).reshape(len(left), len(names), -1))
+    ranges = {name: (low[:, i], high[:, i]) for i, name in enumerate(names)}
+    return coin_bound_lower(ranges, _distance_lower(family, witnesses, left, right)[:, None])
 
 
 def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-3
@@ -199,15 +203,20 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
     # beyond this P(ph) the phase-error rate is ≥ 1/2 and the row has no key whatever q: nothing to certify
     with np.errstate(divide="ignore", invalid="ignore"):
         cap = 0.5 * np.maximum(data.key_detections, data.single_key_low) / data.phase_scale
+    bounds: list[np.ndarray] = [np.empty(0)] * len(families)
+
+    def refresh(k: int) -> None:
+        bounds[k] = _interval_lower(families[k], weighted[k], witnesses[k], points[k][:-1], points[k][1:])
+
+    for k in range(len(families)):
+        refresh(k)
     lower = np.zeros((len(families), rows))
     for round_ in range(MAX_ROUNDS + 1):
         target = np.minimum(best, cap)
         needs = []
         for k, family in enumerate(families):
             for _ in range(MAX_SPLITS + 1):     # refine the partition where the interval arithmetic is too loose
-                bounds = _interval_lower(family, weighted[k], _distance_lower(family, witnesses[k], points[k]),
-                                         points[k])
-                short = (target[None, :] * (1.0 - tolerance) - bounds) / np.where(target > 0, target, 1.0)[None, :]
+                short = (target[None, :] * (1.0 - tolerance) - bounds[k]) / np.where(target > 0, target, 1.0)[None, :]
                 worst = short.max(axis=1)                              # per interval, over rows
                 left, right = points[k][:-1], points[k][1:]
                 split = (worst > 0) & (right - left > MIN_WIDTH * np.maximum(np.abs(left + right) / 2, 1e-9))
@@ -215,8 +224,16 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
                 if not split.any() or budget <= 0:
                     break
                 chosen = np.flatnonzero(split)[np.argsort(-worst[split])[:budget]]
-                points[k] = np.sort(np.concatenate([points[k], (left[chosen] + right[chosen]) / 2.0]))
-            lower[k] = bounds.min(axis=0)
+                middle = (left[chosen] + right[chosen]) / 2.0
+                children = _interval_lower(family, weighted[k], witnesses[k], np.concatenate([left[chosen], middle]),
+                                           np.concatenate([middle, right[chosen]]))
+                keep = np.ones(len(left), bool)
+                keep[chosen] = False
+                starts = np.concatenate([left[keep], left[chosen], middle])
+                order = np.argsort(starts, kind="stable")
+                bounds[k] = np.concatenate([bounds[k][keep], children])[order]
+                points[k] = np.append(starts[order], points[k][-1])
+            lower[k] = bounds[k].min(axis=0)
             midpoints = (points[k][:-1] + points[k][1:]) / 2.0
             open_ = (worst > 0) & ~np.isin(midpoints, list(evaluated[k]))
             if open_.any():                     # the witnesses are not good enough there: a new node
@@ -225,6 +242,7 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
             break
         for k, dq in needs:
             evaluate(k, dq)
+            refresh(k)
     target = np.minimum(best, cap)
     floor = np.minimum(lower.min(axis=0), target)
     gap = float(np.max(np.where(target > 0, (target - floor) / np.where(target > 0, target, 1.0), 0.0)))
