@@ -157,7 +157,7 @@ def _interval_lower(family: CoinFamily, weighted: tuple[tuple[str, ...], np.ndar
     return coin_bound_lower(ranges, _distance_lower(family, witnesses, left, right)[:, None])
 
 
-def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-3
+def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-4
                 ) -> QSearch:
     """The smallest certified coin bound over every decomposition and q, with its certified gap (module docstring).
 

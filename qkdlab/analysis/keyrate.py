@@ -46,7 +46,7 @@ METHODS = ("ltqc", "gllp", "rt", "lt", "best")
 #: Relative tolerance of the LT bound over a phase box (phase_box.py); the bound is rigorous for any value.
 _BOX_TOLERANCE = 0.01
 #: Relative tolerance of the loss-tolerant coin's search over q (coin_q.py); every value it reports is a bound.
-_Q_TOLERANCE = 1e-3
+_Q_TOLERANCE = 1e-4
 
 _ASSUMPTIONS = {
     "common": ("Bob's detection probability does not depend on his basis choice",
