@@ -16,9 +16,10 @@ terms of positive weight (LTDecomposition: |v_β><v_β| + Σ_neg |a_βj| φ_j = 
 
 with v_0 = (ψ_0Z + ψ_1Z)/2, v_1 = (ψ_0Z − ψ_1Z)/2 built from the *emitted* states, and U_β the
 unitary on A (polar decomposition, Uhlmann) that makes |T̃> = |R̃> when ψ_j = φ_j. This is the
-paper's Eqs. (10)-(11) written with fixed coefficients: the √(1 − q_ε), √q_ε of Eq. (10) are
-absorbed into v_β (so condition (2) of App. A.8 holds exactly for every ε), and condition (1),
-Tar(0) = Ref(0), holds by construction. Both have the ε-independent norm² N = 1 + Σ_neg |a|,
+paper's Eqs. (10)-(11) at q = q0: the √(1 − q_ε), √q_ε of Eq. (10) are absorbed into v_β (so
+condition (2) of App. A.8 holds exactly for every ε), and condition (1), Tar(0) = Ref(0), holds
+by construction. Other values of the paper's q scale the decomposition terms (CoinFamily); every
+one is a valid pair, and coin_q.py searches them with a certificate. Both have the ε-independent norm² N = 1 + Σ_neg |a|,
 and T̃ − R̃ is a fixed linear map of the emitted states, so Re<Tar|Ref> is linear in their Gram
 matrix (the overlap SDP, :mod:`qkdlab.analysis.overlap_sdp`). GLLP is the same with target
 |Ψ_Z> and reference |Ψ_X> = Σ_β |β>_D ψ_βX/√2 (N = 1), whose phase is again aligned by U_β.

@@ -205,3 +205,24 @@ def test_the_search_over_q_picks_other_q_on_some_data_and_still_bounds_the_attac
     assert np.all(search.bound >= np.array(truths) - 1e-12)
     assert np.all(search.lower <= search.bound)
     assert any("(q = " in choice for choice in search.choice)
+
+
+@pytest.mark.parametrize("kind,protocol,delta", PAIRS)
+def test_witness_states_are_allowed_and_reach_the_certified_distance(kind, protocol, delta):
+    """The explicit states the SDP returns (its primal point, made exactly feasible) satisfy every constraint,
+    and their ‖T̃ − R̃‖² lies just below the certified maximum: the lower bounds of coin_q.py rest on them."""
+    pair = make_pair(kind, protocol, delta)
+    pairs = [pair] + ([ltqc_families(pair.states)[0].pair(2e-3)] if kind == "ltqc" else [])
+    for candidate in pairs:
+        for epsilon in (1e-2, 1e-6, 1e-12):
+            result = max_distance(candidate, epsilon)
+            w = result.witness
+            along = np.einsum("ij,ij->i", w.phi.conj(), w.delta)              # <φ_j|δ_j>; φ_j unit vectors
+            orthogonal = np.linalg.norm(w.delta - along[:, None] * w.phi, axis=1) ** 2
+            norm_excess = 2 * along.real + np.linalg.norm(w.delta, axis=1) ** 2   # ‖ψ_j‖² − 1, without cancellation
+            assert np.all(np.abs(norm_excess) <= 1e-12 * epsilon + 1e-16)
+            assert np.all(np.abs(along.imag) < 1e-12) and np.all(1 + along.real > 0)     # <φ_j|ψ_j> real, positive
+            assert np.all(orthogonal <= epsilon * (1 + 1e-9))                 # fidelity 1 − orthogonal ≥ 1 − ε
+            explicit = float(np.linalg.norm(w.apply(candidate.difference)) ** 2)
+            assert explicit <= result.distance * (1 + 1e-9)
+            assert explicit >= 0.98 * result.distance
