@@ -174,3 +174,19 @@ def test_the_search_over_q_is_certified_against_a_dense_evaluation(protocol, del
     assert np.all(dense >= search.lower[0] * (1 - 1e-12))
     assert dense.min() >= search.bound[0] * (1 - 1e-4)
     assert search.bound[0] <= min(at_q0) * (1 + 1e-12)            # never looser than [F]'s q0 of any decomposition
+
+
+def test_the_search_over_q_holds_for_finite_key_intervals():
+    """With interval data (finite key), the search's lower bound is below the box bound of every sampled q too."""
+    states = StateSet.flawed("three-state", 0.063)
+    emissions, counts = CHANNEL.expected_counts(states, [20.0, 80.0], 1e10)
+    data = estimate(counts, emissions, states.labels, (0.5, 0.5), "single-photon", (1.0,), failure=1e-21)
+    assert not data.exact
+    families = ltqc_families(states)
+    search = best_over_q(families, 1e-6, data)
+    assert np.all(search.bound - search.lower <= 1e-4 * search.bound)
+    for dq in np.concatenate([-np.geomspace(1e-7, 0.4, 8), [0.0], np.geomspace(1e-7, 0.4, 8)]):
+        pair = families[0].pair(float(dq))
+        value = quantum_coin(pair, max_distance(pair, 1e-6).distance, data)
+        assert np.all(value >= search.lower * (1 - 1e-12))
+        assert np.all(value >= search.bound * (1 - 1e-4))
