@@ -136,6 +136,11 @@ class CoinFamily:
     choice: str
 
     @property
+    def virtual_detection(self) -> np.ndarray:
+        """Weights of ‖v_0‖²_M + ‖v_1‖²_M = (Y_0Z + Y_1Z)/2, the target's detection without decomposition terms."""
+        return _detection_weights(len(self.states.labels), self.states)
+
+    @property
     def virtual_norms(self) -> np.ndarray:
         """‖v_β‖² at ψ = φ: 1 − q0 and q0."""
         return np.array([1.0 - self.q0, self.q0])
@@ -154,7 +159,6 @@ class CoinFamily:
         """The pair at q = q0 + dq (dq = 0: [F]'s Tar(0) = Ref(0) pair)."""
         if not -self.q0 <= dq <= 1.0 - self.q0:
             raise ValueError(f"q = q0 + {dq} lies outside [0, 1]")
-        n = len(self.states.labels)
         scale = np.array(self.scales(dq), float)
         amplitude = np.sqrt(scale)
         blocks = []
@@ -166,7 +170,7 @@ class CoinFamily:
         choice = self.choice if dq == 0 else f"{self.choice} (q = {self.q0 + dq:.6g}, q0 = {self.q0:.6g})"
         offset = 0.0 if dq == 0 else float(np.sum(np.array(self.one_minus_amplitudes(dq)) ** 2 * self.virtual_norms))
         return CoinPair("ltqc", self.states, np.vstack(blocks), 1.0 + float(scale @ self.negative_weight),
-                        _detection_weights(n, self.states) + w["detection"], w["observed"], w["errors"],
+                        self.virtual_detection + w["detection"], w["observed"], w["errors"],
                         w["correct"], choice, offset)
 
 

@@ -134,7 +134,7 @@ def coin_bound_lower(ranges: dict[str, tuple[np.ndarray, np.ndarray]], distance:
 
 def _weighted(family: CoinFamily, data: Estimates) -> tuple[tuple[str, ...], np.ndarray]:
     """Names and a (3, names × rows) matrix W: the quantities at q are [1, s_0(q), s_1(q)] @ W (fixed + per β)."""
-    detection = family.pair().target_detection - family.weights["detection"].sum(axis=0)   # (Y_Z0 + Y_Z1)/2
+    detection = family.virtual_detection
     names, blocks = [], []
     for name, key, end in (("t_low", "detection", "x_low"), ("t_up", "detection", "x_up"), ("re_low", "errors", "x_low"),
                            ("re_up", "errors", "x_up"), ("rc_low", "correct", "x_low"), ("rc_up", "correct", "x_up"),
