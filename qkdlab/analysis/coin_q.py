@@ -16,11 +16,12 @@ b over intervals of q (docs/keyrate-derivation.md, Sec. 3):
 - The coin bound's factors are monotone (coin.max_target_error_box), which turns those ranges into
   a lower bound of b over the interval (:func:`coin_bound_lower`).
 
-The search: evaluate every decomposition at q0 (as before); lower-bound b on a fixed partition of
-[0, 1] around q0 (geometric steps, finest next to q0); where the lower bound falls below the best
-value by more than the tolerance, solve the SDP at that q — a new candidate value and a new
-witness — and repeat, a few rounds at most. The result carries the certified gap: the best value
-minus the smallest lower bound over all q and decompositions.
+The search (a branch and bound over q): evaluate every decomposition at q0 (as before); lower-bound
+b on a partition of [0, 1] around q0 (geometric steps, finest next to q0); halve the intervals
+whose lower bound falls below the best value by more than the tolerance; where halving no longer
+helps (the witnesses are too far from the maximum there), solve the SDP at that q — a new candidate
+value and a new witness — and repeat, a few rounds at most. The result carries the certified gap:
+the best value minus the smallest lower bound over all q and decompositions.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _partition(family: CoinFamily) -> np.ndarray:
 def _quadratics(family: CoinFamily, witness: Witness) -> np.ndarray:
     """(A, B, κ, C) per β with g_β(y) = A y² + 2B y(1 − y) + C (1 − y)², κ = A − 2B + C ≥ 0 (module docstring)."""
     rows = []
-    for beta, (t, ur) in enumerate(family.parts):
+    for t, ur in family.parts:
         a = witness.apply(t[:1])[0]                      # |0>_A v_β(ψ)
         b = witness.apply(t - ur)                        # L_β ψ, row 0 the |0>_A component
         big_a, cross, c = float(np.vdot(a, a).real), float(np.vdot(a, b[0]).real), float(np.vdot(b, b).real)
