@@ -17,7 +17,7 @@ import numpy as np
 
 from qkdlab.analysis import Channel
 from qkdlab.analysis.coin import ltqc_families
-from qkdlab.analysis.coin_q import best_over_q
+from qkdlab.analysis.coin_q import _node, best_over_q
 from qkdlab.analysis.overlap_sdp import _cached, max_distance
 from qkdlab.analysis.phase_error import quantum_coin
 from qkdlab.analysis.states import StateSet
@@ -46,6 +46,7 @@ def median_ms(call, fresh: bool) -> float:
         epsilon = 1e-6 * (1 + i / 10) if fresh else 1e-6
         if fresh:
             _cached.cache_clear()
+            _node.cache_clear()
         start = time.perf_counter()
         call(epsilon)
         times.append(time.perf_counter() - start)

@@ -106,7 +106,7 @@ def _detection_weights(n: int, states: StateSet) -> np.ndarray:
     return w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CoinFamily:
     """The loss-tolerant coin pairs of one decomposition, with the free parameter q of [F] Eqs. (10)-(11).
 
@@ -125,7 +125,8 @@ class CoinFamily:
 
     ``parts[β]``: (T rows, U R rows) at q0, row 0 of T being |0>_A v_β; ``weights[name][β]``: the
     observed weights of block β's decomposition terms at q0 (target detection of the negative
-    terms, their observed errors, the reference's errors and correct detections).
+    terms, their observed errors, the reference's errors and correct detections). Compared and
+    hashed by identity (ltqc_families caches them per states), so solved nodes can be cached.
     """
 
     states: StateSet

@@ -27,11 +27,12 @@ the best value minus the smallest lower bound over all q and decompositions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ..model import SolverReport
-from .coin import CoinFamily
+from .coin import CoinFamily, CoinPair
 from .overlap_sdp import OverlapBound, Witness, max_distance
 from .phase_error import quantum_coin
 from .statistics import Estimates
@@ -63,11 +64,14 @@ class QSearch:
     nodes: int
 
 
+@lru_cache(maxsize=256)
 def _partition(family: CoinFamily) -> np.ndarray:
-    """Points dq = q − q0 from −q0 to 1 − q0, with 0 among them and the geometric steps of PARTITION."""
+    """Points dq = q − q0 from −q0 to 1 − q0, with 0 among them and the geometric steps of PARTITION (read-only)."""
     left = -PARTITION[PARTITION < family.q0][::-1]
     right = PARTITION[PARTITION < 1.0 - family.q0]
-    return np.concatenate([[-family.q0], left, [0.0], right, [1.0 - family.q0]])
+    points = np.concatenate([[-family.q0], left, [0.0], right, [1.0 - family.q0]])
+    points.flags.writeable = False
+    return points
 
 
 def _quadratics(family: CoinFamily, witness: Witness) -> np.ndarray:
@@ -80,6 +84,21 @@ def _quadratics(family: CoinFamily, witness: Witness) -> np.ndarray:
         kappa = float(np.vdot(a - b[0], a - b[0]).real + np.vdot(b[1:], b[1:]).real)
         rows.append((big_a, cross, kappa, c))
     return np.array(rows)
+
+
+@lru_cache(maxsize=4096)
+def _node(family: CoinFamily, dq: float, epsilon: float) -> tuple[CoinPair, OverlapBound, np.ndarray | None]:
+    """The pair at q0 + dq, its certified overlap bound and its witness's quadratics (data-independent: cached)."""
+    pair = family.pair(dq)
+    overlap = max_distance(pair, epsilon)
+    return pair, overlap, None if overlap.witness is None else _quadratics(family, overlap.witness)
+
+
+@lru_cache(maxsize=256)
+def _phi_quadratics(family: CoinFamily) -> np.ndarray:
+    """The quadratics of ψ = φ (no side channel): Δ(q) ≥ the offset Σ_β (1 − x_β)² ‖v_β‖²."""
+    kets = np.array(family.states.kets)
+    return _quadratics(family, Witness(kets, np.zeros_like(kets)))
 
 
 def _quadratic_min(coef: np.ndarray, y_low: np.ndarray, y_up: np.ndarray) -> np.ndarray:
@@ -102,6 +121,14 @@ def _distance_lower(family: CoinFamily, witnesses: list[np.ndarray], left: np.nd
         value = sum(_quadratic_min(coef[beta], *ys[beta]) for beta in range(2))
         best = np.maximum(best, value)
     return best
+
+
+@lru_cache(maxsize=256)
+def _first_distance_lower(family: CoinFamily, epsilon: float) -> np.ndarray:
+    """Δ's lower bound on the first partition from ψ = φ and the q0 witness (data-independent: cached)."""
+    witnesses = [_phi_quadratics(family)] + [w for w in (_node(family, 0.0, epsilon)[2],) if w is not None]
+    points = _partition(family)
+    return _distance_lower(family, witnesses, points[:-1], points[1:])
 
 
 def coin_bound_lower(ranges: dict[str, tuple[np.ndarray, np.ndarray]], distance: np.ndarray) -> np.ndarray:
@@ -133,29 +160,38 @@ def coin_bound_lower(ranges: dict[str, tuple[np.ndarray, np.ndarray]], distance:
     return np.clip(np.minimum(factor, relaxed) - ranges["obs_low"][1], 0.0, None)
 
 
-def _weighted(family: CoinFamily, data: Estimates) -> tuple[tuple[str, ...], np.ndarray]:
-    """Names and a (3, names × rows) matrix W: the quantities at q are [1, s_0(q), s_1(q)] @ W (fixed + per β)."""
-    detection = family.virtual_detection
-    names, blocks = [], []
-    for name, key, end in (("t_low", "detection", "x_low"), ("t_up", "detection", "x_up"), ("re_low", "errors", "x_low"),
-                           ("re_up", "errors", "x_up"), ("rc_low", "correct", "x_low"), ("rc_up", "correct", "x_up"),
-                           ("obs_low", "observed", "x_low")):
-        y = getattr(data, end)
-        fixed = (detection * y).sum(axis=(-1, -2)) if key == "detection" else np.zeros(y.shape[0])
-        per_beta = [(family.weights[key][beta] * y).sum(axis=(-1, -2)) for beta in range(2)]
-        names.append(name)
-        blocks.append(np.array([fixed, *per_beta]))
-    return tuple(names), np.concatenate(blocks, axis=1)
+_QUANTITIES = (("t_low", "detection", False), ("t_up", "detection", True), ("re_low", "errors", False),
+               ("re_up", "errors", True), ("rc_low", "correct", False), ("rc_up", "correct", True),
+               ("obs_low", "observed", False))
 
 
-def _interval_lower(family: CoinFamily, weighted: tuple[tuple[str, ...], np.ndarray], witnesses: list[np.ndarray],
-                    left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Lower bound of b on each interval [left, right] of dq (intervals × rows)."""
-    names, matrix = weighted
-    a, b = (np.column_stack([np.ones(len(ends)), *family.scales(ends)]) @ matrix for ends in (left, right))
-    low, high = (np.minimum(a, b).reshape(len(left), len(names), -1), np.maximum(a, b).reshape(len(left), len(names), -1))
-    ranges = {name: (low[:, i], high[:, i]) for i, name in enumerate(names)}
-    return coin_bound_lower(ranges, _distance_lower(family, witnesses, left, right)[:, None])
+@lru_cache(maxsize=256)
+def _weight_stack(family: CoinFamily) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (quantities, [fixed, β = 0, β = 1], j, o) of the quantities of _QUANTITIES, and which use x_up."""
+    stack = np.zeros((len(_QUANTITIES), 3) + family.virtual_detection.shape)
+    for i, (_, key, _) in enumerate(_QUANTITIES):
+        if key == "detection":
+            stack[i, 0] = family.virtual_detection
+        stack[i, 1:] = family.weights[key]
+    return stack, np.array([upper for _, _, upper in _QUANTITIES])
+
+
+def _weighted(family: CoinFamily, data: Estimates) -> np.ndarray:
+    """A (3, quantities × rows) matrix W: the quantities at q are [1, s_0(q), s_1(q)] @ W (fixed + per β)."""
+    stack, upper = _weight_stack(family)
+    values = np.where(upper[None, :, None], np.einsum("qcjo,djo->cqd", stack, data.x_up),
+                      np.einsum("qcjo,djo->cqd", stack, data.x_low))
+    return values.reshape(3, -1)
+
+
+def _interval_lower(family: CoinFamily, weighted: np.ndarray, distance_low: np.ndarray, left: np.ndarray,
+                    right: np.ndarray) -> np.ndarray:
+    """Lower bound of b on each interval [left, right] of dq (intervals × rows), Δ ≥ ``distance_low`` on each."""
+    a, b = (np.column_stack([np.ones(len(ends)), *family.scales(ends)]) @ weighted for ends in (left, right))
+    shape = (len(left), len(_QUANTITIES), -1)
+    low, high = np.minimum(a, b).reshape(shape), np.maximum(a, b).reshape(shape)
+    ranges = {name: (low[:, i], high[:, i]) for i, (name, _, _) in enumerate(_QUANTITIES)}
+    return coin_bound_lower(ranges, distance_low[:, None])
 
 
 def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-4
@@ -179,12 +215,11 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
 
     def evaluate(k: int, dq: float) -> None:
         nonlocal nodes
-        pair = families[k].pair(dq)
-        overlap: OverlapBound = max_distance(pair, epsilon)
+        pair, overlap, quadratics = _node(families[k], dq, epsilon)
         nodes += 1
         evaluated[k].add(dq)
-        if overlap.witness is not None:
-            witnesses[k].append(_quadratics(families[k], overlap.witness))
+        if quadratics is not None:
+            witnesses[k].append(quadratics)
         if overlap.report.conservative:
             fallback.append((pair, overlap))
             return
@@ -194,8 +229,7 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
             best[i], choice[i] = value[i], pair.choice
 
     for k, family in enumerate(families):
-        phi = Witness(np.array(family.states.kets), np.zeros((len(family.states.kets), 2), complex))
-        witnesses.append([_quadratics(family, phi)])               # ψ = φ: Δ(q) ≥ the offset
+        witnesses.append([_phi_quadratics(family)])
         evaluate(k, 0.0)
     if not reports:             # no SDP certified: the trivial distance of each (no key), flagged as conservative
         values = np.array([quantum_coin(pair, overlap.distance, data) for pair, overlap in fallback])
@@ -207,7 +241,12 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
     bounds: list[np.ndarray] = [np.empty(0)] * len(families)
 
     def refresh(k: int) -> None:
-        bounds[k] = _interval_lower(families[k], weighted[k], witnesses[k], points[k][:-1], points[k][1:])
+        left, right = points[k][:-1], points[k][1:]
+        if len(witnesses[k]) == 2 and len(points[k]) == len(_partition(families[k])):     # the first pass: cached
+            distance = _first_distance_lower(families[k], epsilon)
+        else:
+            distance = _distance_lower(families[k], witnesses[k], left, right)
+        bounds[k] = _interval_lower(families[k], weighted[k], distance, left, right)
 
     for k in range(len(families)):
         refresh(k)
@@ -226,8 +265,8 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
                     break
                 chosen = np.flatnonzero(split)[np.argsort(-worst[split])[:budget]]
                 middle = (left[chosen] + right[chosen]) / 2.0
-                children = _interval_lower(family, weighted[k], witnesses[k], np.concatenate([left[chosen], middle]),
-                                           np.concatenate([middle, right[chosen]]))
+                lo, hi = np.concatenate([left[chosen], middle]), np.concatenate([middle, right[chosen]])
+                children = _interval_lower(family, weighted[k], _distance_lower(family, witnesses[k], lo, hi), lo, hi)
                 keep = np.ones(len(left), bool)
                 keep[chosen] = False
                 starts = np.concatenate([left[keep], left[chosen], middle])
