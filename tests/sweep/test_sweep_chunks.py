@@ -28,3 +28,36 @@ def test_every_point_once_in_order_with_chunks_of_about_the_target_work():
 def test_cheap_points_are_capped_and_a_fixed_size_is_kept():
     assert max(len(c) for c in _drain(Chunker(np.arange(100_000), workers=4), 1e-5)) == MAX_CHUNK
     assert {len(c) for c in _drain(Chunker(np.arange(20), workers=2, fixed_size=6), 1.0)} == {6, 2}
+
+
+def _owners(chunks: list[list[int]], group_of) -> dict[int, set[int]]:
+    owners: dict[int, set[int]] = {}
+    for k, chunk in enumerate(chunks):
+        for i in chunk:
+            owners.setdefault(group_of(i), set()).add(k)
+    return owners
+
+
+def test_points_go_out_source_by_source_and_only_the_first_and_last_sources_are_split():
+    # 40 sources on the *inner* axis (as in axes {distance: ..., epsilon: ...}): flat order interleaves them
+    points = np.arange(4000)
+    groups = points % 40
+    chunks = _drain(Chunker(points, workers=2, groups=groups), seconds_per_point=0.004)
+    assert sorted(i for c in chunks for i in c) == points.tolist()
+    assert [int(groups[i]) for c in chunks for i in c] == sorted(groups.tolist())   # handed out by source
+    split = [g for g, ks in _owners(chunks, lambda i: int(groups[i])).items() if len(ks) > 1]
+    # the first source feeds the one-point probes; the last ones (at most one per worker) are shared out
+    assert set(split) <= {0, 38, 39}
+    assert max(len(c) for c in chunks) <= int(TARGET_CHUNK_S / 0.004)
+
+
+def test_source_groups_number_the_sources_of_a_grid():
+    from qkdlab.sweep.spec import parse_spec
+
+    spec = parse_spec({"fixed": {"delta": 0.063}, "axes": {"distance": [0.0, 10.0, 20.0],
+                                                           "epsilon": [0.0, 1e-7], "method": ["ltqc", "rt"]}})
+    flat = np.arange(spec.size)
+    groups = spec.source_groups(flat)
+    for i, g in zip(flat, groups):   # same group ⇔ same ε (the only swept source parameter)
+        assert spec.flat_point(int(i))["epsilon"] == [0.0, 1e-7][g]
+    assert not parse_spec({"axes": {"distance": [0.0, 10.0]}}).source_groups(np.arange(2)).any()
