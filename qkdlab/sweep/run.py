@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..interrupts import delayed_keyboard_interrupt
-from .evaluate import PointResult, evaluate_chunk
+from .evaluate import PointResult, evaluate_timed
 from .spec import SweepSpec
 from .study import DONE, FAILED, StudyFile
 
@@ -62,24 +62,29 @@ class SweepSummary:
 
 
 class Chunker:
-    """Hands out chunks of the points to compute, sized from the measured time per point.
+    """Hands out chunks of the points to compute, sized from measured costs, source by source.
 
-    Why adaptive: the cost of a point ranges from a millisecond (closed forms) to seconds
-    (optimisation, numerical engines) and is not known before the sweep. The first chunks hold
-    one point each; after that a chunk holds about ``TARGET_CHUNK_S`` of work (the scheduler's few
-    ms per task are then under 1 %), at most ``MAX_CHUNK`` points, and never more than an equal
-    share of what is left among twice the workers, so the last chunks finish together.
+    Why a cost model with two parts: a point of a flawed source costs about a millisecond once its
+    source's overlap SDPs are solved, and those SDPs (70–180 ms for LTQC) are solved once per
+    source and worker process, then cached. So a chunk costs ``shared`` per source it starts plus
+    ``per_point`` per point. Both are measured: a task returns the time of each of its points,
+    and the first point of each source in a chunk carries the shared part. (Measuring only time
+    per point made chunks smaller than a source when the SDPs were slow, e.g. on a loaded
+    machine; each piece then paid the SDPs again on its worker, which raised the measured time
+    per point and shrank the chunks further.)
 
-    Why grouped: ``groups`` numbers the source of each point (:meth:`SweepSpec.source_groups`).
-    A source's overlap SDPs cost about as much as a hundred of its points and are cached in the
-    worker that solved them, so the points are handed out source by source, and an adaptive chunk
-    that would end inside a source ends at the last source boundary it contains instead. A source
-    is then solved by one worker, not by every worker that got a piece of it (on a 10^4-point LTQC
-    grid that duplication cost 2 workers a fifth of their time). Near the end, where the balanced
-    share is smaller than a source, a chunk finishes the source it is in if that is no more than
-    a full-size chunk, rather than split it; only the last sources (no more than the workers) are
-    shared out in pieces, so that the workers still finish together. Sizes and order change nothing
-    but the timing: every point is evaluated on its own, with the same seed.
+    How chunks are cut: ``groups`` numbers the source of each point
+    (:meth:`SweepSpec.source_groups`), and points go out source by source. A chunk takes whole
+    sources while their estimated cost fits ``TARGET_CHUNK_S`` of work (the scheduler's few ms
+    per task are then under 1 %), at least one source, at most ``MAX_CHUNK`` points. A source too
+    costly for one chunk (many points, or optimised points of seconds each) is cut into pieces of
+    about the target, but never smaller than 20 × shared / per_point points, so that solving its
+    SDPs again for a piece costs under 5 % of the piece. Near the end the budget is an equal share
+    of the estimated work left among twice the workers, so the workers finish together. The first
+    chunks, before anything is measured, hold two points of a source: the first shows the shared
+    cost, the second a point's own. A ``fixed_size`` (the spec's ``chunk_size``) overrides all of
+    this. Sizes and order change nothing but the timing: every point is evaluated on its own,
+    with the same seed.
     """
 
     def __init__(self, points: np.ndarray, workers: int, fixed_size: int | None = None,
@@ -88,48 +93,80 @@ class Chunker:
         groups = np.zeros(points.shape, np.intp) if groups is None else np.asarray(groups)
         order = np.argsort(groups, kind="stable")
         self.points = points[order].tolist()
-        #: positions in ``self.points`` where a new group starts
-        self.boundaries = np.flatnonzero(np.diff(groups[order])) + 1
+        #: where each source starts and ends in ``self.points``
+        self.starts = np.flatnonzero(np.r_[True, np.diff(groups[order]) != 0]) if len(points) else np.zeros(0, int)
+        self.ends = np.r_[self.starts[1:], len(points)].astype(int)
         self.next = 0
         self.workers = max(workers, 1)
         self.fixed_size = fixed_size
-        self.seconds_per_point: float | None = None
+        self.shared: float | None = None       # seconds per source started in a chunk (its SDPs)
+        self.per_point: float | None = None    # seconds per point once its source is solved
+        self._taken: dict[int, int] = {}       # first index of a chunk -> its start in self.points
 
-    def record(self, points: int, seconds: float) -> None:
-        """A chunk's compute time as the worker measured it (smoothed: the first chunks include warm-up)."""
-        if points:
-            latest = seconds / points
-            previous = self.seconds_per_point
-            self.seconds_per_point = latest if previous is None else 0.5 * (previous + latest)
+    def _group(self, position: int) -> int:
+        return int(np.searchsorted(self.starts, position, side="right")) - 1
+
+    def record(self, chunk: list[int], seconds: list[float]) -> None:
+        """The time of each point of a chunk, as the worker measured it (smoothed over chunks)."""
+        start = self._taken.pop(chunk[0], None) if chunk else None
+        if start is None:
+            return
+        groups = range(self._group(start), self._group(start + len(chunk) - 1) + 1)
+        first = {max(start, int(self.starts[g])) for g in groups}
+        firsts = [t for k, t in enumerate(seconds) if start + k in first]
+        rest = [t for k, t in enumerate(seconds) if start + k not in first]
+        if rest:
+            self.per_point = self._smooth(self.per_point, float(np.mean(rest)))
+        elif self.per_point is None:   # sources of one point each: no need (and no way) to split the cost
+            self.per_point = float(np.mean(firsts))
+        if self.per_point is not None:
+            self.shared = self._smooth(self.shared, max(float(np.mean(firsts)) - self.per_point, 0.0))
+
+    @staticmethod
+    def _smooth(previous: float | None, latest: float) -> float:
+        return latest if previous is None else 0.5 * (previous + latest)
 
     def take(self) -> list[int]:
-        left = len(self.points) - self.next
+        if self.next >= len(self.points):
+            return []
         if self.fixed_size is not None:
-            size = self.fixed_size
-        elif self.seconds_per_point is None:
-            size = 1
+            end = self.next + self.fixed_size
+        elif self.per_point is None or self.shared is None:
+            end = min(self.next + 2, int(self.ends[self._group(self.next)]))   # a probe: see the docstring
         else:
-            full = max(1, min(int(TARGET_CHUNK_S / max(self.seconds_per_point, 1e-6)), MAX_CHUNK))
-            size = min(full, math.ceil(left / (2 * self.workers)))
-        end = self.next + size
-        if self.fixed_size is None and self.seconds_per_point is not None and end < len(self.points):
-            last = int(np.searchsorted(self.boundaries, end, side="right"))   # boundaries ≤ end
-            if last > 0 and self.boundaries[last - 1] > self.next:
-                end = int(self.boundaries[last - 1])      # end at the last source boundary inside
-            elif len(self.boundaries) - last + 1 > self.workers:   # inside one of many sources left:
-                group_end = self.boundaries[last] if last < len(self.boundaries) else len(self.points)
-                if group_end - self.next <= full:          # finish it if that is no more than a full chunk
-                    end = int(group_end)
+            end = self._cut()
         chunk = self.points[self.next:end]
+        self._taken[chunk[0]] = self.next
         self.next += len(chunk)
         return chunk
 
+    def _cut(self) -> int:
+        """The end of the next chunk: whole sources within the budget, or a piece of a costly one."""
+        shared, per_point = self.shared or 0.0, max(self.per_point or 0.0, 1e-7)
+        g = self._group(self.next)
+        left = shared * (len(self.starts) - g) + per_point * (len(self.points) - self.next)
+        budget = min(TARGET_CHUNK_S, left / (2 * self.workers))
+        end, spent = self.next, 0.0
+        while g < len(self.starts):
+            rest = int(self.ends[g]) - end
+            cost = shared + per_point * rest
+            if spent + cost <= budget and end + rest - self.next <= MAX_CHUNK:
+                end, spent, g = end + rest, spent + cost, g + 1
+            elif end == self.next:    # the first source is too large for one chunk: a piece of it
+                least = math.ceil(20 * shared / per_point)
+                piece = max(int((budget - shared) / per_point), least, 1)
+                if rest - piece < least:     # no remnant too small to amortise the SDPs: take it, or halve
+                    piece = rest if rest <= MAX_CHUNK else math.ceil(rest / 2)
+                end += min(piece, rest)
+                break
+            else:
+                break
+        return min(end, self.next + MAX_CHUNK)
 
-def timed_chunk(spec_json: str, indices: list[int]) -> tuple[list[PointResult], float]:
-    """The task: a chunk's results and the seconds the worker spent computing them."""
-    start = time.perf_counter()
-    results = evaluate_chunk(spec_json, indices)
-    return results, time.perf_counter() - start
+
+def timed_chunk(spec_json: str, indices: list[int]) -> tuple[list[PointResult], list[float]]:
+    """The task: a chunk's results and the seconds the worker spent on each point."""
+    return evaluate_timed(spec_json, indices)
 
 
 @contextmanager
@@ -246,7 +283,7 @@ def _compute(client: Any, study: StudyFile, spec: SweepSpec, missing: np.ndarray
                 lost.append(f"{type(exc).__name__}: {exc}")
                 submit()
                 continue
-            chunker.record(len(results), seconds)
+            chunker.record([r.index for r in results], seconds)
             submit()
             with delayed_keyboard_interrupt():
                 study.write(results)
