@@ -6,10 +6,12 @@ it; with ``scheduler="tcp://host:8786"`` the same tasks go to an existing cluste
 scheduler`` + ``dask worker``, or dask-jobqueue on SLURM), whose workers need qkdlab installed.
 
 Chunks: a task evaluates a list of points, so the scheduler's fixed cost per task (a few ms) is
-spread over many points; :class:`Chunker` sizes them from the measured time per point. The chunk
-size does not change any number (each point is evaluated on its own, with the same seed), only
-how much work is lost when a process dies and how evenly the workers finish. Results are written by this process alone, as each chunk completes
-(``as_completed``), in flushed batches (see :mod:`qkdlab.sweep.study`).
+spread over many points; :class:`Chunker` hands them out source by source and sizes them from
+the measured cost of a source's shared solves and of each point. Chunk size and order do not
+change any number (each point is evaluated on its own, with the same seed), only how much work
+is lost when a process dies, how often a source is solved, and how evenly the workers finish.
+Results are written by this process alone, as each chunk completes (``as_completed``), in
+flushed batches (see :mod:`qkdlab.sweep.study`).
 
 Lost workers: dask reruns the tasks of a worker that died on another one; a chunk that kills
 ``distributed.scheduler.allowed-failures`` workers in a row is left missing and reported, so the
