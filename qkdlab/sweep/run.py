@@ -21,7 +21,6 @@ next run retries it.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -79,9 +78,10 @@ class Chunker:
     (:meth:`SweepSpec.source_groups`), and points go out source by source. A chunk takes whole
     sources while their estimated cost fits ``TARGET_CHUNK_S`` of work (the scheduler's few ms
     per task are then under 1 %), at least one source, at most ``MAX_CHUNK`` points. A source too
-    costly for one chunk (many points, or optimised points of seconds each) is cut into pieces of
-    about the target, but never smaller than 20 × shared / per_point points, so that solving its
-    SDPs again for a piece costs under 5 % of the piece. Near the end the budget is an equal share
+    costly for one chunk is cut into pieces of about the target only if that is cheap: a worker
+    solves a source's SDPs once, so cutting costs at most (workers − 1) × shared, and a source is
+    cut when that is under 5 % of its points' work (many points, or optimised points of seconds
+    each), or when it has more than ``MAX_CHUNK`` points. Near the end the budget is an equal share
     of the estimated work left among twice the workers, so the workers finish together. The first
     chunks, before anything is measured, hold two points of a source: the first shows the shared
     cost, the second a point's own. A ``fixed_size`` (the spec's ``chunk_size``) overrides all of
@@ -154,12 +154,11 @@ class Chunker:
             cost = shared + per_point * rest
             if spent + cost <= budget and end + rest - self.next <= MAX_CHUNK:
                 end, spent, g = end + rest, spent + cost, g + 1
-            elif end == self.next:    # the first source is too large for one chunk: a piece of it
-                least = math.ceil(20 * shared / per_point)
-                piece = max(int((budget - shared) / per_point), least, 1)
-                if rest - piece < least:     # no remnant too small to amortise the SDPs: take it, or halve
-                    piece = rest if rest <= MAX_CHUNK else math.ceil(rest / 2)
-                end += min(piece, rest)
+            elif end == self.next:    # the first source does not fit: whole, or cut into pieces
+                if rest <= MAX_CHUNK and per_point * rest < 20 * (self.workers - 1) * shared:
+                    end += rest       # cutting would cost more than 5 % of its work in repeated SDPs
+                else:
+                    end += min(rest, max(1, int(budget / per_point)))
                 break
             else:
                 break
