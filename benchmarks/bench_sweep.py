@@ -15,7 +15,8 @@
    first one-point chunks, the tail); the per-point figure is the slope between the two sizes,
    from which the fixed costs cancel; target < 5 %. Also printed: the share of the wall time the
    workers spent in their tasks (dask's task stream), which no load change between two
-   measurements can enter.
+   measurements can enter, and the CPU seconds of all the sweep's processes against the sum of
+   the points' single-process CPU times, which load changes barely enter.
 3. Resume of a 90 %-done file: opening it, finding the 1000 missing points, computing and
    writing them (2 workers), against computing all 10^4.
 
@@ -201,9 +202,12 @@ def main() -> None:
                 spec = parse_spec(data)
                 run = [cluster_run(spec, tmp / "sdp.h5", workers) for _ in range(args.repeats)]
                 walls[name] = statistics.median(r["wall"] for r in run)
+                cpu_used = statistics.median(r["cpu"] for r in run)
+                cpu_ref = sum(cpu_ms if name == "long" else cpu_ms[::2]) / 1e3
                 print(f"  {workers} worker(s), {spec.size} points: wall {walls[name]:.2f} s (creating the file "
                       f"included), Σ single-process {sums[name]:.2f} s: overhead {walls[name] * workers / sums[name] - 1:+.1%}; "
-                      f"workers in their tasks {statistics.median(r['busy'] for r in run) * 100:.0f} % of the wall time")
+                      f"workers in their tasks {statistics.median(r['busy'] for r in run) * 100:.0f} % of the wall time; "
+                      f"CPU of all the sweep's processes against Σ single-process CPU: {cpu_used / cpu_ref - 1:+.1%}")
             per_point = (walls["long"] - walls["short"]) * workers / (sums["long"] - sums["short"]) - 1
             print(f"  {workers} worker(s): overhead per point (the slope between the two sizes, which the fixed "
                   f"costs of a sweep cancel out of): {per_point:+.1%} (target < 5 %)")
