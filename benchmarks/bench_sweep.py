@@ -109,20 +109,21 @@ def cluster_run(spec: SweepSpec, path: Path, workers: int) -> dict:
 
 
 def _plain_part(spec_json: str, indices: list[int]) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     evaluate_chunk(spec_json, indices)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
-def plain_run(spec: SweepSpec, processes: int) -> float:
-    """Wall time of the grid split into ``processes`` contiguous parts, one per plain (warmed) process."""
+def plain_run(spec: SweepSpec, processes: int) -> tuple[float, float]:
+    """Wall time and total CPU seconds of the grid split into ``processes`` contiguous parts, one per
+    plain (warmed) process: what the machine gives the same work without dask at that moment."""
     parts = np.array_split(np.arange(spec.size), processes)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=warm) as pool:
         list(pool.map(time.sleep, [0.5] * processes))   # every process started and warmed
         start = time.perf_counter()
-        list(pool.map(_plain_part, [spec.canonical()] * processes, [p.tolist() for p in parts]))
-        return time.perf_counter() - start
+        cpu = sum(pool.map(_plain_part, [spec.canonical()] * processes, [p.tolist() for p in parts]))
+        return time.perf_counter() - start, cpu
 
 
 def single_process_seconds(spec: SweepSpec) -> tuple[list[float], list[float]]:
@@ -168,10 +169,13 @@ def main() -> None:
         grid = parse_spec(ltqc_grid(10 if args.quick else 100))
         runs: dict[int, list[dict]] = {1: [], 2: []}
         plain: dict[int, list[float]] = {1: [], 2: []}
+        plain_cpu: dict[int, list[float]] = {1: [], 2: []}
         for _ in range(args.repeats):
             for workers in (1, 2):
                 runs[workers].append(cluster_run(grid, tmp / f"grid{workers}.h5", workers))
-                plain[workers].append(plain_run(grid, workers))
+                wall, cpu_s = plain_run(grid, workers)
+                plain[workers].append(wall)
+                plain_cpu[workers].append(cpu_s)
         walls = {w: statistics.median(r["wall"] for r in runs[w]) for w in runs}
         for w, rs in runs.items():
             print(f"{w} worker(s): {grid.size} LTQC points in {walls[w]:.1f} s = {grid.size / walls[w]:.0f} points/s "
@@ -189,6 +193,9 @@ def main() -> None:
               f"same work without dask (1 vs 2 plain processes, {statistics.median(plain[1]):.1f} s vs "
               f"{statistics.median(plain[2]):.1f} s): {ceiling:.2f}×; dask 1 worker vs 1 plain process: "
               f"{walls[1] / statistics.median(plain[1]):.3f}×")
+        print(f"CPU seconds of the plain processes: {statistics.median(plain_cpu[1]):.1f} s for 1, "
+              f"{statistics.median(plain_cpu[2]):.1f} s for 2 (what sharing the cores costs without dask: "
+              f"{statistics.median(plain_cpu[2]) / statistics.median(plain_cpu[1]) - 1:+.1%})")
 
         long = sdp_grid(200 if args.quick else 800)
         short = {**long, "axes": {"epsilon": long["axes"]["epsilon"][::2]}}
