@@ -48,7 +48,7 @@ def sweep_command(spec_path: str, out: str, scheduler: str | None, workers: int 
     spec = load_spec(spec_path)
     previous = sigterm_as_interrupt()
     try:
-        with Progress(*_columns(), console=err_console, transient=False) as bar:
+        with Progress(*_columns(), console=err_console, transient=False, refresh_per_second=2) as bar:
             task = bar.add_task(spec.name, total=spec.size, rate="", failed=0)
             first: list[tuple[int, float]] = []
 

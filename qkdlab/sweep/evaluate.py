@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from ..errors import QkdlabError
 from .parameters import DEFAULTS, point_inputs
 from .spec import Optimise, SweepSpec
 
-__all__ = ["QUANTITIES", "PointResult", "evaluate_point", "evaluate_chunk"]
+__all__ = ["QUANTITIES", "PointResult", "evaluate_point", "evaluate_chunk", "evaluate_timed"]
 
 #: Numeric results per point: (name, units, long name).
 QUANTITIES = (
@@ -152,9 +153,19 @@ def evaluate_point(spec: SweepSpec, index: int) -> PointResult:
 
 
 def evaluate_chunk(spec_json: str, indices: list[int]) -> list[PointResult]:
-    """A task: the points ``indices`` in order (the spec travels as its canonical JSON)."""
+    """The points ``indices`` in order (the spec travels as its canonical JSON)."""
+    return evaluate_timed(spec_json, indices)[0]
+
+
+def evaluate_timed(spec_json: str, indices: list[int]) -> tuple[list[PointResult], list[float]]:
+    """The points ``indices`` in order and the seconds each took (the runner sizes chunks from them)."""
     spec = _spec(spec_json)
-    return [evaluate_point(spec, i) for i in indices]
+    results, seconds = [], []
+    for i in indices:
+        start = time.perf_counter()
+        results.append(evaluate_point(spec, i))
+        seconds.append(time.perf_counter() - start)
+    return results, seconds
 
 
 _SPECS: dict[str, SweepSpec] = {}

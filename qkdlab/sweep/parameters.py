@@ -46,10 +46,12 @@ SOURCE_PARAMETERS = ("delta", "epsilon", "correlations")
 _CONSUMED = {"source", "data", "method", "finite", "distance_km", "ec_efficiency"}
 
 
-def _key_rate_options() -> set[str]:
+@lru_cache(maxsize=1)
+def _key_rate_options() -> frozenset[str]:
+    """Read once per process: ``inspect.signature`` costs about a tenth of a cheap point."""
     from ..analysis.keyrate import key_rate
 
-    return {name for name in inspect.signature(key_rate).parameters if name not in _CONSUMED}
+    return frozenset(name for name in inspect.signature(key_rate).parameters if name not in _CONSUMED)
 
 
 def known_parameters() -> set[str]:

@@ -206,6 +206,22 @@ class SweepSpec(BaseModel):
     def flat_point(self, flat: int) -> dict[str, Any]:
         return self.point(tuple(int(i) for i in np.unravel_index(flat, self.shape)))
 
+    def source_groups(self, flat: np.ndarray) -> np.ndarray:
+        """For each flat index, the number of its source among the grid's sources (0 when the source is fixed).
+
+        Why: the expensive part of a point — the source's overlap SDPs and decompositions — is cached
+        per source in each worker process. Points that share a source are therefore cheapest when
+        computed one after the other in the same process; the runner orders and chunks by this.
+        """
+        flat = np.asarray(flat, dtype=np.intp)
+        names = list(self.axes)
+        source_axes = [k for k, name in enumerate(names) if name in SOURCE_PARAMETERS]
+        if not source_axes:
+            return np.zeros(flat.shape, dtype=np.intp)
+        coords = np.unravel_index(flat, self.shape)
+        return np.ravel_multi_index(tuple(coords[k] for k in source_axes),
+                                    tuple(self.shape[k] for k in source_axes))
+
     def canonical(self) -> str:
         """The spec as canonical JSON: what a study file stores and compares on resume.
 

@@ -184,8 +184,8 @@ def _spec_differences(stored: dict[str, Any], new: dict[str, Any], prefix: str =
 class StudyFile:
     """The writer of one study: in-memory copies of every array, written back in flushed batches.
 
-    Why in memory: a batch of points is scattered over the grid; writing whole rows of the first
-    axis from a memory copy is one HDF5 call per variable instead of one per point and variable.
+    Why in memory: a batch of points is scattered over the grid; writing the box that holds them
+    from a memory copy is one HDF5 call per variable instead of one per point and variable.
     """
 
     def __init__(self, path: Path, handle: h5py.File, spec: SweepSpec) -> None:
@@ -196,7 +196,6 @@ class StudyFile:
             self.data[name] = np.array([x.decode() if isinstance(x, bytes) else x for x in self.data[name]],
                                        dtype=object)
         self.handle.swmr_mode = True
-        self._row = int(np.prod(spec.shape[1:]))
 
     # opening
     @classmethod
@@ -272,21 +271,24 @@ class StudyFile:
                 self.data["optimiser_iterations"][i] = r.iterations
                 self.data["optimiser_evaluations"][i] = r.evaluations
                 self.data["optimiser_converged"][i] = r.converged
-        indices = [r.index for r in results]
-        rows = slice(min(indices) // self._row, max(indices) // self._row + 1)
+        coords = np.unravel_index([r.index for r in results], self.spec.shape)
+        box = tuple(slice(int(c.min()), int(c.max()) + 1) for c in coords)
         for name in self.names:
             if name != "status":
-                self._write_rows(name, rows)
+                self._write_box(name, box)
         self.handle.flush()
         for r in results:
             self.status[r.index] = DONE if r.ok else FAILED
-        self._write_rows("status", rows)
+        self._write_box("status", box)
         self.handle.flush()
 
-    def _write_rows(self, name: str, rows: slice) -> None:
-        shape = self.spec.shape
-        block = self.data[name][rows.start * self._row:rows.stop * self._row].reshape((-1,) + shape[1:])
-        self.handle[name][rows] = block
+    def _write_box(self, name: str, box: tuple[slice, ...]) -> None:
+        """Write the smallest box of the grid holding the batch: one hyperslab per variable.
+
+        A chunk of consecutive points of one source (the order :class:`~qkdlab.sweep.run.Chunker`
+        hands them out in) is a few lines of the innermost axes, not whole rows of the first one.
+        """
+        self.handle[name][box] = self.data[name].reshape(self.spec.shape)[box]
 
     def close(self) -> None:
         if self.handle.id.valid:

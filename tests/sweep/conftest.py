@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 
@@ -16,11 +14,7 @@ def gys() -> dict:
 
 @pytest.fixture(scope="session")
 def cluster_client():
-    from dask.distributed import Client, LocalCluster
+    from qkdlab.sweep.run import local_cluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
-    client = Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+    with local_cluster(2) as client:   # the cluster qkdlab sweep starts itself
+        yield client

@@ -112,3 +112,16 @@ def test_an_existing_cluster_is_reached_by_its_scheduler_address(tmp_path, clust
     summary = run_sweep(spec, tmp_path / "s.h5", scheduler=cluster_client.scheduler.address)
     assert summary.done == spec.size and summary.workers == 2
     _assert_identical(open_study(tmp_path / "s.h5"), _one_process(tmp_path / "one.h5", spec))
+
+
+def test_the_local_cluster_keeps_dask_housekeeping_off_the_solver_cores(cluster_client):
+    import dask
+
+    from qkdlab.sweep.run import QUIET_CLUSTER
+
+    def settings() -> dict:
+        return {key: dask.config.get(key) for key in QUIET_CLUSTER}
+
+    # every worker, including the one that replaced the worker killed above (dask configures it anew)
+    cluster_client.wait_for_workers(2, timeout=120)
+    assert all(found == QUIET_CLUSTER for found in cluster_client.run(settings).values())
