@@ -1,16 +1,19 @@
 """The one-way hand-over from the live loop to the dashboard, which must never slow the loop.
 
 The loop calls :meth:`Feed.publish` with each update and its block: one ``deque.append`` of two
-immutable objects (a frozen Update and frozen Observations), atomic in CPython, with no lock and
-no I/O. Everything else happens elsewhere: a sender thread turns each update into a small
-:func:`message` (the plotted row, alarms, solver status) and writes it to the dashboard's server
-process (:mod:`.server`), which does all the web work outside this process and its GIL. A slow,
-stalled or disconnected browser — or a stalled server — therefore cannot reach the loop: at worst
-the deque (bounded) fills, the oldest unsent updates are dropped, and the page says how many.
+immutable objects (a frozen Update and frozen Observations), atomic in CPython, and one
+``Event.set`` that wakes the sender thread; no I/O. Everything else happens elsewhere: the sender
+thread turns each update into a small :func:`message` (the plotted row, alarms, solver status) and
+writes it to the dashboard's server process (:mod:`.server`), which does all the web work outside
+this process and its GIL. The sender sleeps until woken, so it runs right after a block — in the
+loop's idle time before the next one — and never on a timer of its own. A slow, stalled or
+disconnected browser — or a stalled server — therefore cannot reach the loop: at worst the deque
+(bounded) fills, the oldest unsent updates are dropped, and the page says how many.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +63,7 @@ class Feed:
     def __init__(self, info: RunInfo, maxlen: int = 10_000) -> None:
         self.info = info
         self._queue: deque[tuple[Update | None, Block | None] | str] = deque(maxlen=maxlen)
+        self._ready = threading.Event()
         self.published = 0
         self.taken = 0
 
@@ -67,10 +71,22 @@ class Feed:
         """Hand one update (and its block) to the dashboard; returns at once, never raises."""
         self._queue.append((update, block))
         self.published += 1
+        self._ready.set()
 
     def finish(self, reason: str) -> None:
         """Say that the producer ended (shown as the run's status)."""
         self._queue.append(reason)
+        self._ready.set()
+
+    def wake(self) -> None:
+        """Let a waiting sender look now (it is stopping)."""
+        self._ready.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Block the caller (the sender, never the loop) until something is published or ``timeout`` passes."""
+        woken = self._ready.wait(timeout)
+        self._ready.clear()
+        return woken
 
     @property
     def dropped(self) -> int:

@@ -7,9 +7,11 @@ estimator's latency. Above them an alarm banner (time, block and reason of the l
 the run's ε with its parts and provenance, and the status of the producer and the estimator
 (last block, staleness, rejections, solver status and conservative fallbacks).
 
-Each viewer's document polls the board every ``refresh_ms`` on the server's event loop and sends
-only what changed: new points are streamed (``ColumnDataSource.stream``), and the whole history is
-resent only after the history merged old points (``History.generation``).
+Each viewer's document is updated when :class:`.viewers.Viewers` says so (together with the other
+pages, right after new blocks, a few times a second) and sends only what changed: new points are
+streamed (``ColumnDataSource.stream``, as float arrays that travel as binary buffers), the status
+only when its text changed, and the whole history only after the history merged old points
+(``History.generation``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
+import numpy as np
 from bokeh.document import Document
 from bokeh.layouts import column, gridplot, row
 from bokeh.models import ColumnDataSource, Div, HoverTool, Span
@@ -26,6 +29,7 @@ from bokeh.plotting import figure
 from .board import Board
 from .feed import RunInfo
 from .rows import COLUMNS
+from .viewers import Viewers
 
 __all__ = ["build_document", "PANELS"]
 
@@ -103,10 +107,10 @@ def _figure(name: str, source: ColumnDataSource, x_range: object | None) -> figu
     return fig
 
 
-def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_after_s: float = 5.0) -> None:
-    """Fill one viewer's document and keep it following the board."""
+def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after_s: float = 5.0) -> None:
+    """Fill one viewer's document and have ``viewers`` keep it following the board."""
     info = board.info
-    source = ColumnDataSource(data={key: [] for key in COLUMNS}, name="blocks")
+    source = ColumnDataSource(data={key: np.empty(0) for key in COLUMNS}, name="blocks")
     figures: dict[str, figure] = {}
     for name in PANELS:
         figures[name] = _figure(name, source, figures["keyrate"].x_range if figures else None)
@@ -124,12 +128,10 @@ def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_
     doc.title = f"qkdlab live — {info.title}"
     seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False}
 
-    def refresh() -> None:
+    def follow_board() -> None:
         history = board.history
-        if board.version == seen["version"] or not len(history):
-            return
         if history.generation != seen["generation"]:
-            source.data = history.columns()
+            source.data = dict(history.columns())
         elif history.appended > seen["appended"]:
             source.stream(history.since(seen["appended"]), rollover=history.capacity)
         seen.update(appended=history.appended, generation=history.generation, version=board.version)
@@ -142,13 +144,13 @@ def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_
             seen["detectors"] = True
         if board.alarm_count:
             banner.text, banner.visible = banner_html(board), True
-        status.text = status_html(board, stale_after_s)
 
-    def tick() -> None:                                   # the age and STALE, also when no block comes
+    def refresh() -> None:                # new blocks, and the status (its age and STALE also when none come)
+        if board.version != seen["version"] and len(board.history):
+            follow_board()
         text = status_html(board, stale_after_s)
         if text != status.text:
             status.text = text
 
-    doc.add_periodic_callback(refresh, refresh_ms)
-    doc.add_periodic_callback(tick, 1000)
     refresh()
+    viewers.add(doc, refresh)
