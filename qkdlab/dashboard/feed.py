@@ -1,20 +1,21 @@
 """The one-way hand-over from the live loop to the dashboard, which must never slow the loop.
 
 The loop calls :meth:`Feed.publish` with each update and its block: one ``deque.append`` of two
-immutable objects (a frozen Update and frozen Observations), atomic in CPython, and one
-``Event.set`` that wakes the sender thread; no I/O. Everything else happens elsewhere: the sender
-thread turns each update into a small :func:`message` (the plotted row, alarms, solver status) and
-writes it to the dashboard's server process (:mod:`.server`), which does all the web work outside
-this process and its GIL. The sender sleeps until woken, so it runs right after a block — in the
-loop's idle time before the next one — and never on a timer of its own. A slow, stalled or
-disconnected browser — or a stalled server — therefore cannot reach the loop: at worst the deque
-(bounded) fills, the oldest unsent updates are dropped, and the page says how many.
+immutable objects (a frozen Update and frozen Observations), then, once a dashboard server is
+attached, its :class:`.outbox.Outbox` writes what waits — as one small :func:`message` per update
+(the plotted row, alarms, solver status) — to a non-blocking socket to the dashboard's server
+process (:mod:`.server`), which does all the web work outside this process and its GIL. This runs
+in the loop's own thread, right after the estimate and before the loop waits for the next block:
+no thread of the live process wakes up beside the estimator. A slow, stalled or disconnected
+browser — or a stalled server — therefore cannot reach the loop: when the socket is full the
+publish returns at once, the deque (bounded) keeps the newest updates and drops the oldest, and
+the page says how many.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,30 +64,32 @@ class Feed:
     def __init__(self, info: RunInfo, maxlen: int = 10_000) -> None:
         self.info = info
         self._queue: deque[tuple[Update | None, Block | None] | str] = deque(maxlen=maxlen)
-        self._ready = threading.Event()
+        self._pump: Callable[[], None] | None = None
         self.published = 0
         self.taken = 0
 
     def publish(self, update: Update, block: Block | None = None) -> None:
-        """Hand one update (and its block) to the dashboard; returns at once, never raises."""
+        """Hand one update (and its block) to the dashboard; returns without waiting, never raises."""
         self._queue.append((update, block))
         self.published += 1
-        self._ready.set()
+        if self._pump is not None:
+            self._pump()
 
     def finish(self, reason: str) -> None:
         """Say that the producer ended (shown as the run's status)."""
         self._queue.append(reason)
-        self._ready.set()
+        if self._pump is not None:
+            self._pump()
 
-    def wake(self) -> None:
-        """Let a waiting sender look now (it is stopping)."""
-        self._ready.set()
+    def attach(self, pump: Callable[[], None] | None) -> None:
+        """Have ``pump`` (a server's outbox) called after every publish; ``None`` detaches it."""
+        self._pump = pump
+        if pump is not None:
+            pump()
 
-    def wait(self, timeout: float) -> bool:
-        """Block the caller (the sender, never the loop) until something is published or ``timeout`` passes."""
-        woken = self._ready.wait(timeout)
-        self._ready.clear()
-        return woken
+    @property
+    def waiting(self) -> bool:
+        return bool(self._queue)
 
     @property
     def dropped(self) -> int:
@@ -94,7 +97,7 @@ class Feed:
         return max(self.published - self.taken - len(self._queue), 0)
 
     def take(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Up to ``limit`` waiting updates as :func:`message` dicts (called by the sender, never by the loop)."""
+        """Up to ``limit`` waiting updates as :func:`message` dicts (called by the outbox)."""
         out: list[dict[str, Any]] = []
         while len(out) < limit:
             try:

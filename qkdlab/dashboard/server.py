@@ -7,9 +7,9 @@ Python on a Tornado event loop.
 Why a process: serialising documents and patches for ten viewers is Python work; on a thread of
 the live process it competes for the GIL and measurably slowed the estimator
 (``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers, on a loaded 2-core machine). In its own process it cannot: the live
-process only appends to the feed's deque, and a sender thread, woken by each publish, pickles small
-messages into a pipe (blocking only itself when the server lags; the deque then drops the oldest).
-The server process exits when the pipe closes, so it never outlives the run.
+loop appends to the feed's deque and writes small messages to a non-blocking socket
+(:mod:`.outbox`; when the server lags, the deque drops the oldest). The server process exits when
+the socket closes, so it never outlives the run.
 
 Why it is cheap and yields: the server process lowers its own scheduling priority (``nice``, 10 by
 default), so on a machine with fewer free cores than busy processes the estimator wins every
@@ -54,6 +54,7 @@ from ..errors import ConfigError
 from .board import Board
 from .feed import Feed, RunInfo
 from .history import History
+from .outbox import Outbox, read_batches
 from .page import build_document
 from .viewers import Viewers
 
@@ -142,10 +143,7 @@ class DashboardServer:
         self._options = {"stale_after_s": stale_after_s, "history_points": history_points, "nice": nice,
                          "update_interval_s": update_interval_s, "max_delay_s": max_delay_s}
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._sender: threading.Thread | None = None
-        self._stop = threading.Event()
-        self.sent = 0
+        self._outbox: Outbox | None = None
 
     @property
     def url(self) -> str:
@@ -155,44 +153,53 @@ class DashboardServer:
         return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     @property
+    def sent(self) -> int:
+        """Updates written to the server process so far."""
+        return 0 if self._outbox is None else self._outbox.sent
+
+    @property
     def pid(self) -> int | None:
         """The server process (the benchmark and tests stop it to play a stalled server)."""
         return None if self._process is None else self._process.pid
 
     def start(self) -> DashboardServer:
         context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
+        ours, theirs = context.Pipe()                  # start-up: the port, or why not
+        data, their_data = socket.socketpair()         # then the updates (:mod:`.outbox`)
         self._process = context.Process(target=_serve, name="qkdlab-dashboard", daemon=True,
-                                        args=(theirs, self.feed.info, self.host, self.port, self.token, self._options))
+                                        args=(theirs, their_data, self.feed.info, self.host, self.port, self.token,
+                                              self._options))
         self._process.start()
         theirs.close()
-        self._conn = ours
-        if not ours.poll(60):
-            self.stop()
-            raise ConfigError("the dashboard server did not start within 60 s")
+        their_data.close()
         try:
-            kind, value = ours.recv()
-        except EOFError:
-            kind, value = "error", ("the server process ended at start; a script that starts the dashboard must "
-                                    "guard its main code with `if __name__ == \"__main__\":` (spawned processes "
-                                    "import it)")
-        if kind == "error":
+            if not ours.poll(60):
+                raise ConfigError("the dashboard server did not start within 60 s")
+            try:
+                kind, value = ours.recv()
+            except EOFError:
+                kind, value = "error", ("the server process ended at start; a script that starts the dashboard "
+                                        "must guard its main code with `if __name__ == \"__main__\":` (spawned "
+                                        "processes import it)")
+            if kind == "error":
+                raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
+                                  "choose another --host/--port")
+        except ConfigError:
+            data.close()
             self.stop()
-            raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
-                              "choose another --host/--port")
+            raise
+        finally:
+            ours.close()
         self.port = value
-        self._sender = threading.Thread(target=self._send, name="qkdlab-dashboard-feed", daemon=True)
-        self._sender.start()
+        self._outbox = Outbox(self.feed, data)
+        self.feed.attach(self._outbox.pump)
         return self
 
     def stop(self) -> None:
-        """Send what is left, close the pipe (the server process then exits) and wait for it."""
-        self._stop.set()
-        self.feed.wake()
-        if self._sender is not None:
-            self._sender.join(10)
-        if self._conn is not None:
-            self._conn.close()
+        """Send what is left, close the socket (the server process then exits) and wait for it."""
+        if self._outbox is not None:
+            self.feed.attach(None)
+            self._outbox.close(10)
         if self._process is not None:
             self._process.join(10)
             if self._process.is_alive():
@@ -205,24 +212,9 @@ class DashboardServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _send(self) -> None:
-        """The sender thread: feed → messages → pipe; sleeps until a publish, blocks only itself when the server lags."""
-        assert self._conn is not None
-        while True:
-            self.feed.wait(1.0)
-            done = self._stop.is_set()
-            while messages := self.feed.take():
-                try:
-                    self._conn.send(messages)
-                except (OSError, ValueError):       # the server process is gone: nothing left to feed
-                    return
-                self.sent += len(messages)
-            if done:
-                return
-
-
-def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | None, options: dict) -> None:
-    """The server process: receive messages on a thread, serve the page on the main thread's loop."""
+def _serve(conn: Connection, data: socket.socket, info: RunInfo, host: str, port: int, token: str | None,
+           options: dict) -> None:
+    """The server process: receive updates on a thread, serve the page on the main thread's loop."""
     if options["nice"] and hasattr(os, "nice"):
         os.nice(options["nice"])
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -247,6 +239,7 @@ def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | N
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", port))
+    conn.close()
 
     def arrived(messages: list[dict]) -> None:
         board.take(messages)
@@ -254,10 +247,12 @@ def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | N
 
     def receive() -> None:                   # a blocking read on its own thread; the loop wakes only with data
         try:
-            while True:
-                loop.add_callback(arrived, conn.recv())
-        except (EOFError, OSError):
-            loop.add_callback(loop.stop)
+            with data.makefile("rb") as stream:
+                for batch in read_batches(stream):
+                    loop.add_callback(arrived, batch)
+        except OSError:
+            pass
+        loop.add_callback(loop.stop)
 
     threading.Thread(target=receive, daemon=True).start()
     viewers.start()
