@@ -27,7 +27,9 @@ it arrived (the page's "within 1 s" target).
 Reported: the estimator's per-block latency (``Update.latency_s``) p50/p99 per run (target: with
 the dashboard within 10 % of without), the time ``Feed.publish`` takes, the viewers' figures, and
 the resident memory of the live and the server process every 5 s (target: flat).
-With ``--pin`` the live loop runs on CPU 0 and the server and the viewers on CPU 1.
+With ``--pin`` the live loop runs on CPU 0 and the server and the viewers on CPU 1. With
+``--interleaved`` the comparison is made on one live loop alternating segments without and with
+the dashboard (:func:`interleaved`), which cancels a drift of the machine's load between runs.
 Run: ``python benchmarks/bench_dashboard.py [--seconds 60] [--viewers 10] [--pin]``.
 """
 
@@ -63,11 +65,15 @@ class Live:
         self.estimator = LiveEstimator(SOURCE)
         self.period = 1.0 / rate
 
-    def run(self, seconds: float, feed: Feed | None, server_pid: int | None = None) -> dict:
-        """Estimate (and publish) blocks for ``seconds``; latencies in s, memory samples in MiB."""
+    def run(self, seconds: float, feed: Feed | None, server_pid: int | None = None, viewers_pid: int | None = None
+            ) -> dict:
+        """Estimate (and publish) blocks for ``seconds``; latencies in s, memory samples in MiB, CPU shares."""
         latencies, publish, memory, server_memory = [], [], [], []
         process = psutil.Process()
         server = psutil.Process(server_pid) if server_pid is not None else None
+        others = {name: psutil.Process(pid) for name, pid in (("server", server_pid), ("viewers", viewers_pid))
+                  if pid is not None}
+        cpu = {name: sum(p.cpu_times()[:2]) for name, p in others.items()} | {"live": sum(process.cpu_times()[:2])}
         load = psutil.getloadavg()[0]
         start = next_tick = next_sample = time.monotonic()
         while time.monotonic() - start < seconds:
@@ -85,14 +91,17 @@ class Live:
                 next_sample += 5.0
             next_tick += self.period
             time.sleep(max(next_tick - time.monotonic(), 0.0))
+        elapsed = time.monotonic() - start
+        used = {name: (sum(p.cpu_times()[:2]) - cpu[name]) / elapsed for name, p in others.items()}
+        used["live"] = (sum(process.cpu_times()[:2]) - cpu["live"]) / elapsed
         return {"latency": latencies, "publish": publish, "load": (load + psutil.getloadavg()[0]) / 2,
-                "memory": memory, "server_memory": server_memory}
+                "memory": memory, "server_memory": server_memory, "cpu": used}
 
 
 def percentiles(run: dict) -> dict:
     ms = 1e3 * np.array(run["latency"])
     out = {"blocks": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-           "load": run["load"]}
+           "load": run["load"], "cpu": run.get("cpu", {})}
     if run["publish"]:
         us = 1e6 * np.array(run["publish"])
         out |= {"publish_p50_us": float(np.percentile(us, 50)), "publish_p99_us": float(np.percentile(us, 99))}
@@ -190,8 +199,9 @@ def day_of_updates(feed: Feed, server: DashboardServer) -> None:
 
 
 def figures(name: str, run: dict) -> str:
+    cpu = ", ".join(f"{k} {v:.1%}" for k, v in run["cpu"].items())
     return (f"{name:<34} p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:6.2f} ms  ({run['blocks']} blocks, "
-            f"load {run['load']:.1f})")
+            f"load {run['load']:.1f}; CPU of a core: {cpu})")
 
 
 def change(run: dict, baseline: dict) -> str:
@@ -242,7 +252,7 @@ def bracketed(args: argparse.Namespace) -> None:
         day_of_updates(feed, server)
         child = start_viewers(server, args)
         published = feed.published
-        loaded_run = Live(args.rate).run(args.seconds, feed, server.pid)
+        loaded_run = Live(args.rate).run(args.seconds, feed, server.pid, child.pid)
         loaded = percentiles(loaded_run)
         print(figures(f"server, {args.viewers} viewers", loaded), flush=True)
         time.sleep(2.0)                             # the last blocks reach the viewers
@@ -276,17 +286,19 @@ def interleaved(args: argparse.Namespace) -> None:
         published, load = feed.published, psutil.getloadavg()[0]
         for cycle in range(args.cycles):
             for state in (("off", "on") if cycle % 2 == 0 else ("on", "off")):
+                time.sleep(1.5)                     # the last blocks of an "on" segment reach the viewers
                 for pid in (server.pid, child.pid):
                     os.kill(pid, signal.SIGSTOP if state == "off" else signal.SIGCONT)
-                time.sleep(0.5)                     # (the server catches up on nothing: no block was withheld)
-                runs[state].append(live.run(segment, feed if state == "on" else None))
+                runs[state].append(live.run(segment, feed if state == "on" else None,
+                                            *((server.pid, child.pid) if state == "on" else ())))
         for pid in (server.pid, child.pid):
             os.kill(pid, signal.SIGCONT)
         time.sleep(2.0)
         seen = stop_viewers(child)
     load = (load + psutil.getloadavg()[0]) / 2
     merged = {k: percentiles({"latency": sum((r["latency"] for r in v), []), "publish": sum((r["publish"] for r in v), []),
-                              "load": load}) for k, v in runs.items()}
+                              "load": load, "cpu": {n: np.mean([r["cpu"][n] for r in v]) for n in v[0]["cpu"]}})
+              for k, v in runs.items()}
     print(figures(f"interleaved: without ({args.cycles} segments)", merged["off"]))
     print(figures(f"interleaved: {args.viewers} viewers", merged["on"]))
     print(f"interleaved, {args.viewers} viewers: {change(merged['on'], merged['off'])}")
