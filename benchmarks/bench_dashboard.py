@@ -19,10 +19,10 @@ with it, asks for the document (``PULL-DOC-REQ``) and then reads every message t
 assembling and JSON-decoding each one with Bokeh's own protocol receiver and reading the streamed
 ``time`` column out of its binary buffer. It does not draw (BokehJS does that in a real browser,
 usually on another machine) and sends nothing after the document request, as BokehJS sends nothing
-while nobody touches the page. All viewers share one asyncio loop in a child process, which is
-given the server's niceness because it stands for other machines. Each viewer reports the
-messages and bytes it got, the blocks it saw streamed, and how old each streamed block was when
-it arrived (the page's "within 1 s" target).
+while nobody touches the page. All viewers share one asyncio loop in a child process
+(``--viewer-nice``, default 0). Each viewer reports the messages and bytes it got, the blocks it
+saw streamed, and how old each streamed block was when it arrived (the page's "within 1 s"
+target).
 
 Reported: the estimator's per-block latency (``Update.latency_s``) p50/p99 per run (target: with
 the dashboard within 10 % of without), the time ``Feed.publish`` takes, the viewers' figures, and
@@ -214,7 +214,7 @@ def change(run: dict, baseline: dict) -> str:
 
 def start_viewers(server: DashboardServer, args: argparse.Namespace) -> subprocess.Popen:
     child = subprocess.Popen([sys.executable, __file__, "--viewers-of", server.url, "--viewers", str(args.viewers),
-                              "--nice", str(args.nice)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              "--viewer-nice", str(args.viewer_nice)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     if args.pin:
         psutil.Process(child.pid).cpu_affinity([1])
     assert child.stdout is not None and child.stdout.readline().strip() == "connected", "the viewers did not connect"
@@ -310,7 +310,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="per run (per condition when interleaved)")
     parser.add_argument("--viewers", type=int, default=10)
     parser.add_argument("--rate", type=float, default=10.0, help="blocks per second")
-    parser.add_argument("--nice", type=int, default=10, help="niceness of the server (and the simulated viewers)")
+    parser.add_argument("--nice", type=int, default=10, help="niceness added to the server process")
+    parser.add_argument("--viewer-nice", type=int, default=0, help="niceness added to the viewers' process")
     parser.add_argument("--pin", action="store_true",
                         help="pin the live loop to CPU 0 and the dashboard and viewers to CPU 1")
     parser.add_argument("--interleaved", action="store_true", help="alternate short segments with and without")
@@ -318,7 +319,7 @@ def main() -> None:
     parser.add_argument("--viewers-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.viewers_of:
-        os.nice(args.nice)
+        os.nice(args.viewer_nice)
         viewers(args.viewers_of, args.viewers)
         return
     if args.pin:
