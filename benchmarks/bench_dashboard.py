@@ -16,8 +16,8 @@ capacity), so every viewer first loads a full day, as one opened on a day-old ru
 A simulated viewer does on the wire what a browser does: it fetches the page over HTTP (the server
 builds a Bokeh document for it then), takes the session token from the page, opens the websocket
 with it, asks for the document (``PULL-DOC-REQ``) and then reads every message the server sends,
-assembling and JSON-decoding each one with Bokeh's own protocol receiver and reading the streamed
-``time`` column out of its binary buffer. It does not draw (BokehJS does that in a real browser,
+assembling and JSON-decoding each one with Bokeh's own protocol receiver and reading the plotted
+``time`` column out of each update (inline, or a binary buffer after a reload). It does not draw (BokehJS does that in a real browser,
 usually on another machine) and sends nothing after the document request, as BokehJS sends nothing
 while nobody touches the page. All viewers share one asyncio loop in a child process
 (``--viewer-nice``, default 0). Each viewer reports the messages and bytes it got, the blocks it
@@ -161,7 +161,8 @@ async def viewer(url: str, connected: asyncio.Queue, stop: asyncio.Event) -> dic
                     continue
                 data = event["data"]
                 times = dict(data["entries"])["time"]
-                ms = np.frombuffer(buffers[times["array"]["data"]["id"]], dtype=times["dtype"])
+                ms = (np.array(times, dtype=float) if isinstance(times, list)     # streamed rows come inline
+                      else np.frombuffer(buffers[times["array"]["data"]["id"]], dtype=times["dtype"]))
                 new = ms[ms > last_ms]
                 if new.size:
                     last_ms = new.max()

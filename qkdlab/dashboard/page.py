@@ -9,9 +9,8 @@ the run's ε with its parts and provenance, and the status of the producer and t
 
 Each viewer's document is updated when :class:`.viewers.Viewers` says so (together with the other
 pages, right after new blocks, a few times a second) and sends only what changed: new points are
-streamed (``ColumnDataSource.stream``, as float arrays that travel as binary buffers), the status
-only when its text changed, and the whole history only after the history merged old points
-(``History.generation``).
+streamed (``ColumnDataSource.stream``), the status only when its text changed, and the whole
+history (as binary arrays) only after the history merged old points (``History.generation``).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def test_viewers_get_the_tail_or_a_reload():
         history.append(fake_row(i))
     seen, generation = history.appended, history.generation
     history.append(fake_row(6))
-    assert list(history.since(seen)["index"]) == [6.0] and history.generation == generation
+    assert history.since(seen)["index"] == [6.0] and history.generation == generation
     for i in range(7, 10):
         history.append(fake_row(i))
     assert history.generation > generation                       # merged: the viewer must reload
