@@ -9,13 +9,14 @@ the run's ε with its parts and provenance, and the status of the producer and t
 
 Each viewer's document is updated when :class:`.viewers.Viewers` says so (together with the other
 pages, right after new blocks, a few times a second) and sends only what changed: new points are
-streamed (``ColumnDataSource.stream``), the status only when its text changed, and the whole
+streamed (``ColumnDataSource.stream``), the status at most once a second, and the whole
 history (as binary arrays) only after the history merged old points (``History.generation``).
 """
 
 from __future__ import annotations
 
 import html
+import time
 from datetime import datetime, timezone
 
 import numpy as np
@@ -44,6 +45,10 @@ PANELS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "dark": ("Dark-count rate per detector (vacuum-decoy slots)", "dark-count rate (counts/s)", []),
     "latency": ("Estimator time per block", "latency (ms)", [("latency_ms", "estimate")]),
 }
+
+#: The status line changes with every block (its time, counts, latency): sent at most this often,
+#: since each change is one more message to every viewer.
+_STATUS_EVERY_S = 1.0
 
 _BANNER = {"background-color": "#b00020", "color": "white", "padding": "8px 12px", "font-size": "16px",
            "font-weight": "bold", "border-radius": "4px", "width": "100%"}
@@ -125,7 +130,8 @@ def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after
                     sizing_mode="stretch_width", merge_tools=False)
     doc.add_root(column(banner, row(header, status, sizing_mode="stretch_width"), grid, sizing_mode="stretch_width"))
     doc.title = f"qkdlab live — {info.title}"
-    seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False}
+    seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False, "status_at": -_STATUS_EVERY_S,
+            "finished": ""}
 
     def follow_board() -> None:
         history = board.history
@@ -147,9 +153,11 @@ def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after
     def refresh() -> None:                # new blocks, and the status (its age and STALE also when none come)
         if board.version != seen["version"] and len(board.history):
             follow_board()
-        text = status_html(board, stale_after_s)
-        if text != status.text:
-            status.text = text
+        now = time.monotonic()
+        if now - seen["status_at"] >= _STATUS_EVERY_S or board.finished != seen["finished"]:  # once a second is enough
+            text = status_html(board, stale_after_s)
+            if text != status.text:
+                status.text, seen["status_at"], seen["finished"] = text, now, board.finished
 
     refresh()
     viewers.add(doc, refresh)
