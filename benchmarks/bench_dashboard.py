@@ -303,6 +303,9 @@ def interleaved(args: argparse.Namespace) -> None:
     print(figures(f"interleaved: without ({args.cycles} segments)", merged["off"]))
     print(figures(f"interleaved: {args.viewers} viewers", merged["on"]))
     print(f"interleaved, {args.viewers} viewers: {change(merged['on'], merged['off'])}")
+    for state, segments in runs.items():                # the spread between segments of one condition: the noise
+        print(f"  {state:>3} segments, p50 / p99 (ms): " + "  ".join(
+            f"{np.percentile(r['latency'], 50) * 1e3:.0f}/{np.percentile(r['latency'], 99) * 1e3:.0f}" for r in segments))
     report_viewers(seen, feed.published - published, feed.dropped)
 
 

@@ -128,8 +128,7 @@ def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after
     grid = gridplot([[figures["keyrate"], figures["keybits"]], [figures["qber"], figures["phase"]],
                      [figures["detections"], figures["dark"]], [figures["latency"], None]],
                     sizing_mode="stretch_width", merge_tools=False)
-    doc.add_root(column(banner, row(header, status, sizing_mode="stretch_width"), grid, sizing_mode="stretch_width"))
-    doc.title = f"qkdlab live — {info.title}"
+    layout = column(banner, row(header, status, sizing_mode="stretch_width"), grid, sizing_mode="stretch_width")
     seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False, "status_at": -_STATUS_EVERY_S,
             "finished": ""}
 
@@ -159,5 +158,11 @@ def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after
             if text != status.text:
                 status.text, seen["status_at"], seen["finished"] = text, now, board.finished
 
+    # The run so far goes in before the layout joins the document: a change to a document re-walks
+    # all its models (seconds for the detector lines of a new viewer), a change to a lone model does not.
+    if len(board.history):
+        follow_board()
+    doc.add_root(layout)
+    doc.title = f"qkdlab live — {info.title}"
     refresh()
     viewers.add(doc, refresh)
