@@ -1,17 +1,21 @@
 """The one-way hand-over from the live loop to the dashboard, which must never slow the loop.
 
 The loop calls :meth:`Feed.publish` with each update and its block: one ``deque.append`` of two
-immutable objects (a frozen Update and frozen Observations), atomic in CPython, with no lock and
-no I/O. Everything else happens elsewhere: a sender thread turns each update into a small
-:func:`message` (the plotted row, alarms, solver status) and writes it to the dashboard's server
-process (:mod:`.server`), which does all the web work outside this process and its GIL. A slow,
-stalled or disconnected browser — or a stalled server — therefore cannot reach the loop: at worst
-the deque (bounded) fills, the oldest unsent updates are dropped, and the page says how many.
+immutable objects (a frozen Update and frozen Observations), then, once a dashboard server is
+attached, its :class:`.outbox.Outbox` writes what waits — as one small :func:`message` per update
+(the plotted row, alarms, solver status) — to a non-blocking socket to the dashboard's server
+process (:mod:`.server`), which does all the web work outside this process and its GIL. This runs
+in the loop's own thread, right after the estimate and before the loop waits for the next block:
+no thread of the live process wakes up beside the estimator. A slow, stalled or disconnected
+browser — or a stalled server — therefore cannot reach the loop: when the socket is full the
+publish returns at once, the deque (bounded) keeps the newest updates and drops the oldest, and
+the page says how many.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +64,32 @@ class Feed:
     def __init__(self, info: RunInfo, maxlen: int = 10_000) -> None:
         self.info = info
         self._queue: deque[tuple[Update | None, Block | None] | str] = deque(maxlen=maxlen)
+        self._pump: Callable[[], None] | None = None
         self.published = 0
         self.taken = 0
 
     def publish(self, update: Update, block: Block | None = None) -> None:
-        """Hand one update (and its block) to the dashboard; returns at once, never raises."""
+        """Hand one update (and its block) to the dashboard; returns without waiting, never raises."""
         self._queue.append((update, block))
         self.published += 1
+        if self._pump is not None:
+            self._pump()
 
     def finish(self, reason: str) -> None:
         """Say that the producer ended (shown as the run's status)."""
         self._queue.append(reason)
+        if self._pump is not None:
+            self._pump()
+
+    def attach(self, pump: Callable[[], None] | None) -> None:
+        """Have ``pump`` (a server's outbox) called after every publish; ``None`` detaches it."""
+        self._pump = pump
+        if pump is not None:
+            pump()
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._queue)
 
     @property
     def dropped(self) -> int:
@@ -78,7 +97,7 @@ class Feed:
         return max(self.published - self.taken - len(self._queue), 0)
 
     def take(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Up to ``limit`` waiting updates as :func:`message` dicts (called by the sender, never by the loop)."""
+        """Up to ``limit`` waiting updates as :func:`message` dicts (called by the outbox)."""
         out: list[dict[str, Any]] = []
         while len(out) < limit:
             try:

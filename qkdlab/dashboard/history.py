@@ -11,10 +11,18 @@ block-weighted means are preserved exactly.
 
 Viewers follow it with two numbers: ``appended`` (rows ever added; new rows since a viewer's
 last look are the tail) and ``generation`` (bumped by each merge, after which a viewer reloads
-everything). Used from the server's event loop only, so it needs no lock.
+everything). The full columns are float arrays, which Bokeh sends as binary buffers (a list of
+floats is encoded number by number in Python: for a reload of 4000 points × 25 columns to ten
+viewers, milliseconds instead of a second of the server's time), built once per state of the
+history and shared by every viewer that reloads. The few new rows of an update are plain lists:
+they travel inline in the message's JSON, where arrays would cost each viewer two websocket
+frames per column (~50 frames per update instead of 3).
+Used from the server's event loop only, so it needs no lock.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .rows import merge_rows
 
@@ -31,6 +39,7 @@ class History:
         self.rows: list[dict[str, float]] = []
         self.appended = 0
         self.generation = 0
+        self._columns: tuple[tuple[int, int], dict[str, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -41,15 +50,18 @@ class History:
         if len(self.rows) > self.capacity:
             self._compact()
 
-    def columns(self, rows: list[dict[str, float]] | None = None) -> dict[str, list[float]]:
-        """Every point (or ``rows``) as columns, the form a Bokeh ``ColumnDataSource`` takes."""
-        rows = self.rows if rows is None else rows
-        return {key: [r[key] for r in rows] for key in (rows[0] if rows else {})}
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every point as columns, the form a Bokeh ``ColumnDataSource`` takes (shared: do not modify)."""
+        state = (self.generation, self.appended)
+        if self._columns is None or self._columns[0] != state:
+            self._columns = (state, _arrays(self.rows))
+        return self._columns[1]
 
     def since(self, appended: int) -> dict[str, list[float]]:
         """The rows added after a viewer had seen ``appended`` of them (same generation)."""
         fresh = self.appended - appended
-        return self.columns(self.rows[len(self.rows) - fresh:] if fresh > 0 else [])
+        rows = self.rows[len(self.rows) - fresh:] if fresh > 0 else []
+        return {key: [r[key] for r in rows] for key in (rows[0] if rows else {})}
 
     def _compact(self) -> None:
         old, recent = self.rows[: len(self.rows) // 2], self.rows[len(self.rows) // 2:]
@@ -64,3 +76,7 @@ class History:
                 i += 1
         self.rows = merged + recent
         self.generation += 1
+
+
+def _arrays(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
+    return {key: np.fromiter((r[key] for r in rows), float, len(rows)) for key in (rows[0] if rows else {})}

@@ -7,16 +7,19 @@ estimator's latency. Above them an alarm banner (time, block and reason of the l
 the run's ε with its parts and provenance, and the status of the producer and the estimator
 (last block, staleness, rejections, solver status and conservative fallbacks).
 
-Each viewer's document polls the board every ``refresh_ms`` on the server's event loop and sends
-only what changed: new points are streamed (``ColumnDataSource.stream``), and the whole history is
-resent only after the history merged old points (``History.generation``).
+Each viewer's document is updated when :class:`.viewers.Viewers` says so (together with the other
+pages, right after new blocks, a few times a second) and sends only what changed: new points are
+streamed (``ColumnDataSource.stream``), the status at most once a second, and the whole
+history (as binary arrays) only after the history merged old points (``History.generation``).
 """
 
 from __future__ import annotations
 
 import html
+import time
 from datetime import datetime, timezone
 
+import numpy as np
 from bokeh.document import Document
 from bokeh.layouts import column, gridplot, row
 from bokeh.models import ColumnDataSource, Div, HoverTool, Span
@@ -26,6 +29,7 @@ from bokeh.plotting import figure
 from .board import Board
 from .feed import RunInfo
 from .rows import COLUMNS
+from .viewers import Viewers
 
 __all__ = ["build_document", "PANELS"]
 
@@ -41,6 +45,10 @@ PANELS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
     "dark": ("Dark-count rate per detector (vacuum-decoy slots)", "dark-count rate (counts/s)", []),
     "latency": ("Estimator time per block", "latency (ms)", [("latency_ms", "estimate")]),
 }
+
+#: The status line changes with every block (its time, counts, latency): sent at most this often,
+#: since each change is one more message to every viewer.
+_STATUS_EVERY_S = 1.0
 
 _BANNER = {"background-color": "#b00020", "color": "white", "padding": "8px 12px", "font-size": "16px",
            "font-weight": "bold", "border-radius": "4px", "width": "100%"}
@@ -103,10 +111,10 @@ def _figure(name: str, source: ColumnDataSource, x_range: object | None) -> figu
     return fig
 
 
-def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_after_s: float = 5.0) -> None:
-    """Fill one viewer's document and keep it following the board."""
+def build_document(doc: Document, board: Board, viewers: Viewers, *, stale_after_s: float = 5.0) -> None:
+    """Fill one viewer's document and have ``viewers`` keep it following the board."""
     info = board.info
-    source = ColumnDataSource(data={key: [] for key in COLUMNS}, name="blocks")
+    source = ColumnDataSource(data={key: np.empty(0) for key in COLUMNS}, name="blocks")
     figures: dict[str, figure] = {}
     for name in PANELS:
         figures[name] = _figure(name, source, figures["keyrate"].x_range if figures else None)
@@ -120,16 +128,14 @@ def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_
     grid = gridplot([[figures["keyrate"], figures["keybits"]], [figures["qber"], figures["phase"]],
                      [figures["detections"], figures["dark"]], [figures["latency"], None]],
                     sizing_mode="stretch_width", merge_tools=False)
-    doc.add_root(column(banner, row(header, status, sizing_mode="stretch_width"), grid, sizing_mode="stretch_width"))
-    doc.title = f"qkdlab live — {info.title}"
-    seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False}
+    layout = column(banner, row(header, status, sizing_mode="stretch_width"), grid, sizing_mode="stretch_width")
+    seen = {"appended": 0, "generation": -1, "version": -1, "detectors": False, "status_at": -_STATUS_EVERY_S,
+            "finished": ""}
 
-    def refresh() -> None:
+    def follow_board() -> None:
         history = board.history
-        if board.version == seen["version"] or not len(history):
-            return
         if history.generation != seen["generation"]:
-            source.data = history.columns()
+            source.data = dict(history.columns())
         elif history.appended > seen["appended"]:
             source.stream(history.since(seen["appended"]), rollover=history.capacity)
         seen.update(appended=history.appended, generation=history.generation, version=board.version)
@@ -142,13 +148,21 @@ def build_document(doc: Document, board: Board, *, refresh_ms: int = 200, stale_
             seen["detectors"] = True
         if board.alarm_count:
             banner.text, banner.visible = banner_html(board), True
-        status.text = status_html(board, stale_after_s)
 
-    def tick() -> None:                                   # the age and STALE, also when no block comes
-        text = status_html(board, stale_after_s)
-        if text != status.text:
-            status.text = text
+    def refresh() -> None:                # new blocks, and the status (its age and STALE also when none come)
+        if board.version != seen["version"] and len(board.history):
+            follow_board()
+        now = time.monotonic()
+        if now - seen["status_at"] >= _STATUS_EVERY_S or board.finished != seen["finished"]:  # once a second is enough
+            text = status_html(board, stale_after_s)
+            if text != status.text:
+                status.text, seen["status_at"], seen["finished"] = text, now, board.finished
 
-    doc.add_periodic_callback(refresh, refresh_ms)
-    doc.add_periodic_callback(tick, 1000)
+    # The run so far goes in before the layout joins the document: a change to a document re-walks
+    # all its models (seconds for the detector lines of a new viewer), a change to a lone model does not.
+    if len(board.history):
+        follow_board()
+    doc.add_root(layout)
+    doc.title = f"qkdlab live — {info.title}"
     refresh()
+    viewers.add(doc, refresh)

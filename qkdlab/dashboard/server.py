@@ -7,9 +7,14 @@ Python on a Tornado event loop.
 Why a process: serialising documents and patches for ten viewers is Python work; on a thread of
 the live process it competes for the GIL and measurably slowed the estimator
 (``benchmarks/bench_dashboard.py``: p50 ×5 with 3 viewers, on a loaded 2-core machine). In its own process it cannot: the live
-process only appends to the feed's deque, and a sender thread pickles small messages into a pipe
-(blocking only itself when the server lags; the deque then drops the oldest). The server process
-exits when the pipe closes, so it never outlives the run.
+loop appends to the feed's deque and writes small messages to a non-blocking socket
+(:mod:`.outbox`; when the server lags, the deque drops the oldest). The server process exits when
+the socket closes, so it never outlives the run.
+
+Why it is cheap and yields: the server process lowers its own scheduling priority (``nice``, 10 by
+default), so on a machine with fewer free cores than busy processes the estimator wins every
+contention; it wakes only when blocks arrive (no polling), and it updates all pages together a few
+times a second with only the new points (:mod:`.viewers`).
 
 Access: by default the server listens on 127.0.0.1 only (and refuses requests whose Host header
 is not a loopback name, against DNS rebinding). Any other address needs an access token: every
@@ -27,10 +32,10 @@ import asyncio
 import hmac
 import ipaddress
 import multiprocessing
+import os
 import secrets
 import socket
 import threading
-from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlencode
@@ -42,14 +47,16 @@ from bokeh.server.tornado import BokehTornado
 from bokeh.server.util import bind_sockets
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest
-from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
 from ..errors import ConfigError
 from .board import Board
 from .feed import Feed, RunInfo
 from .history import History
+from .outbox import Outbox, read_batches
 from .page import build_document
+from .viewers import Viewers
 
 __all__ = ["DashboardServer", "is_loopback"]
 
@@ -119,21 +126,24 @@ class DashboardServer:
 
     ``token``: ``None`` generates one when ``host`` is not loopback (required there) and uses none
     on loopback; pass a string to set it. ``port=0`` picks a free port (see :attr:`port`).
+    ``update_interval_s`` / ``max_delay_s``: how often at most, and how late at most, the pages
+    are updated (:class:`.viewers.Viewers`). ``nice``: added to the server process's niceness
+    (0 keeps the live process's priority; ignored where the OS has no ``os.nice``).
     """
 
     def __init__(self, feed: Feed, *, host: str = "127.0.0.1", port: int = 8050, token: str | None = None,
-                 send_every_s: float = 0.05, refresh_ms: int = 200, stale_after_s: float = 5.0,
-                 history_points: int = 4000) -> None:
+                 stale_after_s: float = 5.0, history_points: int = 4000, update_interval_s: float = 0.25,
+                 max_delay_s: float = 0.5, nice: int = 10) -> None:
         self.feed, self.host, self.port = feed, host, port
         self.loopback = is_loopback(host)
         self.token = token if token is not None else (None if self.loopback else secrets.token_urlsafe(24))
-        self._options = {"refresh_ms": refresh_ms, "stale_after_s": stale_after_s, "history_points": history_points}
-        self._send_every = send_every_s
+        if not 0 < update_interval_s <= max_delay_s <= 1.0:
+            raise ConfigError(f"dashboard update interval {update_interval_s} s and maximum delay {max_delay_s} s "
+                              "must satisfy 0 < interval <= delay <= 1 s (the page must follow within 1 s)")
+        self._options = {"stale_after_s": stale_after_s, "history_points": history_points, "nice": nice,
+                         "update_interval_s": update_interval_s, "max_delay_s": max_delay_s}
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._sender: threading.Thread | None = None
-        self._stop = threading.Event()
-        self.sent = 0
+        self._outbox: Outbox | None = None
 
     @property
     def url(self) -> str:
@@ -143,43 +153,53 @@ class DashboardServer:
         return f"http://{shown}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     @property
+    def sent(self) -> int:
+        """Updates written to the server process so far."""
+        return 0 if self._outbox is None else self._outbox.sent
+
+    @property
     def pid(self) -> int | None:
         """The server process (the benchmark and tests stop it to play a stalled server)."""
         return None if self._process is None else self._process.pid
 
     def start(self) -> DashboardServer:
         context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
+        ours, theirs = context.Pipe()                  # start-up: the port, or why not
+        data, their_data = socket.socketpair()         # then the updates (:mod:`.outbox`)
         self._process = context.Process(target=_serve, name="qkdlab-dashboard", daemon=True,
-                                        args=(theirs, self.feed.info, self.host, self.port, self.token, self._options))
+                                        args=(theirs, their_data, self.feed.info, self.host, self.port, self.token,
+                                              self._options))
         self._process.start()
         theirs.close()
-        self._conn = ours
-        if not ours.poll(60):
-            self.stop()
-            raise ConfigError("the dashboard server did not start within 60 s")
+        their_data.close()
         try:
-            kind, value = ours.recv()
-        except EOFError:
-            kind, value = "error", ("the server process ended at start; a script that starts the dashboard must "
-                                    "guard its main code with `if __name__ == \"__main__\":` (spawned processes "
-                                    "import it)")
-        if kind == "error":
+            if not ours.poll(60):
+                raise ConfigError("the dashboard server did not start within 60 s")
+            try:
+                kind, value = ours.recv()
+            except EOFError:
+                kind, value = "error", ("the server process ended at start; a script that starts the dashboard "
+                                        "must guard its main code with `if __name__ == \"__main__\":` (spawned "
+                                        "processes import it)")
+            if kind == "error":
+                raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
+                                  "choose another --host/--port")
+        except ConfigError:
+            data.close()
             self.stop()
-            raise ConfigError(f"cannot serve the dashboard on {self.host}:{self.port} ({value}); "
-                              "choose another --host/--port")
+            raise
+        finally:
+            ours.close()
         self.port = value
-        self._sender = threading.Thread(target=self._send, name="qkdlab-dashboard-feed", daemon=True)
-        self._sender.start()
+        self._outbox = Outbox(self.feed, data)
+        self.feed.attach(self._outbox.pump)
         return self
 
     def stop(self) -> None:
-        """Send what is left, close the pipe (the server process then exits) and wait for it."""
-        self._stop.set()
-        if self._sender is not None:
-            self._sender.join(10)
-        if self._conn is not None:
-            self._conn.close()
+        """Send what is left, close the socket (the server process then exits) and wait for it."""
+        if self._outbox is not None:
+            self.feed.attach(None)
+            self._outbox.close(10)
         if self._process is not None:
             self._process.join(10)
             if self._process.is_alive():
@@ -192,34 +212,22 @@ class DashboardServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _send(self) -> None:
-        """The sender thread: feed → messages → pipe; blocks only itself when the server lags."""
-        assert self._conn is not None
-        while True:
-            done = self._stop.wait(self._send_every)
-            while messages := self.feed.take():
-                try:
-                    self._conn.send(messages)
-                except (OSError, ValueError):       # the server process is gone: nothing left to feed
-                    return
-                self.sent += len(messages)
-            if done:
-                return
-
-
-def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | None, options: dict) -> None:
-    """The server process: receive messages on a thread, serve the page on the main thread's loop."""
+def _serve(conn: Connection, data: socket.socket, info: RunInfo, host: str, port: int, token: str | None,
+           options: dict) -> None:
+    """The server process: receive updates on a thread, serve the page on the main thread's loop."""
+    if options["nice"] and hasattr(os, "nice"):
+        os.nice(options["nice"])
     asyncio.set_event_loop(asyncio.new_event_loop())
     loop = IOLoop.current()
     board = Board(info, History(options["history_points"]))
-    inbox: deque[list[dict]] = deque()
+    viewers = Viewers(loop, min_interval_s=options["update_interval_s"], max_delay_s=options["max_delay_s"])
     try:
         sockets, port = bind_sockets(host, port)
         origins = ([f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"] if is_loopback(host)
                    else [".".join(["*"] * n) + f":{port}" for n in range(1, 9)])
 
         def make(doc: Any) -> None:
-            build_document(doc, board, refresh_ms=options["refresh_ms"], stale_after_s=options["stale_after_s"])
+            build_document(doc, board, viewers, stale_after_s=options["stale_after_s"])
 
         app = _GuardedTornado({"/": Application(FunctionHandler(make))}, token=token,
                               cookie=f"qkdlab_dashboard_{port}", extra_websocket_origins=origins)
@@ -231,20 +239,23 @@ def _serve(conn: Connection, info: RunInfo, host: str, port: int, token: str | N
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", port))
+    conn.close()
 
-    def receive() -> None:
+    def arrived(messages: list[dict]) -> None:
+        board.take(messages)
+        viewers.data_arrived()
+
+    def receive() -> None:                   # a blocking read on its own thread; the loop wakes only with data
         try:
-            while True:
-                inbox.append(conn.recv())
-        except (EOFError, OSError):
-            loop.add_callback(loop.stop)
-
-    def drain() -> None:
-        while inbox:
-            board.take(inbox.popleft())
+            with data.makefile("rb") as stream:
+                for batch in read_batches(stream):
+                    loop.add_callback(arrived, batch)
+        except OSError:
+            pass
+        loop.add_callback(loop.stop)
 
     threading.Thread(target=receive, daemon=True).start()
-    PeriodicCallback(drain, 50).start()
+    viewers.start()
     try:
         loop.start()
     finally:

@@ -157,7 +157,7 @@ def test_replay_shows_the_numbers_of_the_hdf5_record(browser, tmp_path):
         assert estimate_into(feed, estimator, follow_link_run(path, poll_s=0.05)) == 5
         data = wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 5 and d, 60)
     assert data, "the replay did not plot 5 blocks"
-    assert "run ended: 5 blocks" in browser.execute_script(DEEP_TEXT)
+    assert wait_for(lambda: "run ended: 5 blocks" in browser.execute_script(DEEP_TEXT), 5, 0.1)
     # The record itself, read with h5py and counted by hand (no qkdlab code on this side) ...
     with h5py.File(path, "r") as handle:
         run = handle[sorted(k for k in handle if k.startswith("run_"))[-1]]

@@ -6,6 +6,7 @@ import http.client
 import os
 import pickle
 import signal
+import socket
 import time
 
 import numpy as np
@@ -14,9 +15,12 @@ import pytest
 
 from qkdlab.analysis import AnalysisSource
 from qkdlab.dashboard import Board, DashboardServer, Feed, History, RunInfo, is_loopback
+from qkdlab.dashboard.outbox import Outbox, read_batches
 from qkdlab.dashboard.rows import merge_rows
+from qkdlab.dashboard.viewers import Viewers
 from qkdlab.examples import flawed_source_model
 from qkdlab.live import LiveEstimator, SimulatedLink
+from qkdlab.live.estimator import Update
 
 SOURCE = AnalysisSource.flawed("bb84", 0.063, 1e-7)
 
@@ -165,3 +169,102 @@ def test_loopback_by_default_and_a_token_elsewhere():
         assert get(server.port, "/").status == 200
         assert get(server.port, "/", {"Host": "attacker.example"}).status == 403
 
+
+
+class FakeLoop:
+    """The three IOLoop calls :class:`Viewers` makes, on a clock the test moves."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, {}
+
+    def time(self):
+        return self.now
+
+    def call_later(self, delay, callback):
+        handle = object()
+        self.timers[handle] = (self.now + delay, callback)
+        return handle
+
+    def remove_timeout(self, handle):
+        self.timers.pop(handle, None)
+
+    def advance(self, to):
+        while due := sorted((t, h) for h, (t, _) in self.timers.items() if t <= to):
+            self.now = due[0][0]
+            self.timers.pop(due[0][1])[1]()
+        self.now = to
+
+
+class FakeDoc:
+    def __init__(self, loop):
+        self.loop, self.updates, self.destroyed = loop, [], None
+
+    def add_next_tick_callback(self, callback):
+        self.updates.append(self.loop.now)
+        callback()
+
+    def on_session_destroyed(self, callback):
+        self.destroyed = callback
+
+
+def test_pages_are_updated_together_right_after_data_a_few_times_a_second():
+    loop = FakeLoop()
+    viewers = Viewers(loop, min_interval_s=0.25, max_delay_s=0.5)
+    docs = [FakeDoc(loop) for _ in range(10)]
+    for doc in docs:
+        viewers.add(doc, lambda: None)
+    arrivals = [0.1 * i + 0.013 for i in range(100)]            # 10 blocks/s for 10 s
+    for t in arrivals:
+        loop.advance(t)
+        viewers.data_arrived()
+    loop.advance(20.0)
+    updates = list(docs[0].updates)
+    assert all(doc.updates == updates for doc in docs)              # all pages at the same moments
+    assert len(updates) <= 10 / 0.25 + 1                            # at most 4 per second, not one per block
+    assert np.all(np.diff(updates) >= 0.25 - 1e-9)
+    assert set(updates) <= set(arrivals) | {arrivals[-1] + 0.5}    # on arrival (the last one: by the timer)
+    for t in arrivals:                                              # every block on the page within 0.5 s
+        assert any(t <= u <= t + 0.5 + 1e-9 for u in updates), t
+    docs[3].destroyed(None)                                         # a closed page is no longer updated
+    assert len(viewers) == 9
+    loop.advance(21.0)
+    viewers.data_arrived()
+    assert len(docs[3].updates) == len(updates) and len(docs[0].updates) == len(updates) + 1
+    with pytest.raises(ValueError, match="max_delay_s"):
+        Viewers(loop, min_interval_s=0.5, max_delay_s=0.25)
+
+
+def test_at_one_block_per_second_every_block_is_pushed_at_once():
+    loop = FakeLoop()
+    viewers = Viewers(loop)
+    doc = FakeDoc(loop)
+    viewers.add(doc, lambda: None)
+    for t in (1.0, 2.0, 3.05, 4.0):
+        loop.advance(t)
+        viewers.data_arrived()
+    assert doc.updates == [1.0, 2.0, 3.05, 4.0]
+
+
+def test_the_outbox_never_blocks_and_delivers_everything_in_order_once_the_reader_catches_up():
+    """A reader that does not read (a stalled server) fills the socket; publish still returns at once,
+    the backlog thread delivers the rest when reading resumes, with no further publish."""
+    feed = Feed(RunInfo.from_estimator(LiveEstimator(SOURCE), "outbox"), maxlen=100_000)
+    ours, theirs = socket.socketpair()
+    outbox = Outbox(feed, ours, batch=50)
+    feed.attach(outbox.pump)
+    reason = "x" * 2000                                  # ~2 kB per message: the socket buffer fills quickly
+    times = []
+    for i in range(3000):
+        start = time.perf_counter()
+        feed.publish(Update(i, 0.0, False, reason=f"{i} {reason}"))
+        times.append(time.perf_counter() - start)
+    assert outbox.sent < feed.published                  # the socket is full: the rest waits
+    assert np.percentile(times, 99) < 0.01 and max(times) < 0.1, max(times)
+    received = []
+    with theirs.makefile("rb") as stream:
+        batches = read_batches(stream)
+        while len(received) < 3000:
+            received += [int(m["reason"].split()[0]) for m in next(batches)]
+        outbox.close(5)
+        assert list(batches) == []                       # closed: the reader's iteration ends
+    assert received == list(range(3000)) and feed.dropped == 0
