@@ -31,8 +31,8 @@ import numpy as np
 
 from .optics import ALICE_POVM, MismatchInputError, Receiver
 
-__all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "observed_rates", "photon_bounds",
-           "photon_number_minima"]
+__all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "monotonicity_failure", "observed_rates",
+           "photon_bounds", "photon_number_minima"]
 
 #: Slack allowed in the monotonicity check (floating-point eigenvalues).
 _MONOTONE_TOL = 1e-10
@@ -68,14 +68,21 @@ def photon_number_minima(receiver: Receiver, check_up_to: int | None = None) -> 
     out = {k: np.array(v) for k, v in mins.items()}
     checks = [("double", 3, 3), ("error", 3, 3)] if receiver.scheme == "active" else [("cross", 3, 3), ("cross", 2, 2)]
     for name, ref, start in checks:
-        worst = out[name][start:].min()
-        if worst < out[name][ref] - _MONOTONE_TOL:
-            n_bad = start + int(np.argmin(out[name][start:]))
-            raise PhotonBoundError(
-                f"the {name}-click minimum is not monotone for this efficiency table: at n = {n_bad} it is "
-                f"{worst:.6g} < {out[name][ref]:.6g} at n = {ref}; the photon-number bounds of Zhang et al. "
-                "Eqs. (19)-(28) do not hold here, use --photon-bound cutoff (an assumption) instead")
+        failure = monotonicity_failure(out[name], name, ref, start)
+        if failure:
+            raise PhotonBoundError(failure)
     return out
+
+
+def monotonicity_failure(minima: np.ndarray, name: str, ref: int, start: int) -> str | None:
+    """Why minima[n] ≥ minima[ref] fails for some n ≥ ``start`` (None when it holds up to len − 1)."""
+    worst = minima[start:].min()
+    if worst >= minima[ref] - _MONOTONE_TOL:
+        return None
+    n_bad = start + int(np.argmin(minima[start:]))
+    return (f"the {name}-click minimum is not monotone for this efficiency table: at n = {n_bad} it is "
+            f"{worst:.6g} < {minima[ref]:.6g} at n = {ref}; the photon-number bounds of Zhang et al. "
+            "Eqs. (19)-(28) do not hold here, use --photon-bound cutoff (an assumption) instead")
 
 
 def observed_rates(receiver: Receiver, p: np.ndarray) -> dict[str, float]:

@@ -26,9 +26,10 @@ import numpy as np
 from qkdlab.analysis.numerical import Block, Constraint, NumericalProblem
 
 from .channel import ALICE_ORDER
+from .fock import fock_basis
 from .optics import ALICE_POVM, MismatchInputError, Receiver
 
-__all__ = ["build_problem", "leakage"]
+__all__ = ["build_problem", "leakage", "mode_sectors"]
 
 
 def _sqrtm_psd(m: np.ndarray) -> np.ndarray:
@@ -64,12 +65,35 @@ def _coarse(p_fine: np.ndarray, fine_outcomes: tuple[str, ...], outcomes: tuple[
     return out
 
 
+def mode_sectors(receiver: Receiver, n: int) -> list[np.ndarray]:
+    """Indices of the n-photon Fock basis grouped by the photon number of each spatio-temporal mode.
+
+    Every no-click operator Γ_n(𝟙 − Q_S) keeps each mode's photon number (Q_S is diagonal in the
+    mode, :mod:`.optics`), hence so do Bob's POVM, G and the constraints: pinching ρ onto these
+    sectors loses nothing (the block argument of :mod:`qkdlab.analysis.numerical.reductions`)."""
+    m = receiver.modes
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, occ in enumerate(fock_basis(n, 2 * m)):
+        groups.setdefault(tuple(occ[c] + occ[m + c] for c in range(m)), []).append(i)
+    return [np.array(v) for _, v in sorted(groups.items())]
+
+
+def _restrict(op: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = op[np.ix_(idx, idx)]
+    rest = np.setdiff1d(np.arange(len(op)), idx)
+    if rest.size and np.abs(op[np.ix_(idx, rest)]).max(initial=0.0) > 1e-12 * max(1.0, np.abs(op).max()):
+        raise MismatchInputError("an operator of the receiver mixes mode sectors; the sector reduction does not apply")
+    return out
+
+
 def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal["cutoff", "squasher"] = "squasher",
                   *, cutoff: int = 2, squasher_photons: int = 2, b: dict[int, float] | None = None,
-                  f_ec: float = 1.0) -> NumericalProblem:
+                  f_ec: float = 1.0, sectors: bool = False) -> NumericalProblem:
     """The NumericalProblem for ``receiver`` and fine-grained statistics ``p_fine`` (rows H, V, D, A).
 
-    ``b``: {k: b_k} photon-number lower bounds (squasher only; from :func:`.bounds.photon_bounds`)."""
+    ``b``: {k: b_k} photon-number lower bounds (squasher only; from :func:`.bounds.photon_bounds`).
+    ``sectors``: one block per photon number *and* per mode occupation (:func:`mode_sectors`), the
+    exact reduction that makes many-mode tables (the doubled emulation hull) affordable."""
     if photon_bound not in ("cutoff", "squasher"):
         raise MismatchInputError(f"photon bound {photon_bound!r}: use 'cutoff' or 'squasher'")
     top = cutoff if photon_bound == "cutoff" else squasher_photons
@@ -81,16 +105,22 @@ def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal[
     outcomes = receiver.outcomes
     p = p_fine if receiver.statistics == "fine" else _coarse(p_fine, fine_outcomes, outcomes)
     eye2 = np.eye(2)
-    blocks, povms = [], []
+    blocks, povms, photons = [], [], []
     for n in range(top + 1):
-        povm = receiver.povm(n)
-        sifted = sum(povm[y] for y in receiver.sifted_outcomes)
-        dim_b = receiver.block_dim(n)
-        if np.abs(sifted).max() > 0:
-            blocks.append(Block(2 * dim_b, (np.kron(eye2, _sqrtm_psd(sifted)) / math.sqrt(2),), _key_projectors(dim_b), f"n={n}"))
-        else:
-            blocks.append(Block(2 * dim_b, name=f"n={n}"))
-        povms.append(povm)
+        full = receiver.povm(n)
+        parts = mode_sectors(receiver, n) if sectors and n > 0 else [np.arange(receiver.block_dim(n))]
+        for j, idx in enumerate(parts):
+            povm = {y: _restrict(op, idx) for y, op in full.items()} if len(parts) > 1 else full
+            sifted = sum(povm[y] for y in receiver.sifted_outcomes)
+            dim_b = len(idx)
+            name = f"n={n}" + (f"/sector {j}" if len(parts) > 1 else "")
+            if np.abs(sifted).max() > 0:
+                blocks.append(Block(2 * dim_b, (np.kron(eye2, _sqrtm_psd(sifted)) / math.sqrt(2),),
+                                    _key_projectors(dim_b), name))
+            else:
+                blocks.append(Block(2 * dim_b, name=name))
+            povms.append(povm)
+            photons.append(n)
     assumptions = [f"{receiver.scheme} receiver, {receiver.modes} mode(s), {receiver.statistics}-grained statistics",
                    "asymptotic key rate (collective = coherent attacks), single-photon source, Alice's ideal qubit",
                    "a double click is a random bit for error correction"]
@@ -113,7 +143,7 @@ def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal[
                 continue
             if not 0 <= k <= top:
                 raise MismatchInputError(f"photon-number bound b_{k}: k must lie in 0..{top}")
-            ops = [np.eye(blk.dim) if n <= k else None for n, blk in enumerate(blocks[:-1])] + [None]
+            ops = [np.eye(blk.dim) if n <= k else None for n, blk in zip(photons, blocks[:-1], strict=True)] + [None]
             cons.append(Constraint.at_least(ops, value, f"b_{k}"))
     leak = leakage(p_fine, fine_outcomes, f_ec)
     return NumericalProblem(tuple(blocks), tuple(cons), leak, f"bb84-mismatch/{receiver.scheme}/{photon_bound}",
