@@ -218,5 +218,5 @@ def calibrated_hull(detectors: DetectorTable, *, min_relative_efficiency: float 
     assumption = (f"η table: the {table.shape[1]} non-zero vertices of conv({{0}} ∪ corners of the confidence boxes) "
                   f"over the {int(keep.sum())} delays with the larger η ≥ {min_relative_efficiency:g} of the peak "
                   f"(ASSUMPTION: Eve's modes are mixtures of those delays), enlarged to ≤ {max_vertices} vertices; "
-                  "every vertex doubled (a worst case over every table in the boxes, docs/decoy-mismatch.md)")
+                  "every vertex doubled (a worst case over every table in the boxes, docs/mismatch-calibrated.md)")
     return CalibratedHull(table, minima, value[:, op].copy(), int(keep.sum()), check_up_to, assumption)
