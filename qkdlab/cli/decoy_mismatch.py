@@ -49,7 +49,7 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
         raise click.UsageError("the decoy channel model is written for the active receiver: use --receiver active")
     eta1, tables = eta_tables(opts, model)
     caveat = (["η table: the DetectorTable's Table-I form two_mode (most mismatch the intervals allow at one delay pair); "
-               "NOT a proven worst case over the confidence box — the emulation hull (docs/decoy-mismatch.md) is not "
+               "NOT a proven worst case over the confidence box — the emulation hull (docs/mismatch-calibrated.md) is not "
                "wired into the decoy analysis yet"] if model is not None else [])
     bound = {"squasher": "squasher", "cutoff": "cutoff", None: "auto"}.get(opts.photon_bound, opts.photon_bound)
     rows = []

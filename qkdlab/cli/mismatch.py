@@ -101,7 +101,7 @@ def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, n
 
 def _calibrated(opts: MismatchOptions, model):
     """(η1, [(η2, hull table)], simulated receiver, hull) for --model: the emulation hull of the
-    DetectorTable's confidence boxes (a worst case over the calibration, docs/decoy-mismatch.md);
+    DetectorTable's confidence boxes (a worst case over the calibration, docs/mismatch-calibrated.md);
     the simulated link's light meets the point estimates at the operating delay."""
     from ..analysis.mismatch import Receiver
     from ..analysis.mismatch.hull import calibrated_hull

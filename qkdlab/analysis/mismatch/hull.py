@@ -2,15 +2,16 @@
 
 A calibrated receiver is known only up to a box: detector d's efficiency for light in mode t (a
 gate delay) lies in [η_lo[d, t], η_hi[d, t]]. The key rate is not monotone in the single entries,
-so no single table in the box is known to be the worst. docs/decoy-mismatch.md ("A calibrated
-table: the emulation hull") proves instead, for the mode-diagonal threshold-detector model of
-Zhang et al., PRR 3, 013076 (2021), Sec. II:
+so no single table in the box is known to be the worst. docs/mismatch-calibrated.md proves
+instead, for the mode-diagonal threshold-detector model of Zhang et al., PRR 3, 013076 (2021),
+Sec. II:
 
 1. *Emulation.* If Bob's receiver has modes with efficiency vectors v_1 … v_K (one entry per
    detector), Eve can make a photon look, to every detector and for every photon number, like a
    photon in a mode whose vector is Σ_c w_c v_c (w a probability vector): the isometry
    |p, m⟩ ↦ |p⟩ ⊗ Σ_c √w_c |c, m⟩ on the mode degree of freedom pulls every no-click operator
    Γ_n(𝟙 − Q_S) back exactly, because Q_S is diagonal in the mode. Loss (vector 0) is free.
+   (Lemmas 1-3 and the theorem of the doc page.)
    Distinct target modes need distinct copies |c, m⟩ of each vertex mode; two copies of every
    vertex already give Eve everything any number of copies gives (Schur-Weyl: the polarisation
    space is two-dimensional).
@@ -18,8 +19,8 @@ Zhang et al., PRR 3, 013076 (2021), Sec. II:
    conv({0} ∪ corners of every box), with every photon-number quantity of n ≥ 2 photons taken over
    the *doubled* vertex table, is a lower bound on the rate of every table whose columns lie in
    the boxes (and of every mode whose vector is a mixture of them: pulses between two scanned
-   delays, any timing jitter). The single-photon problem of the flag-state squasher with k = 1 is
-   the same for the doubled and the undoubled table, so the engine solves it on the K vertices.
+   delays, any timing jitter). The rate is computed on the doubled table, blocked by mode
+   occupation (``build_problem(..., sectors=True)``), which keeps its blocks small.
 
 :func:`emulation_hull` gives the vertex table; :func:`doubled` the table with two copies of each
 mode; :func:`sector_minima` the photon-number minima d_n, e_n of an active receiver exactly but
