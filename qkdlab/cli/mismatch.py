@@ -56,6 +56,16 @@ class MismatchOptions:
     plot_path: str | None
 
 
+def _check_model(opts: MismatchOptions, model) -> None:
+    """--model excludes --eta/--eta2, needs a detector table, and describes the active receiver."""
+    if opts.eta is not None or opts.eta2 is not None:
+        raise click.UsageError("give either --model (its detector table) or --eta/--eta2, not both")
+    if model.detectors is None:
+        raise ConfigError("the model has no detector table: run the detector-efficiency scan and calibrate it")
+    if opts.receiver != "active":
+        raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
+
+
 def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.ndarray]]]:
     """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II) or the model's DetectorTable's Table-I
     form ``two_mode`` (used by the decoy command only; not a proven worst case over the confidence
@@ -63,12 +73,7 @@ def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, n
     from ..analysis.mismatch import table_i, table_ii
 
     if model is not None:
-        if opts.eta is not None or opts.eta2 is not None:
-            raise click.UsageError("give either --model (its detector table) or --eta/--eta2, not both")
-        if model.detectors is None:
-            raise ConfigError("the model has no detector table: run the detector-efficiency scan and calibrate it")
-        if opts.receiver != "active":
-            raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
+        _check_model(opts, model)
         (eta1, eta2), _ = model.detectors.two_mode
         etas = [eta2]
     else:
@@ -106,12 +111,7 @@ def _calibrated(opts: MismatchOptions, model):
     from ..analysis.mismatch import Receiver
     from ..analysis.mismatch.hull import calibrated_hull
 
-    if opts.eta is not None or opts.eta2 is not None:
-        raise click.UsageError("give either --model (its detector table) or --eta/--eta2, not both")
-    if model.detectors is None:
-        raise ConfigError("the model has no detector table: run the detector-efficiency scan and calibrate it")
-    if opts.receiver != "active":
-        raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
+    _check_model(opts, model)
     hull = calibrated_hull(model.detectors)
     tab = hull.analysis_table
     return float(tab.max()), [(float(tab.min()), tab)], Receiver("active", hull.point[:, None], opts.statistics), hull

@@ -31,8 +31,8 @@ import numpy as np
 
 from .optics import ALICE_POVM, MismatchInputError, Receiver
 
-__all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "monotonicity_failure", "observed_rates",
-           "photon_bounds", "photon_number_minima"]
+__all__ = ["PhotonBoundError", "PhotonBounds", "active_click_operators", "click_operators", "monotonicity_failure",
+           "observed_rates", "photon_bounds", "photon_number_minima"]
 
 #: Slack allowed in the monotonicity check (floating-point eigenvalues).
 _MONOTONE_TOL = 1e-10
@@ -49,10 +49,14 @@ def click_operators(receiver: Receiver, n: int) -> dict[str, np.ndarray]:
     eye = np.eye(2)
     if receiver.scheme == "passive":
         return {"cross": np.kron(eye, receiver.cross_click(n))}
-    fine = receiver.fine_povm(n)
+    return active_click_operators(receiver.fine_povm(n))
+
+
+def active_click_operators(fine: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """F_DC (Eq. 10) and F_EE (Eq. 11) on Alice ⊗ Bob from the active receiver's fine POVM."""
     pairs = {"H": ("V", "HV"), "V": ("H", "HV"), "D": ("A", "DA"), "A": ("D", "DA")}
     fee = sum(np.kron(ALICE_POVM[x], fine[err] + 0.5 * fine[dbl]) for x, (err, dbl) in pairs.items())
-    return {"double": np.kron(eye, fine["HV"] + fine["DA"]), "error": fee}
+    return {"double": np.kron(np.eye(2), fine["HV"] + fine["DA"]), "error": fee}
 
 
 def photon_number_minima(receiver: Receiver, check_up_to: int | None = None) -> dict[str, np.ndarray]:

@@ -38,16 +38,14 @@ import scipy.spatial
 
 from qkdlab.model import DetectorTable
 
-from .bounds import PhotonBoundError, monotonicity_failure
+from .bounds import PhotonBoundError, active_click_operators, monotonicity_failure
 from .fock import fock_basis, second_quantised
-from .optics import ALICE_POVM, MismatchInputError
+from .optics import ALICE_POVM, MismatchInputError, active_fine_povm
 
 __all__ = ["CalibratedHull", "calibrated_hull", "doubled", "emulation_hull", "sector_minima"]
 
 #: Vertices closer than this (absolute efficiency) are one vertex.
 _SAME = 1e-12
-_POL = {"H": np.array([1.0, 0.0]), "V": np.array([0.0, 1.0]),
-        "D": np.array([1.0, 1.0]) / np.sqrt(2), "A": np.array([1.0, -1.0]) / np.sqrt(2)}
 
 
 def emulation_hull(lower: np.ndarray, upper: np.ndarray, max_vertices: int | None = None) -> np.ndarray:
@@ -130,24 +128,18 @@ def doubled(table: np.ndarray) -> np.ndarray:
 
 
 def _sector_operators(table: np.ndarray, occupation: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """F_DC and F_EE (Alice ⊗ Bob) on the sector with ``occupation[c]`` photons in mode c."""
+    """F_DC and F_EE (Alice ⊗ Bob) on the sector with ``occupation[c]`` photons in mode c: every
+    no-click operator there is ⊗_c Γ_{n_c}(𝟙 − Q_S restricted to mode c)."""
     occupied = [(c, k) for c, k in enumerate(occupation) if k]
 
     def no_click(pols: tuple[tuple[int, str], ...]) -> np.ndarray:
         out = np.ones((1, 1))
         for c, k in occupied:
-            a = np.eye(2) - sum((table[row, c] * np.outer(_POL[p], _POL[p]) for row, p in pols), np.zeros((2, 2)))
+            a = np.eye(2) - sum((table[row, c] * ALICE_POVM[p] for row, p in pols), np.zeros((2, 2)))
             out = np.kron(out, second_quantised(a, k))
         return out
 
-    fine = {}
-    for (p1, p2), first, second, double in ((("H", "V"), "H", "V", "HV"), (("D", "A"), "D", "A", "DA")):
-        n1, n2, n12 = no_click(((0, p1),)), no_click(((1, p2),)), no_click(((0, p1), (1, p2)))
-        fine[first], fine[second] = 0.5 * (n2 - n12), 0.5 * (n1 - n12)
-        fine[double] = 0.5 * (np.eye(len(n12)) - n1 - n2 + n12)
-    pairs = {"H": ("V", "HV"), "V": ("H", "HV"), "D": ("A", "DA"), "A": ("D", "DA")}
-    error = sum(np.kron(ALICE_POVM[x], fine[e] + 0.5 * fine[dbl]) for x, (e, dbl) in pairs.items())
-    return {"double": np.kron(np.eye(2), fine["HV"] + fine["DA"]), "error": error}
+    return active_click_operators(active_fine_povm(no_click))
 
 
 def sector_minima(table: np.ndarray, top: int = 4) -> dict[str, np.ndarray]:
