@@ -154,11 +154,11 @@ def test_hull_rate_is_below_the_rate_of_tables_inside_the_box() -> None:
 
 
 def test_a_mode_inside_the_hull_adds_nothing_and_one_outside_can_only_lower_the_rate() -> None:
-    vertices = np.array([[0.5, 0.3], [0.3, 0.5]])
-    p = simulate_statistics(Receiver("active", np.array([[0.4], [0.4]])), OMEGA, R, T)
-    base, base_step1 = _hull_rate(vertices, p)
-    inside, inside_step1 = _hull_rate(np.column_stack([vertices, 0.5 * vertices.sum(axis=1) * 0.9]), p)
-    outside, _ = _hull_rate(np.column_stack([vertices, [0.6, 0.15]]), p)
+    vertex = np.array([[0.5], [0.35]])
+    p = simulate_statistics(Receiver("active", 0.9 * vertex), OMEGA, R, T)
+    base, base_step1 = _hull_rate(vertex, p)
+    inside, inside_step1 = _hull_rate(np.column_stack([vertex, 0.8 * vertex]), p)  # the vertex behind loss
+    outside, _ = _hull_rate(np.column_stack([vertex, [0.6, 0.2]]), p)
     assert inside_step1 == pytest.approx(base_step1, abs=1e-9)
     assert inside <= base_step1 + 1e-9 and base <= inside_step1 + 1e-9
     assert outside <= base_step1 + 1e-9
