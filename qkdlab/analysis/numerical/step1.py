@@ -26,6 +26,7 @@ dense arrays (``@``, ``.T``, ``qics._utils.linalg.x_dot_dense``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -43,17 +44,24 @@ _DENSE_ENTRIES = 250_000
 __all__ = ["PrimalPoint", "single_threaded", "solve_primal"]
 
 
+@functools.cache
+def _threadpools():
+    """threadpoolctl's view of the BLAS/OpenMP libraries, inspected once (≈1 ms a time): QICS,
+    numpy and scipy load theirs on import of this module, before the first solve."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the enclosed code with one BLAS thread and one numba thread (restored afterwards)."""
-    from threadpoolctl import threadpool_limits
-
     try:
         import numba
     except ImportError:  # pragma: no cover - qics requires numba
         numba = None
     previous = numba.get_num_threads() if numba is not None else None
-    with threadpool_limits(limits=1):
+    with _threadpools().limit(limits=1):
         if numba is not None:
             numba.set_num_threads(1)
         try:
