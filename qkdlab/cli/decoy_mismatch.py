@@ -48,6 +48,9 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
     if opts.receiver != "active":
         raise click.UsageError("the decoy channel model is written for the active receiver: use --receiver active")
     eta1, tables = eta_tables(opts, model)
+    caveat = (["η table: the DetectorTable's Table-I form two_mode (most mismatch the intervals allow at one delay pair); "
+               "NOT a proven worst case over the confidence box — the emulation hull (docs/mismatch-calibrated.md) is not "
+               "wired into the decoy analysis yet"] if model is not None else [])
     bound = {"squasher": "squasher", "cutoff": "cutoff", None: "auto"}.get(opts.photon_bound, opts.photon_bound)
     rows = []
     for eta2, tab in tables:
@@ -68,7 +71,7 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
                          "key_rate_per_pulse": res.key_rate_per_pulse, "key_rate_per_signal": res.key_rate_per_signal,
                          "single_photon_bound": res.single_photon_bound, "vacuum_term": res.vacuum_term,
                          "leakage": res.leakage, "b1": res.b1, "b2": res.b2, "photon_bound": res.photon_bound,
-                         "certified": res.certified, "status": res.status, "assumptions": list(res.assumptions),
+                         "certified": res.certified, "status": res.status, "assumptions": caveat + list(res.assumptions),
                          "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

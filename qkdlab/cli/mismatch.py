@@ -56,17 +56,24 @@ class MismatchOptions:
     plot_path: str | None
 
 
+def _check_model(opts: MismatchOptions, model) -> None:
+    """--model excludes --eta/--eta2, needs a detector table, and describes the active receiver."""
+    if opts.eta is not None or opts.eta2 is not None:
+        raise click.UsageError("give either --model (its detector table) or --eta/--eta2, not both")
+    if model.detectors is None:
+        raise ConfigError("the model has no detector table: run the detector-efficiency scan and calibrate it")
+    if opts.receiver != "active":
+        raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
+
+
 def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.ndarray]]]:
-    """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II) or the model's DetectorTable."""
+    """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II) or the model's DetectorTable's Table-I
+    form ``two_mode`` (used by the decoy command only; not a proven worst case over the confidence
+    box — the plain command uses the emulation hull, :func:`_calibrated`)."""
     from ..analysis.mismatch import table_i, table_ii
 
     if model is not None:
-        if opts.eta is not None or opts.eta2 is not None:
-            raise click.UsageError("give either --model (its detector table) or --eta/--eta2, not both")
-        if model.detectors is None:
-            raise ConfigError("the model has no detector table: run the detector-efficiency scan and calibrate it")
-        if opts.receiver != "active":
-            raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
+        _check_model(opts, model)
         (eta1, eta2), _ = model.detectors.two_mode
         etas = [eta2]
     else:
@@ -97,22 +104,38 @@ def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, n
     return eta1, out
 
 
+def _calibrated(opts: MismatchOptions, model):
+    """(η1, [(η2, hull table)], simulated receiver, hull) for --model: the emulation hull of the
+    DetectorTable's confidence boxes (a worst case over the calibration, docs/mismatch-calibrated.md);
+    the simulated link's light meets the point estimates at the operating delay."""
+    from ..analysis.mismatch import Receiver
+    from ..analysis.mismatch.hull import calibrated_hull
+
+    _check_model(opts, model)
+    hull = calibrated_hull(model.detectors)
+    tab = hull.analysis_table
+    return float(tab.max()), [(float(tab.min()), tab)], Receiver("active", hull.point[:, None], opts.statistics), hull
+
+
 def run_mismatch(opts: MismatchOptions, model) -> None:
     from ..analysis.mismatch import Receiver, mismatch_key_rate, simulate_statistics
 
-    eta1, tables = eta_tables(opts, model)
-    source = ([f"η table from the calibrated DetectorTable's Table-I form (η1 = {eta1:.4g}: upper bound of the larger "
-               "detector, η2: lower bound of the smaller, at the most adverse gate delay); this is the most mismatch "
-               "the intervals allow, not a worst case over every table in the confidence box"]
-              if model is not None else [])
+    if model is not None:
+        eta1, tables, link, hull = _calibrated(opts, model)
+        source = [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"]
+        solve_options = {"minima": hull.minima, "sectors": True}
+    else:
+        eta1, tables = eta_tables(opts, None)
+        link, source, solve_options = None, [], {}
     transmissions = parse_range(opts.transmission, "--transmission")
     rows, previous = [], None
     with point_progress(len(tables) * len(transmissions), "certified mismatch key rates") as advance:
         for eta2, tab in tables:
             receiver = Receiver(opts.receiver, tab, opts.statistics)
             for t in transmissions:
-                p = simulate_statistics(receiver, opts.misalignment, opts.multiphoton_fraction, float(t))
-                res = mismatch_key_rate(receiver, p, opts.photon_bound, f_ec=opts.ec_efficiency, warm_start=previous)
+                p = simulate_statistics(link or receiver, opts.misalignment, opts.multiphoton_fraction, float(t))
+                res = mismatch_key_rate(receiver, p, opts.photon_bound, f_ec=opts.ec_efficiency, warm_start=previous,
+                                        **solve_options)
                 previous = res
                 advance(f"η2 = {eta2:.4g}, transmission {float(t):.4g}: {'certified' if res.certified else res.status}")
                 rows.append({"receiver": opts.receiver, "modes": receiver.modes, "eta1": eta1, "eta2": eta2,

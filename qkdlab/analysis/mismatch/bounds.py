@@ -31,8 +31,8 @@ import numpy as np
 
 from .optics import ALICE_POVM, MismatchInputError, Receiver
 
-__all__ = ["PhotonBoundError", "PhotonBounds", "click_operators", "observed_rates", "photon_bounds",
-           "photon_number_minima"]
+__all__ = ["PhotonBoundError", "PhotonBounds", "active_click_operators", "click_operators", "monotonicity_failure",
+           "observed_rates", "photon_bounds", "photon_number_minima"]
 
 #: Slack allowed in the monotonicity check (floating-point eigenvalues).
 _MONOTONE_TOL = 1e-10
@@ -49,10 +49,14 @@ def click_operators(receiver: Receiver, n: int) -> dict[str, np.ndarray]:
     eye = np.eye(2)
     if receiver.scheme == "passive":
         return {"cross": np.kron(eye, receiver.cross_click(n))}
-    fine = receiver.fine_povm(n)
+    return active_click_operators(receiver.fine_povm(n))
+
+
+def active_click_operators(fine: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """F_DC (Eq. 10) and F_EE (Eq. 11) on Alice ⊗ Bob from the active receiver's fine POVM."""
     pairs = {"H": ("V", "HV"), "V": ("H", "HV"), "D": ("A", "DA"), "A": ("D", "DA")}
     fee = sum(np.kron(ALICE_POVM[x], fine[err] + 0.5 * fine[dbl]) for x, (err, dbl) in pairs.items())
-    return {"double": np.kron(eye, fine["HV"] + fine["DA"]), "error": fee}
+    return {"double": np.kron(np.eye(2), fine["HV"] + fine["DA"]), "error": fee}
 
 
 def photon_number_minima(receiver: Receiver, check_up_to: int | None = None) -> dict[str, np.ndarray]:
@@ -68,14 +72,21 @@ def photon_number_minima(receiver: Receiver, check_up_to: int | None = None) -> 
     out = {k: np.array(v) for k, v in mins.items()}
     checks = [("double", 3, 3), ("error", 3, 3)] if receiver.scheme == "active" else [("cross", 3, 3), ("cross", 2, 2)]
     for name, ref, start in checks:
-        worst = out[name][start:].min()
-        if worst < out[name][ref] - _MONOTONE_TOL:
-            n_bad = start + int(np.argmin(out[name][start:]))
-            raise PhotonBoundError(
-                f"the {name}-click minimum is not monotone for this efficiency table: at n = {n_bad} it is "
-                f"{worst:.6g} < {out[name][ref]:.6g} at n = {ref}; the photon-number bounds of Zhang et al. "
-                "Eqs. (19)-(28) do not hold here, use --photon-bound cutoff (an assumption) instead")
+        failure = monotonicity_failure(out[name], name, ref, start)
+        if failure:
+            raise PhotonBoundError(failure)
     return out
+
+
+def monotonicity_failure(minima: np.ndarray, name: str, ref: int, start: int) -> str | None:
+    """Why minima[n] ≥ minima[ref] fails for some n ≥ ``start`` (None when it holds up to len − 1)."""
+    worst = minima[start:].min()
+    if worst >= minima[ref] - _MONOTONE_TOL:
+        return None
+    n_bad = start + int(np.argmin(minima[start:]))
+    return (f"the {name}-click minimum is not monotone for this efficiency table: at n = {n_bad} it is "
+            f"{worst:.6g} < {minima[ref]:.6g} at n = {ref}; the photon-number bounds of Zhang et al. "
+            "Eqs. (19)-(28) do not hold here, use --photon-bound cutoff (an assumption) instead")
 
 
 def observed_rates(receiver: Receiver, p: np.ndarray) -> dict[str, float]:

@@ -62,15 +62,21 @@ def default_squasher_photons(receiver: Receiver) -> int:
 def mismatch_key_rate(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal["cutoff", "squasher"] = "squasher",
                       *, cutoff: int = 2, squasher_photons: int | None = None, f_ec: float = 1.0,
                       check_up_to: int | None = None, gap_tolerance: float = 1e-8,
-                      warm_start: MismatchKeyRate | None = None) -> MismatchKeyRate:
+                      warm_start: MismatchKeyRate | None = None,
+                      minima: dict[str, np.ndarray] | None = None, sectors: bool = False) -> MismatchKeyRate:
     """Certified key rate for fine-grained statistics ``p_fine`` (rows H, V, D, A; see
-    :mod:`.channel`) observed with ``receiver``; ``receiver.statistics`` picks the constraints."""
+    :mod:`.channel`) observed with ``receiver``; ``receiver.statistics`` picks the constraints.
+
+    ``minima``: photon-number minima (d_n, e_n or c_n, monotonicity already checked) to use for the
+    squasher's b_k instead of the receiver's own, e.g. those of the doubled emulation hull
+    (:mod:`.hull`), which bound every table Eve can emulate. ``sectors``: block the problem by mode
+    occupation as well (:func:`.protocol.mode_sectors`; exact, for tables with many modes)."""
     p_fine = validate_statistics(receiver, p_fine)
     bounds: PhotonBounds | None = None
     b: dict[int, float] = {}
     k = squasher_photons if squasher_photons is not None else default_squasher_photons(receiver)
     if photon_bound == "squasher":
-        bounds = photon_bounds(receiver, p_fine, minima=_minima(receiver, check_up_to))
+        bounds = photon_bounds(receiver, p_fine, minima=minima if minima is not None else _minima(receiver, check_up_to))
         for j, value in ((1, bounds.b1), (2, bounds.b2)):
             if j > k or value is None:
                 continue
@@ -83,7 +89,8 @@ def mismatch_key_rate(receiver: Receiver, p_fine: np.ndarray, photon_bound: Lite
         if not b:
             raise PhotonBoundError("no photon-number bound b_k is available from these data: the flag-state "
                                    "squasher would give Eve every multi-photon round; use --photon-bound cutoff")
-    problem = build_problem(receiver, p_fine, photon_bound, cutoff=cutoff, squasher_photons=k, b=b, f_ec=f_ec)
+    problem = build_problem(receiver, p_fine, photon_bound, cutoff=cutoff, squasher_photons=k, b=b, f_ec=f_ec,
+                            sectors=sectors)
     res = solve(problem, gap_tolerance=gap_tolerance, warm_start=warm_start.numerical if warm_start else None)
     assumptions = res.assumptions
     if bounds is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +32,7 @@ from qkdlab.errors import DataError
 
 from .fock import second_quantised
 
-__all__ = ["ALICE_POVM", "MismatchInputError", "Receiver", "table_i", "table_ii"]
+__all__ = ["ALICE_POVM", "MismatchInputError", "Receiver", "active_fine_povm", "table_i", "table_ii"]
 
 _S = 1 / math.sqrt(2)
 _POL = {"H": np.array([1.0, 0.0]), "V": np.array([0.0, 1.0]), "D": np.array([_S, _S]), "A": np.array([_S, -_S])}
@@ -54,6 +55,23 @@ def _rotation_block(modes: int, n: int) -> np.ndarray:
 
 
 _ROTATION_CACHE: dict[tuple[int, int], np.ndarray] = {}
+
+
+def active_fine_povm(no_click: Callable[[tuple[tuple[int, str], ...]], np.ndarray]) -> dict[str, np.ndarray]:
+    """The active receiver's fine-grained POVM from its no-click operators: ``no_click(((row, pol),
+    …))`` is the operator of "no click in those detectors", detector ``row`` seeing polarisation
+    ``pol`` (Bob's basis probability ½ included here). Shared by :class:`Receiver` and the
+    mode-sector blocks of :mod:`.hull`."""
+    out: dict[str, np.ndarray] = {}
+    none = 0.0
+    for (p1, p2), first, second, double in ((("H", "V"), "H", "V", "HV"), (("D", "A"), "D", "A", "DA")):
+        n1, n2, n12 = no_click(((0, p1),)), no_click(((1, p2),)), no_click(((0, p1), (1, p2)))
+        out[first] = 0.5 * (n2 - n12)
+        out[second] = 0.5 * (n1 - n12)
+        out[double] = 0.5 * (np.eye(len(n12)) - n1 - n2 + n12)
+        none = none + 0.5 * n12
+    out["none"] = none
+    return out
 
 
 class MismatchInputError(DataError, ValueError):
@@ -159,18 +177,7 @@ class Receiver:
 
     def _compute_fine(self, n: int) -> dict[str, np.ndarray]:
         if self.scheme == "active":
-            out: dict[str, np.ndarray] = {}
-            none = 0.0
-            for (p1, p2), first, second, double in ((("H", "V"), "H", "V", "HV"), (("D", "A"), "D", "A", "DA")):
-                q1, q2 = self._q(p1, 0, 1.0), self._q(p2, 1, 1.0)
-                n1, n2, n12 = self._no_click([q1], n), self._no_click([q2], n), self._no_click([q1, q2], n)
-                eye = np.eye(len(n12))
-                out[first] = 0.5 * (n2 - n12)
-                out[second] = 0.5 * (n1 - n12)
-                out[double] = 0.5 * (eye - n1 - n2 + n12)
-                none = none + 0.5 * n12
-            out["none"] = none
-            return out
+            return active_fine_povm(lambda pols: self._no_click([self._q(p, row, 1.0) for row, p in pols], n))
         names = ("H", "V", "D", "A")
         qs = [self._q(p, row, 0.5) for row, p in enumerate(names)]
         no_click = {s: self._no_click([qs[i] for i in s], n)

@@ -156,8 +156,8 @@ def orthonormalise(problem: NumericalProblem, tolerance: float = 1e-9) -> Numeri
         raise InconsistentStatisticsError(
             f"the observed statistics contradict each other (e.g. near '{eqs[k].name}', residual {worst:.2e}): "
             "no quantum state reproduces them; check that each of Alice's bases sums to 1 and the marginals match")
-    new = []
-    for j in range(r):
-        ops = tuple(sum(coeff[j, k] * problem.block_operator(c, b) for k, c in enumerate(eqs)) for b in range(nb))
-        new.append(Constraint(ops, float(coeff[j] @ p), float(coeff[j] @ p), f"orthonormal {j}"))
+    combined = [np.tensordot(coeff, np.array([problem.block_operator(c, b) for c in eqs]), axes=1) for b in range(nb)]
+    values = coeff @ p
+    new = [Constraint(tuple(ops[j] for ops in combined), float(values[j]), float(values[j]), f"orthonormal {j}")
+           for j in range(r)]
     return NumericalProblem(problem.blocks, tuple(new + rest), problem.leakage, problem.name, problem.assumptions)

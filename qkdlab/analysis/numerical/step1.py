@@ -13,11 +13,20 @@ nonnegative orthant. QICS's own dual is not used as a certificate; step 2 builds
 Threads: QICS uses numba and BLAS on matrices of a few tens of rows, where threading only adds
 contention (on 2 busy cores about 10× slower for M = 2). :func:`single_threaded` pins both to one
 thread for the duration of a solve.
+
+Small cones: QICS keeps each cone's full-to-compact vectorisation map as a scipy COO matrix and
+applies it (and its transpose, rebuilt on every call) several times per inverse-Hessian product.
+On our blocks of a few to a few tens of rows that bookkeeping, not arithmetic, was 40 % of the
+solve (cProfile, benchmarks/bench_numerical.py). :func:`_dense_compaction` stores the same linear
+map as a dense array where it is small (≤ ``_DENSE_ENTRIES`` entries): the same operator, so the
+iterates are those of the sparse map up to round-off; every QICS code path that uses it accepts
+dense arrays (``@``, ``.T``, ``qics._utils.linalg.x_dot_dense``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -25,23 +34,34 @@ from dataclasses import dataclass
 
 import numpy as np
 import qics
+import scipy.sparse
 
 from .problem import NumericalProblem
 
+#: Largest full-to-compact map stored densely (entries; 2.5e5 doubles = 2 MB, a block of ~22 rows).
+_DENSE_ENTRIES = 250_000
+
 __all__ = ["PrimalPoint", "single_threaded", "solve_primal"]
+
+
+@functools.cache
+def _threadpools():
+    """threadpoolctl's view of the BLAS/OpenMP libraries, inspected once (≈1 ms a time): QICS,
+    numpy and scipy load theirs on import of this module, before the first solve."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """Run the enclosed code with one BLAS thread and one numba thread (restored afterwards)."""
-    from threadpoolctl import threadpool_limits
-
     try:
         import numba
     except ImportError:  # pragma: no cover - qics requires numba
         numba = None
     previous = numba.get_num_threads() if numba is not None else None
-    with threadpool_limits(limits=1):
+    with _threadpools().limit(limits=1):
         if numba is not None:
             numba.set_num_threads(1)
         try:
@@ -62,6 +82,13 @@ class PrimalPoint:
     objective_bits: float
     iterations: int
     seconds: float
+
+
+def _dense_compaction(cone: object) -> None:
+    """Replace a small cone's sparse full-to-compact map by the equal dense array (see above)."""
+    op = getattr(cone, "F2C_op", None)
+    if op is not None and scipy.sparse.issparse(op) and op.shape[0] * op.shape[1] <= _DENSE_ENTRIES:
+        cone.F2C_op = op.toarray()
 
 
 def _vec(m: np.ndarray, iscomplex: bool) -> np.ndarray:
@@ -123,6 +150,8 @@ def solve_primal(problem: NumericalProblem, tolerance: float = 1e-12, max_iter: 
                                                  [np.asarray(z) for z in blk.key_projectors], iscomplex=iscomplex))
         else:
             cones.append(qics.cones.PosSemidefinite(blk.dim, iscomplex=iscomplex))
+    for cone in cones:
+        _dense_compaction(cone)
     model = qics.Model(c=c, A=a, b=np.array(values)[:, None], cones=cones)
     start = time.perf_counter()
     with single_threaded():

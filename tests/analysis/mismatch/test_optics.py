@@ -79,13 +79,25 @@ def test_cli_mismatch_csv_json_and_errors(tmp_path) -> None:
     assert bad.exit_code == 2 and "--modes" in bad.output
 
 
+def _detector_table(rows: list[list[float]], halfwidth: float = 0.01):
+    from qkdlab.model import Bound, DetectorTable
+
+    eff = tuple(tuple(Bound(value=v, lower=v - halfwidth, upper=v + halfwidth, unit="") for v in row) for row in rows)
+    dark = Bound(value=1e-6, lower=0.0, upper=2e-6, unit="")
+    return DetectorTable(detectors=("spd1", "spd2"), delays_s=tuple(i * 1e-10 for i in range(len(rows[0]))),
+                         efficiency=eff, dark_probability=(dark, dark), operating_delay_s=0.0, mismatch_ratio=dark,
+                         two_mode=((0.21, 0.15), (0.15, 0.21)))
+
+
 def test_demo_line_reports_the_cost_of_mismatch() -> None:
+    """The demo's line: the worst case over the confidence box (emulation hull) against matched
+    detectors; the mismatch costs something, and not everything."""
     from types import SimpleNamespace
 
     from qkdlab.cli.demo import mismatch_line
 
-    line = mismatch_line(SimpleNamespace(detectors=SimpleNamespace(two_mode=((0.2, 0.15), (0.15, 0.2)))))
-    assert "bit/round certified" in line and "matched detectors" in line
+    line = mismatch_line(SimpleNamespace(detectors=_detector_table([[0.6, 0.6], [0.6, 0.55]])))
+    assert "bit/round certified" in line and "matched detectors" in line and "confidence box" in line
     cost = float(line.rsplit("costs ", 1)[1].rstrip("%"))
     assert 0 < cost < 100
     assert mismatch_line(SimpleNamespace(detectors=None)) is None
@@ -94,20 +106,16 @@ def test_demo_line_reports_the_cost_of_mismatch() -> None:
 def test_cli_takes_the_eta_table_from_a_model(tmp_path) -> None:
     from qkdlab.cli.main import main as cli
     from qkdlab.examples import flawed_source_model
-    from qkdlab.model import Bound, DetectorTable
 
-    b = Bound(value=0.2, lower=0.19, upper=0.21, unit="")
-    table = DetectorTable(detectors=("spd1", "spd2"), delays_s=(0.0, 1e-10), efficiency=((b, b), (b, b)),
-                          dark_probability=(b, b), operating_delay_s=0.0, mismatch_ratio=b,
-                          two_mode=((0.21, 0.15), (0.15, 0.21)))
     path = tmp_path / "model.json"
-    flawed_source_model().model_copy(update={"detectors": table}).save(path)
-    out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(path), "--modes", "1",
+    flawed_source_model().model_copy(update={"detectors": _detector_table([[0.2, 0.2], [0.2, 0.2]])}).save(path)
+    out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(path),
                                    "--photon-bound", "cutoff", "--misalignment", "0.05", "--format", "json"])
     assert out.exit_code == 0, out.output
     row = json.loads(out.stdout)[0]
-    assert (row["eta1"], row["eta2"]) == (0.21, 0.15) and row["certified"]
-    assert "DetectorTable" in row["assumptions"][0]
+    # the emulation hull of the boxes [0.19, 0.21]²: vertices (0.19, 0.21), (0.21, 0.19), (0.21, 0.21), doubled
+    assert (row["eta1"], row["eta2"]) == pytest.approx((0.21, 0.19)) and row["modes"] == 6 and row["certified"]
+    assert "conv" in row["assumptions"][0] and row["key_rate_per_round"] > 0
     no_table = tmp_path / "plain.json"
     flawed_source_model().save(no_table)
     out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(no_table)])
