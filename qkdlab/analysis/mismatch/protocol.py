@@ -150,7 +150,11 @@ def build_problem(receiver: Receiver, p_fine: np.ndarray, photon_bound: Literal[
     blocks, operators, photons = _structure(receiver, photon_bound, top, sectors)
     assumptions = [f"{receiver.scheme} receiver, {receiver.modes} mode(s), {receiver.statistics}-grained statistics",
                    "asymptotic key rate (collective = coherent attacks), single-photon source, Alice's ideal qubit",
-                   "a double click is a random bit for error correction"]
+                   "a double click is a random bit for error correction",
+                   f"ASSUMPTION: Eve reaches Bob's detectors only through the table's {receiver.modes} mode(s) "
+                   "(Zhang et al.'s model; further modes with the same efficiencies let her send distinguishable "
+                   "photons and can lower the rate — two copies of each mode cover that, docs/mismatch-calibrated.md "
+                   "Lemma 3)"]
     if photon_bound == "squasher":
         assumptions.append(f"flag-state squasher (Theorem 1) above {top} photon(s)")
     else:
