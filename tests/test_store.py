@@ -200,9 +200,11 @@ def _start_writer(tmp_path: Path, path: Path, points: int, pause: float) -> subp
     return subprocess.Popen([sys.executable, str(script), str(path), str(points), str(pause)])
 
 
-def _wait_for_points(path: Path, at_least: int, timeout: float = 30.0) -> int:
+def _wait_for_points(path: Path, at_least: int, writer: subprocess.Popen, timeout: float = 120.0) -> int:
+    """Until the writer has committed ``at_least`` points; fails at once if it ended (it never ends by itself)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert writer.poll() is None, f"the writer ended early with exit code {writer.returncode}"
         try:
             runs = Store(path).runs()
             if runs and runs[-1].points >= at_least:
@@ -218,7 +220,7 @@ def test_sigkill_mid_run_leaves_every_written_point_and_a_recoverable_file(tmp_p
     write_run(path, 4)  # an earlier, completed run must survive everything below
     writer = _start_writer(tmp_path, path, 100000, 0.002)
     try:
-        seen = _wait_for_points(path, 30)
+        seen = _wait_for_points(path, 30, writer)
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
@@ -241,7 +243,7 @@ def test_recovery_is_refused_while_the_writer_lives(tmp_path: Path) -> None:
     path = tmp_path / "busy.h5"
     writer = _start_writer(tmp_path, path, 100000, 0.01)
     try:
-        _wait_for_points(path, 2)
+        _wait_for_points(path, 2, writer)
         with pytest.raises(DataError, match="being written by pid"):
             write_run(path, 1)
         assert Store(path).runs()[0].status == "running"

@@ -45,7 +45,7 @@ class Producer(threading.Thread):
         super().__init__(daemon=True)
         self.feed, self.estimator, self.link, self.interval = feed, estimator, link, interval
         self.inject = threading.Event()
-        self.injected_at: float | None = None
+        self.injected_at: float | None = None     # wall clock (time.time), as the browser's Date.now()
         self.halt = threading.Event()
         self.last_index = 0
 
@@ -57,7 +57,7 @@ class Producer(threading.Thread):
                 update = self.estimator.push(block)
                 assert any(a.kind == "qber" for a in update.alarms)
                 self.feed.publish(update, block)
-                self.injected_at = time.monotonic()
+                self.injected_at = time.time()
             else:
                 self.feed.publish(self.estimator.push(block), block)
             self.last_index = self.estimator.pushed
@@ -92,7 +92,7 @@ def test_the_page_shows_every_panel_with_units_and_streams_points(live_page):
     text = browser.execute_script(DEEP_TEXT)
     assert "ε in use = 1e-07" in text and "conservative fallbacks: 0" in text and "producer" in text
     before = len(plotted(browser)["time"])
-    grown = wait_for(lambda: len(plotted(browser)["time"]) >= before + 3, 20, 0.25)
+    grown = wait_for(lambda: len(plotted(browser)["time"]) >= before + 3, 60, 0.25)
     assert grown, "the key-rate plot gained no points as blocks arrived"
     data = plotted(browser)
     assert all(r > 0 for r in data["rate_bps"]) and data["total_bits"] == sorted(data["total_bits"])
@@ -103,12 +103,12 @@ def test_the_page_shows_every_panel_with_units_and_streams_points(live_page):
     try:
         browser.get(server.url)
         target = producer.last_index + 2
-        assert wait_for(lambda: (d := plotted(browser)) and d["index"] and d["index"][-1] >= target, 30, 0.25)
+        assert wait_for(lambda: (d := plotted(browser)) and d["index"] and d["index"][-1] >= target, 60, 0.25)
         second = plotted(browser)
     finally:
         browser.close()
         browser.switch_to.window(first)
-    assert wait_for(lambda: plotted(browser)["index"][-1] >= target, 30, 0.25)
+    assert wait_for(lambda: plotted(browser)["index"][-1] >= target, 60, 0.25)
     again = plotted(browser)
     n = len(second["index"])
     assert again["index"][:n] == second["index"] and again["total_bits"][:n] == second["total_bits"]
@@ -118,20 +118,22 @@ def test_a_qber_jump_shows_the_alarm_banner_within_2_s_and_a_screenshot(live_pag
     browser, producer, server = live_page
     assert "ALARM" not in browser.execute_script(DEEP_TEXT)
     # the page has caught up with the run (so the time measured below is the alarm's, not a backlog's)
-    assert wait_for(lambda: plotted(browser)["index"][-1] >= producer.last_index - 1, 30, 0.25)
+    assert wait_for(lambda: plotted(browser)["index"][-1] >= producer.last_index - 1, 60, 0.25)
+    # The browser itself notes when the banner's model turns visible (and its text at that moment):
+    # the time measured is the dashboard's, not that of Selenium's polls on a loaded machine.
+    assert bokeh(browser, "const m = doc.get_model_by_name('alarm-banner'); window.qkdlabAlarm = null;"
+                          "m.property('visible').change.connect(() => { if (m.visible && !window.qkdlabAlarm)"
+                          " window.qkdlabAlarm = [Date.now() / 1000, m.text]; }); return true;")
     producer.inject.set()
     assert wait_for(lambda: producer.injected_at, 10, 0.01)
-    # the banner's model turns visible in the browser's document (a cheap poll), and its text is on the page
-    arrived = wait_for(lambda: bokeh(browser, "return doc.get_model_by_name('alarm-banner').visible")
-                       and time.monotonic(), 10, interval=0.05)
+    arrived = wait_for(lambda: browser.execute_script("return window.qkdlabAlarm;"), 10, interval=0.05)
     assert arrived, "no alarm banner"
-    text = wait_for(lambda: (t := browser.execute_script(DEEP_TEXT)) and "ALARM" in t and t, 5, interval=0.1)
-    shown = time.monotonic()
-    print(f"alarm banner in the browser's document {arrived - producer.injected_at:.2f} s after the block, "
-          f"its text read from the page after {shown - producer.injected_at:.2f} s")
-    assert arrived - producer.injected_at < 2.0
-    assert text and shown - producer.injected_at < 2.0 + 0.5     # + one page-text read on a loaded machine
-    assert "QBER" in text and "above the alarm threshold" in text and "UTC" in text
+    at, banner = arrived
+    print(f"alarm banner in the browser's document {at - producer.injected_at:.2f} s after the block")
+    assert at - producer.injected_at < 2.0
+    assert "ALARM" in banner and "QBER" in banner and "above the alarm threshold" in banner and "UTC" in banner
+    text = wait_for(lambda: (t := browser.execute_script(DEEP_TEXT)) and "ALARM" in t and t, 10, interval=0.1)
+    assert text and "QBER" in text and "above the alarm threshold" in text and "UTC" in text   # drawn on the page
     time.sleep(1.0)                      # let the plots draw the jump
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "dashboard.png"
