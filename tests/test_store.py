@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -151,7 +152,13 @@ def test_bad_files_are_named_with_the_problem(tmp_path: Path, content: bytes, pr
     assert path.read_bytes() == content
 
 
-def test_missing_file_truncated_file_and_missing_run(tmp_path: Path) -> None:
+def test_missing_file_truncated_file_and_missing_run(tmp_path: Path, monkeypatch) -> None:
+    import qkdlab.store.files as files
+
+    def no_lock_wait(seconds: float) -> None:
+        raise AssertionError("a bad file was retried as if another process held its lock")
+    # (HDF5 reports a truncated file with "sblock": it once passed for a lock, and waited 10 s)
+    monkeypatch.setattr(files, "time", SimpleNamespace(monotonic=time.monotonic, sleep=no_lock_wait))
     with pytest.raises(DataError, match="no such file"):
         Store(tmp_path / "nothing.h5").runs()
     path = tmp_path / "f.h5"

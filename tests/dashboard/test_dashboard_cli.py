@@ -35,7 +35,7 @@ class Lines:
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
 
-    def wait(self, pattern: str, timeout: float = 90.0) -> re.Match:
+    def wait(self, pattern: str, timeout: float = 180.0) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
