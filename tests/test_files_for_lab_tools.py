@@ -95,7 +95,7 @@ SCAN = [sys.executable, "-m", "qkdlab.cli", "scan", "extinction-ratio", "--sim",
         "--fine-points", "41", "--repeats", "3"]
 
 
-def _two_timed_scans(alone: Path, watched: Path) -> tuple[float, float, str | None]:
+def _two_timed_scans(alone: Path, watched: Path) -> tuple[float, float, str]:
     """Run the same scan twice at once, in two processes; hold a SWMR reader on ``watched`` from its
     start until after it ends. Returns both wall times and the status the reader saw at the end.
 
@@ -104,8 +104,10 @@ def _two_timed_scans(alone: Path, watched: Path) -> tuple[float, float, str | No
     indistinguishable from a lock wait).
     """
     start = time.monotonic()
-    processes = {path: subprocess.Popen([*SCAN, "--out", str(path)], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True) for path in (alone, watched)}
+    # output to files: nobody reads a pipe while both run, and a full one would stall a scan
+    logs = {path: path.with_suffix(".err").open("w") for path in (alone, watched)}
+    processes = {path: subprocess.Popen([*SCAN, "--out", str(path)], stdout=subprocess.DEVNULL, stderr=log)
+                 for path, log in logs.items()}
     ended: dict[Path, float] = {}
     reader = None
     try:
@@ -123,19 +125,19 @@ def _two_timed_scans(alone: Path, watched: Path) -> tuple[float, float, str | No
                     pass
             assert time.monotonic() - start < 300, "the scans did not end within 300 s"
             time.sleep(0.02)
-        for process in processes.values():
-            _, err = process.communicate()
-            assert process.returncode == 0, err
+        for path, process in processes.items():
+            assert process.returncode == 0, path.with_suffix(".err").read_text()
         assert reader is not None, "the reader never opened the watched file while its scan ran"
         reader["run_0001/status"].refresh()      # still open: the finished state must be visible through it
         status = reader["run_0001/status"][()].decode()
     finally:
         if reader is not None:
             reader.close()
-        for process in processes.values():
+        for path, process in processes.items():
             if process.poll() is None:
                 process.kill()
-                process.communicate()
+                process.wait()
+            logs[path].close()
     return ended[alone], ended[watched], status
 
 
