@@ -72,7 +72,7 @@ def live_page(browser):
     with DashboardServer(feed, port=0) as server:
         producer.start()
         browser.get(server.url)
-        assert wait_for(lambda: plotted(browser) and len(plotted(browser)["time"]) > 0, 90, 0.25), "no points plotted"
+        assert wait_for(lambda: plotted(browser) and len(plotted(browser)["time"]) > 0, 180, 0.25), "no points plotted"
         yield browser, producer, server
         producer.halt.set()
         producer.join(5)
@@ -156,9 +156,9 @@ def test_replay_shows_the_numbers_of_the_hdf5_record(browser, tmp_path):
     feed = Feed(RunInfo.from_estimator(estimator, f"replay of {path.name}"))
     with DashboardServer(feed, port=0) as server:
         browser.get(server.url)                      # an empty page first, as when a run starts
-        assert wait_for(lambda: (d := plotted(browser)) is not None and d["time"] == [], 60, 0.25)
+        assert wait_for(lambda: (d := plotted(browser)) is not None and d["time"] == [], 120, 0.25)
         assert estimate_into(feed, estimator, follow_link_run(path, poll_s=0.05)) == 5
-        data = wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 5 and d, 60)
+        data = wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 5 and d, 120)
     assert data, "the replay did not plot 5 blocks"
     assert "run ended: 5 blocks" in browser.execute_script(DEEP_TEXT)
     # The record itself, read with h5py and counted by hand (no qkdlab code on this side) ...
@@ -196,7 +196,7 @@ def test_a_token_protected_page_loads_in_the_browser_and_refuses_without_it(brow
         browser.get(server.url.split("?")[0])
         assert "403" in browser.page_source
         browser.get(server.url)                  # ?token=… → cookie → the page, its scripts and its websocket
-        assert wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 2, 60)
+        assert wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 2, 120)
         assert "token" not in browser.current_url
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
