@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -151,7 +152,13 @@ def test_bad_files_are_named_with_the_problem(tmp_path: Path, content: bytes, pr
     assert path.read_bytes() == content
 
 
-def test_missing_file_truncated_file_and_missing_run(tmp_path: Path) -> None:
+def test_missing_file_truncated_file_and_missing_run(tmp_path: Path, monkeypatch) -> None:
+    import qkdlab.store.files as files
+
+    def no_lock_wait(seconds: float) -> None:
+        raise AssertionError("a bad file was retried as if another process held its lock")
+    # (HDF5 reports a truncated file with "sblock": it once passed for a lock, and waited 10 s)
+    monkeypatch.setattr(files, "time", SimpleNamespace(monotonic=time.monotonic, sleep=no_lock_wait))
     with pytest.raises(DataError, match="no such file"):
         Store(tmp_path / "nothing.h5").runs()
     path = tmp_path / "f.h5"
@@ -200,9 +207,11 @@ def _start_writer(tmp_path: Path, path: Path, points: int, pause: float) -> subp
     return subprocess.Popen([sys.executable, str(script), str(path), str(points), str(pause)])
 
 
-def _wait_for_points(path: Path, at_least: int, timeout: float = 30.0) -> int:
+def _wait_for_points(path: Path, at_least: int, writer: subprocess.Popen, timeout: float = 120.0) -> int:
+    """Until the writer has committed ``at_least`` points; fails at once if it ended (it never ends by itself)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        assert writer.poll() is None, f"the writer ended early with exit code {writer.returncode}"
         try:
             runs = Store(path).runs()
             if runs and runs[-1].points >= at_least:
@@ -218,7 +227,7 @@ def test_sigkill_mid_run_leaves_every_written_point_and_a_recoverable_file(tmp_p
     write_run(path, 4)  # an earlier, completed run must survive everything below
     writer = _start_writer(tmp_path, path, 100000, 0.002)
     try:
-        seen = _wait_for_points(path, 30)
+        seen = _wait_for_points(path, 30, writer)
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
@@ -241,7 +250,7 @@ def test_recovery_is_refused_while_the_writer_lives(tmp_path: Path) -> None:
     path = tmp_path / "busy.h5"
     writer = _start_writer(tmp_path, path, 100000, 0.01)
     try:
-        _wait_for_points(path, 2)
+        _wait_for_points(path, 2, writer)
         with pytest.raises(DataError, match="being written by pid"):
             write_run(path, 1)
         assert Store(path).runs()[0].status == "running"

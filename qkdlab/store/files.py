@@ -52,7 +52,9 @@ def _h5open(path: Path, mode: str, **kwargs: Any) -> h5py.File:
         try:
             return h5py.File(path, mode, **kwargs)
         except OSError as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            # HDF5's own words for a lock held elsewhere; a bare "lock" would also match the
+            # "sblock" of a truncated file's message and make it wait 10 s for nothing
+            if "unable to lock file" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 

@@ -29,7 +29,7 @@ def browser():
                 "--window-size=1400,1500", "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(120)  # a loaded CI machine
     yield driver
     driver.quit()
 

@@ -45,7 +45,7 @@ class Producer(threading.Thread):
         super().__init__(daemon=True)
         self.feed, self.estimator, self.link, self.interval = feed, estimator, link, interval
         self.inject = threading.Event()
-        self.injected_at: float | None = None
+        self.injected_at: float | None = None     # wall clock (time.time), as the browser's Date.now()
         self.halt = threading.Event()
         self.last_index = 0
 
@@ -57,7 +57,7 @@ class Producer(threading.Thread):
                 update = self.estimator.push(block)
                 assert any(a.kind == "qber" for a in update.alarms)
                 self.feed.publish(update, block)
-                self.injected_at = time.monotonic()
+                self.injected_at = time.time()
             else:
                 self.feed.publish(self.estimator.push(block), block)
             self.last_index = self.estimator.pushed
@@ -72,7 +72,7 @@ def live_page(browser):
     with DashboardServer(feed, port=0) as server:
         producer.start()
         browser.get(server.url)
-        assert wait_for(lambda: plotted(browser) and len(plotted(browser)["time"]) > 0, 90, 0.25), "no points plotted"
+        assert wait_for(lambda: plotted(browser) and len(plotted(browser)["time"]) > 0, 180, 0.25), "no points plotted"
         yield browser, producer, server
         producer.halt.set()
         producer.join(5)
@@ -92,7 +92,7 @@ def test_the_page_shows_every_panel_with_units_and_streams_points(live_page):
     text = browser.execute_script(DEEP_TEXT)
     assert "ε in use = 1e-07" in text and "conservative fallbacks: 0" in text and "producer" in text
     before = len(plotted(browser)["time"])
-    grown = wait_for(lambda: len(plotted(browser)["time"]) >= before + 3, 20, 0.25)
+    grown = wait_for(lambda: len(plotted(browser)["time"]) >= before + 3, 60, 0.25)
     assert grown, "the key-rate plot gained no points as blocks arrived"
     data = plotted(browser)
     assert all(r > 0 for r in data["rate_bps"]) and data["total_bits"] == sorted(data["total_bits"])
@@ -103,12 +103,12 @@ def test_the_page_shows_every_panel_with_units_and_streams_points(live_page):
     try:
         browser.get(server.url)
         target = producer.last_index + 2
-        assert wait_for(lambda: (d := plotted(browser)) and d["index"] and d["index"][-1] >= target, 30, 0.25)
+        assert wait_for(lambda: (d := plotted(browser)) and d["index"] and d["index"][-1] >= target, 60, 0.25)
         second = plotted(browser)
     finally:
         browser.close()
         browser.switch_to.window(first)
-    assert wait_for(lambda: plotted(browser)["index"][-1] >= target, 30, 0.25)
+    assert wait_for(lambda: plotted(browser)["index"][-1] >= target, 60, 0.25)
     again = plotted(browser)
     n = len(second["index"])
     assert again["index"][:n] == second["index"] and again["total_bits"][:n] == second["total_bits"]
@@ -118,20 +118,23 @@ def test_a_qber_jump_shows_the_alarm_banner_within_2_s_and_a_screenshot(live_pag
     browser, producer, server = live_page
     assert "ALARM" not in browser.execute_script(DEEP_TEXT)
     # the page has caught up with the run (so the time measured below is the alarm's, not a backlog's)
-    assert wait_for(lambda: plotted(browser)["index"][-1] >= producer.last_index - 1, 30, 0.25)
+    assert wait_for(lambda: plotted(browser)["index"][-1] >= producer.last_index - 1, 60, 0.25)
+    # The browser itself notes when the banner's model turns visible (and its text at that moment):
+    # the time measured is the dashboard's, not that of Selenium's polls on a loaded machine.
+    assert bokeh(browser, "const m = doc.get_model_by_name('alarm-banner'); window.qkdlabAlarm = null;"
+                          "m.property('visible').change.connect(() => { if (m.visible && !window.qkdlabAlarm)"
+                          " window.qkdlabAlarm = [Date.now() / 1000, m.text]; }); return true;")
     producer.inject.set()
     assert wait_for(lambda: producer.injected_at, 10, 0.01)
-    # the banner's model turns visible in the browser's document (a cheap poll), and its text is on the page
-    arrived = wait_for(lambda: bokeh(browser, "return doc.get_model_by_name('alarm-banner').visible")
-                       and time.monotonic(), 10, interval=0.05)
+    # (polled slowly: the browser holds the time, and each poll is work for a loaded renderer)
+    arrived = wait_for(lambda: browser.execute_script("return window.qkdlabAlarm;"), 10, interval=0.25)
     assert arrived, "no alarm banner"
-    text = wait_for(lambda: (t := browser.execute_script(DEEP_TEXT)) and "ALARM" in t and t, 5, interval=0.1)
-    shown = time.monotonic()
-    print(f"alarm banner in the browser's document {arrived - producer.injected_at:.2f} s after the block, "
-          f"its text read from the page after {shown - producer.injected_at:.2f} s")
-    assert arrived - producer.injected_at < 2.0
-    assert text and shown - producer.injected_at < 2.0 + 0.5     # + one page-text read on a loaded machine
-    assert "QBER" in text and "above the alarm threshold" in text and "UTC" in text
+    at, banner = arrived
+    print(f"alarm banner in the browser's document {at - producer.injected_at:.2f} s after the block")
+    assert at - producer.injected_at < 2.0
+    assert "ALARM" in banner and "QBER" in banner and "above the alarm threshold" in banner and "UTC" in banner
+    text = wait_for(lambda: (t := browser.execute_script(DEEP_TEXT)) and "ALARM" in t and t, 10, interval=0.1)
+    assert text and "QBER" in text and "above the alarm threshold" in text and "UTC" in text   # drawn on the page
     time.sleep(1.0)                      # let the plots draw the jump
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "dashboard.png"
@@ -153,9 +156,9 @@ def test_replay_shows_the_numbers_of_the_hdf5_record(browser, tmp_path):
     feed = Feed(RunInfo.from_estimator(estimator, f"replay of {path.name}"))
     with DashboardServer(feed, port=0) as server:
         browser.get(server.url)                      # an empty page first, as when a run starts
-        assert wait_for(lambda: (d := plotted(browser)) is not None and d["time"] == [], 60, 0.25)
+        assert wait_for(lambda: (d := plotted(browser)) is not None and d["time"] == [], 120, 0.25)
         assert estimate_into(feed, estimator, follow_link_run(path, poll_s=0.05)) == 5
-        data = wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 5 and d, 60)
+        data = wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 5 and d, 120)
     assert data, "the replay did not plot 5 blocks"
     assert wait_for(lambda: "run ended: 5 blocks" in browser.execute_script(DEEP_TEXT), 5, 0.1)
     # The record itself, read with h5py and counted by hand (no qkdlab code on this side) ...
@@ -193,7 +196,7 @@ def test_a_token_protected_page_loads_in_the_browser_and_refuses_without_it(brow
         browser.get(server.url.split("?")[0])
         assert "403" in browser.page_source
         browser.get(server.url)                  # ?token=… → cookie → the page, its scripts and its websocket
-        assert wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 2, 60)
+        assert wait_for(lambda: (d := plotted(browser)) and len(d["time"]) == 2, 120)
         assert "token" not in browser.current_url
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

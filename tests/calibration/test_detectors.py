@@ -175,7 +175,7 @@ def test_efficiency_intervals_cover_the_truth_at_the_stated_rate(tmp_path) -> No
     hits = np.zeros(2)
     joint = 0
     share = None
-    started = time.monotonic()
+    started = time.process_time()
     for seed in range(reps):
         data["simulation"]["seed"] = seed
         with Bench(parse_config(data), simulate=True).open() as bench:
@@ -202,4 +202,6 @@ def test_efficiency_intervals_cover_the_truth_at_the_stated_rate(tmp_path) -> No
     assert np.all(coverage >= 1 - kappa - allowance(kappa)), coverage
     assert np.all(coverage >= 1 - share - allowance(share)), (coverage, share)
     assert joint / reps >= 1 - kappa - allowance(kappa), joint / reps
-    assert time.monotonic() - started < 120
+    # the test's own cost in CPU seconds (about 27 s): its wall time is mostly the flushes of 200 files and
+    # whatever else the machine runs, which a budget in wall seconds would mistake for a regression
+    assert time.process_time() - started < 60

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
+import os
 import re
 import signal
 import socket
@@ -33,7 +35,7 @@ class Lines:
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
 
-    def wait(self, pattern: str, timeout: float = 90.0) -> re.Match:
+    def wait(self, pattern: str, timeout: float = 180.0) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
@@ -50,9 +52,17 @@ def page_status(url: str) -> int:
     return connection.getresponse().status
 
 
-def start(args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "qkdlab.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def started(args, cwd):
+    """The command in a process of its own; killed (with its dashboard server) if the test fails first."""
+    process = subprocess.Popen([sys.executable, "-m", "qkdlab.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def test_dashboard_serves_a_recorded_run_until_ctrl_c(tmp_path):
@@ -61,26 +71,26 @@ def test_dashboard_serves_a_recorded_run_until_ctrl_c(tmp_path):
     with LinkRecorder(tmp_path / "rec.h5", blocks[0]) as recorder:
         for block in blocks[1:]:
             recorder.append(block)
-    process = start(["dashboard", "rec.h5", "--model", str(model_file(tmp_path)), "--port", "0"], tmp_path)
-    lines = Lines(process)
-    url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
-    lines.wait(r"3 blocks estimated; the run has ended")
-    assert page_status(url) == 200
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    with started(["dashboard", "rec.h5", "--model", str(model_file(tmp_path)), "--port", "0"], tmp_path) as process:
+        lines = Lines(process)
+        url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
+        lines.wait(r"3 blocks estimated; the run has ended")
+        assert page_status(url) == 200
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err
 
 
 def test_live_serve_shows_the_run_and_stays_up(tmp_path):
-    process = start(["live", "--sim", "--model", str(model_file(tmp_path)), "--blocks", "3", "--interval", "0",
-                     "--block", "4e8", "--log", "l.csv", "--png", "l.png", "--serve", "--port", "0"], tmp_path)
-    lines = Lines(process)
-    url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
-    lines.wait(r"the dashboard stays up until Ctrl-C")
-    assert page_status(url) == 200
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    with started(["live", "--sim", "--model", str(model_file(tmp_path)), "--blocks", "3", "--interval", "0",
+                  "--block", "4e8", "--log", "l.csv", "--png", "l.png", "--serve", "--port", "0"], tmp_path) as process:
+        lines = Lines(process)
+        url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
+        lines.wait(r"the dashboard stays up until Ctrl-C")
+        assert page_status(url) == 200
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert len(list(csv.DictReader(open(tmp_path / "l.csv")))) == 3

@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import socket
+import threading
 import time
 
 import numpy as np
@@ -101,21 +102,34 @@ def test_the_run_info_names_each_epsilon_part_and_where_it_came_from():
 
 
 def test_publishing_never_waits_for_a_stalled_server():
-    """The server process is stopped (SIGSTOP, as a hung server): publish stays at microseconds."""
+    """The server process is stopped (SIGSTOP, as a hung server): publish stays at microseconds.
+
+    A publish that waited for the server would wait until SIGCONT, i.e. for ever: the loop runs on
+    a thread joined with a timeout, so that failure is a clear assertion, not a hung test. Timing
+    is judged by the median (microseconds) and a maximum far above any scheduling pause of a
+    loaded machine (a single slow call there is the OS, not the feed).
+    """
     estimator = LiveEstimator(SOURCE)
     feed = Feed(RunInfo.from_estimator(estimator, "stall"), maxlen=50)
     block = SimulatedLink(SOURCE, block_emissions=1e8, seed=3).next_block()
     update = estimator.push(block)
+    times: list[float] = []
+
+    def publish_many() -> None:
+        for _ in range(1000):
+            start = time.perf_counter()
+            feed.publish(update, block)
+            times.append(time.perf_counter() - start)
+            time.sleep(0.001)
+
     with DashboardServer(feed, port=0) as server:
         os.kill(server.pid, signal.SIGSTOP)
         try:
-            times = []
-            for _ in range(1000):
-                start = time.perf_counter()
-                feed.publish(update, block)
-                times.append(time.perf_counter() - start)
-                time.sleep(0.001)
-            assert max(times) < 0.01, max(times)
+            publisher = threading.Thread(target=publish_many, daemon=True)
+            publisher.start()
+            publisher.join(120)
+            assert not publisher.is_alive(), f"publish blocked on the stalled server after {len(times)} calls"
+            assert np.median(times) < 1e-3 and max(times) < 1.0, (np.median(times), max(times))
             assert feed.dropped > 0                             # the pipe filled; the oldest updates went
         finally:
             os.kill(server.pid, signal.SIGCONT)
@@ -124,7 +138,7 @@ def test_publishing_never_waits_for_a_stalled_server():
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)  # a loaded machine
     connection.request("GET", path, headers=headers or {})
     return connection.getresponse()
 

@@ -69,9 +69,9 @@ def test_histogram_matches_a_direct_computation_and_is_fast() -> None:
     rng = np.random.default_rng(1)
     starts = np.sort(rng.integers(0, 10**9, 20_000))
     clicks = rng.integers(0, 10**9, 2_000_000)
-    t0 = time.perf_counter()
+    t0 = time.process_time()    # CPU seconds: the cost of the histogram, not the machine's load
     counts = start_stop_histogram(clicks, starts, 1000, 50)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     sample = clicks[:5000]
     expected = np.zeros(50, dtype=np.int64)
     for c in sample.tolist():
@@ -80,7 +80,7 @@ def test_histogram_matches_a_direct_computation_and_is_fast() -> None:
             expected[(c - before[-1]) // 1000] += 1
     assert np.array_equal(start_stop_histogram(sample, starts, 1000, 50), expected)
     assert counts.sum() > 0
-    assert elapsed < 2.0, f"2e6 clicks took {elapsed:.2f} s"
+    assert elapsed < 2.0, f"2e6 clicks took {elapsed:.2f} s of CPU"
 
 
 # -- a test double of Swabian's library -------------------------------------------------------------

@@ -1,6 +1,8 @@
 """The live estimator: agreement with the offline analysis, alarms, rejection of bad blocks, the view."""
 
 import math
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -126,6 +128,12 @@ def test_view_shows_the_estimate_and_marks_a_stopped_producer_stale(monkeypatch)
     for block in link.blocks(3):
         state.add(estimator.push(block))
     state.add(estimator.push("junk"))
+    import qkdlab.live.view as view
+
+    # the view's clock, pinned: half the stale time after the last block, then well past it (a real
+    # clock would make the first render depend on how fast this machine gets to it)
+    clock = SimpleNamespace(monotonic=lambda: state.last_time + 0.5, strftime=time.strftime, localtime=time.localtime)
+    monkeypatch.setattr(view, "time", clock)
     console = Console(width=120, record=True)
     console.print(render(state))
     text = console.export_text()
@@ -136,10 +144,7 @@ def test_view_shows_the_estimate_and_marks_a_stopped_producer_stale(monkeypatch)
     console = Console(width=120, record=True)
     console.print(render(best))
     assert "winning method" in console.export_text()
-    import qkdlab.live.view as view
-
-    now = view.time.monotonic()
-    monkeypatch.setattr(view.time, "monotonic", lambda: now + 10.0)
+    clock.monotonic = lambda: state.last_time + 10.0
     console = Console(width=120, record=True)
     console.print(render(state))
     assert "STALE" in console.export_text()

@@ -48,43 +48,55 @@ def test_recorded_run_replays_to_the_same_numbers(tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import sys, time
+    import select, sys, time
     from qkdlab.analysis import AnalysisSource
     from qkdlab.live import LinkRecorder, SimulatedLink
     link = SimulatedLink(AnalysisSource.flawed("bb84", 0.063, 1e-7, correlation_length=1), block_emissions=4e8, seed=2)
     with LinkRecorder(sys.argv[1], link.next_block()) as rec:
-        for _ in range(int(sys.argv[2]) - 1):
-            time.sleep(0.25)
+        print("written 1", flush=True)
+        for k in range(2, int(sys.argv[2]) + 1):
+            # "step": the next block only once the test says it has followed the previous one
+            if sys.argv[3] == "step" and not (select.select([sys.stdin], [], [], 60)[0] and sys.stdin.readline()):
+                sys.exit(f"block {k - 1} was not followed within 60 s")
             rec.append(link.next_block())
+            print(f"written {k}", flush=True)
         if sys.argv[3] == "hang":
-            print("written", flush=True)
             time.sleep(60)
 """)
 
 
 def test_follower_gets_blocks_while_another_process_writes(tmp_path):
+    """Each block reaches the follower while the writer still runs, before the next one is written."""
     path = tmp_path / "link.h5"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "6", "done"])
-    deadline = time.monotonic() + 30
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    arrivals = []
-    start = time.monotonic()
-    for block in follow_link_run(path, poll_s=0.05):
-        arrivals.append(time.monotonic() - start)
-        assert len(block) == 2
-    assert writer.wait(timeout=30) == 0
-    assert len(arrivals) == 6
-    assert arrivals[-1] - arrivals[0] > 0.5          # they came one by one, as written
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "6", "step"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    received = 0
+    try:
+        assert writer.stdout.readline().strip() == "written 1", writer.communicate()
+        for block in follow_link_run(path, poll_s=0.05):
+            received += 1
+            assert len(block) == 2
+            if received < 6:
+                writer.stdin.write("next\n")
+                writer.stdin.flush()
+        _, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err          # no block had to wait for the follow to end
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.communicate()
+    assert received == 6
     assert read_link_run(path)[-1] is not None
 
 
 def test_follower_ends_when_the_writer_dies(tmp_path):
     path = tmp_path / "link.h5"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "3", "hang"], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "written"
-    os.kill(writer.pid, signal.SIGKILL)
-    writer.wait()
+    try:
+        assert [writer.stdout.readline().strip() for _ in range(3)][-1] == "written 3"
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
     blocks = list(follow_link_run(path, poll_s=0.05))
     assert len(blocks) == 3
 
@@ -183,11 +195,18 @@ def test_ctrl_c_ends_the_live_cli_cleanly(tmp_path):
                                 "--record", "rec.h5"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "l.csv"
-    deadline = time.monotonic() + 90  # the first estimate waits for the SDPs: slow on a loaded machine
-    while time.monotonic() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 180  # the first estimate waits for the SDPs: slow on a loaded machine
+        while not (log.exists() and len(log.read_text().splitlines()) >= 3):   # a header and two blocks
+            assert process.poll() is None, f"the live command ended by itself: {process.communicate()}"
+            assert time.monotonic() < deadline, "no two blocks estimated within 180 s"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, err
     rows = list(csv.DictReader(open(tmp_path / "l.csv")))
     assert rows and all(r["accepted"] == "1" for r in rows)

@@ -60,7 +60,7 @@ def _start_cli_scan(out: Path) -> subprocess.Popen:
                              str(out), "--points", "200000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait_points(out: Path, at_least: int, proc: subprocess.Popen, timeout: float = 60.0) -> int:
+def _wait_points(out: Path, at_least: int, proc: subprocess.Popen, timeout: float = 180.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
@@ -71,7 +71,7 @@ def _wait_points(out: Path, at_least: int, proc: subprocess.Popen, timeout: floa
         except DataError:
             pass
         time.sleep(0.05)
-    raise AssertionError("the scan never got going")
+    raise AssertionError(f"the scan did not reach {at_least} points within {timeout:.0f} s")
 
 
 @pytest.mark.parametrize(("stop", "recorded"), [(signal.SIGINT, "Ctrl-C, SIGINT"), (signal.SIGTERM, "SIGTERM")])

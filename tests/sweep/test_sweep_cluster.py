@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -47,6 +48,17 @@ def test_cluster_result_equals_the_one_process_result_bit_for_bit(tmp_path, clus
     assert (cluster.computed == 1).all() and (cluster.key_rate_bps.sel(distance=0.0) > 0).all()
 
 
+def _wait_for_two_live_workers(client, dead_pid: int) -> None:
+    """Until the scheduler has let go of the killed worker and its nanny's replacement has joined."""
+    deadline = time.monotonic() + 120
+    while True:
+        pids = [p for p in client.run(os.getpid, on_error="ignore").values() if isinstance(p, int)]
+        if len(pids) == 2 and dead_pid not in pids:
+            return
+        assert time.monotonic() < deadline, f"the cluster did not get its second worker back: {pids}"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def gys_spec(gys):
     return parse_spec({"fixed": gys, "axes": {"distance": DISTANCES},
@@ -67,6 +79,7 @@ def optimised_after_a_lost_worker(tmp_path_factory, cluster_client, gys_spec):
 
     summary = run_sweep(gys_spec, path, client=cluster_client, progress=kill_one_worker)
     assert killed, "no worker was killed: the test did not test anything"
+    _wait_for_two_live_workers(cluster_client, killed[0])   # the session's other tests count on two
     return summary, open_study(path)
 
 
