@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
-from .mismatch import MismatchOptions, eta_tables
+from .mismatch import MismatchOptions, calibrated, eta_tables
 
 __all__ = ["DecoyLink", "run_decoy_mismatch"]
 
@@ -47,10 +47,13 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
 
     if opts.receiver != "active":
         raise click.UsageError("the decoy channel model is written for the active receiver: use --receiver active")
-    eta1, tables = eta_tables(opts, model)
-    caveat = (["η table: the DetectorTable's Table-I form two_mode (most mismatch the intervals allow at one delay pair); "
-               "NOT a proven worst case over the confidence box — the emulation hull (docs/mismatch-calibrated.md) is not "
-               "wired into the decoy analysis yet"] if model is not None else [])
+    if model is not None:    # the worst case over the calibration's confidence box (docs/mismatch-calibrated.md)
+        eta1, tables, link_receiver, hull = calibrated(opts, model)
+        source = [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"]
+        solve_options = {"minima": hull.minima, "sectors": True}
+    else:
+        eta1, tables = eta_tables(opts)
+        link_receiver, source, solve_options = None, [], {}
     bound = {"squasher": "squasher", "cutoff": "cutoff", None: "auto"}.get(opts.photon_bound, opts.photon_bound)
     rows = []
     for eta2, tab in tables:
@@ -59,11 +62,12 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
         for km in link.distances_km:
             t = 10 ** (-link.fiber_loss_db_per_km * float(km) / 10)
             try:
-                stats = simulate_decoy_statistics(receiver, link.intensities, t, misalignment=link.misalignment,
+                stats = simulate_decoy_statistics(link_receiver or receiver, link.intensities, t, misalignment=link.misalignment,
                                                   dark_count_probability=link.dark_count_probability,
                                                   intensity_probabilities=link.intensity_probabilities,
                                                   repetition_rate_hz=link.repetition_rate_hz)
-                res = decoy_mismatch_key_rate(receiver, stats, bound, f_ec=opts.ec_efficiency, warm_start=previous)
+                res = decoy_mismatch_key_rate(receiver, stats, bound, f_ec=opts.ec_efficiency, warm_start=previous,
+                                              **solve_options)
             except MismatchInputError as exc:
                 raise ConfigError(str(exc)) from None
             previous = res
@@ -71,7 +75,7 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
                          "key_rate_per_pulse": res.key_rate_per_pulse, "key_rate_per_signal": res.key_rate_per_signal,
                          "single_photon_bound": res.single_photon_bound, "vacuum_term": res.vacuum_term,
                          "leakage": res.leakage, "b1": res.b1, "b2": res.b2, "photon_bound": res.photon_bound,
-                         "certified": res.certified, "status": res.status, "assumptions": caveat + list(res.assumptions),
+                         "certified": res.certified, "status": res.status, "assumptions": source + list(res.assumptions),
                          "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -152,34 +152,41 @@ def mismatch_line(model: SourceModel) -> str | None:
 def decoy_mismatch_line(model: SourceModel, distance_km: float = 25.0) -> str | None:
     """The bench's own link with its measured mismatch: decoy-state BB84 (0.5, 0.1, 0 with
     probabilities 0.8, 0.1, 0.1) over ``distance_km`` of 0.2 dB/km fiber, p_d = 1e-8, misalignment
-    1 %, f_EC = 1.16, 2.5 GHz, active receiver with the two-mode Table I of ``two_mode``; the
-    certified mismatch-aware rate in bit/s, and its cost against matched detectors (η2 = η1) under
-    the same flag-state squasher (the matched link could also use the BB84 squashing map; its rate
-    is shown too)."""
+    1 %, f_EC = 1.16, 2.5 GHz, active receiver. The light meets the point estimates at the operating
+    delay; the rate is the worst case over the calibration's confidence box (the doubled emulation
+    hull, docs/mismatch-calibrated.md), and its cost is against matched detectors (both at the mean
+    point estimate) under the same flag-state squasher (the matched link could also use the BB84
+    squashing map; its rate is shown too)."""
     if model.detectors is None:
         return None
-    from ..analysis.mismatch import Receiver, decoy_mismatch_key_rate, simulate_decoy_statistics, table_i
+    import numpy as np
+
+    from ..analysis.mismatch import Receiver, decoy_mismatch_key_rate, simulate_decoy_statistics
+    from ..analysis.mismatch.hull import calibrated_hull
     from ..errors import QkdlabError
 
-    (eta1, eta2), _ = model.detectors.two_mode
     t = 10 ** (-0.2 * distance_km / 10)
-    rates = []
+
+    def stats(receiver: Receiver):
+        return simulate_decoy_statistics(receiver, (0.5, 0.1, 0.0), t, misalignment=0.01, dark_count_probability=1e-8,
+                                         intensity_probabilities=(0.8, 0.1, 0.1), repetition_rate_hz=2.5e9)
+
     try:
-        for table, bound in ((table_i(eta1, eta2), "squasher"), (table_i(eta1, eta1), "squasher"),
-                             (table_i(eta1, eta1), "auto")):
-            receiver = Receiver("active", table, "fine")
-            stats = simulate_decoy_statistics(receiver, (0.5, 0.1, 0.0), t, misalignment=0.01,
-                                              dark_count_probability=1e-8, intensity_probabilities=(0.8, 0.1, 0.1),
-                                              repetition_rate_hz=2.5e9)
-            rates.append(decoy_mismatch_key_rate(receiver, stats, bound, f_ec=1.16))
+        hull = calibrated_hull(model.detectors)
+        matched = Receiver("active", np.full((2, 1), float(hull.point.mean())), "fine")
+        measured = decoy_mismatch_key_rate(Receiver("active", hull.analysis_table, "fine"),
+                                           stats(Receiver("active", hull.point[:, None], "fine")), "squasher",
+                                           f_ec=1.16, minima=hull.minima, sectors=True)
+        same, squashed = (decoy_mismatch_key_rate(matched, stats(matched), bound, f_ec=1.16)
+                          for bound in ("squasher", "auto"))
     except QkdlabError as exc:
-        return f"decoy link with the measured mismatch: no mismatch-aware rate — {exc}"
-    measured, matched, squashed = rates
+        return f"decoy link with the measured mismatch (worst case over the confidence box): no mismatch-aware rate — {exc}"
     flag = "" if measured.certified else f" ({measured.status}: {measured.reason})"
-    return (f"decoy link, {distance_km:g} km, measured mismatch (η1 = {eta1:.3g}, η2 = {eta2:.3g}): "
-            f"{measured.key_rate_bps:.4g} bit/s certified{flag} vs {matched.key_rate_bps:.4g} with matched detectors "
-            f"(same squasher; {squashed.key_rate_bps:.4g} with the BB84 squashing map) — "
-            f"{_cost(measured.key_rate_bps, matched.key_rate_bps)}")
+    return (f"decoy link, {distance_km:g} km, measured mismatch (worst case over the confidence box: "
+            f"{hull.table.shape[1]} hull modes of {hull.delays_used} delays; η at the operating delay "
+            f"{hull.point[0]:.3g}, {hull.point[1]:.3g}): {measured.key_rate_bps:.4g} bit/s certified{flag} vs "
+            f"{same.key_rate_bps:.4g} with matched detectors (same squasher; {squashed.key_rate_bps:.4g} with the "
+            f"BB84 squashing map) — {_cost(measured.key_rate_bps, same.key_rate_bps)}")
 
 
 def _cost(mismatched: float, matched: float) -> str:

@@ -118,16 +118,21 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
 
 
 def _numerical_worker(model):
-    """The live numerical estimator on the model's two-mode Table-I detector table (active, coarse)."""
-    from ..analysis.mismatch import Receiver, table_i
+    """The live numerical estimator on the worst case of the model's detector table over its
+    confidence box (the doubled emulation hull, docs/mismatch-calibrated.md; active, coarse)."""
+    from ..analysis.mismatch import MismatchInputError, Receiver
+    from ..analysis.mismatch.hull import calibrated_hull
     from ..errors import ConfigError
     from ..live.numerical import NumericalWorker
 
     if model.detectors is None:
         raise ConfigError("--numerical needs the model's detector table: run the detector-efficiency scan and "
                           "calibrate it")
-    (eta1, eta2), _ = model.detectors.two_mode
-    return NumericalWorker(Receiver("active", table_i(eta1, eta2), "coarse"))
+    try:
+        hull = calibrated_hull(model.detectors)
+    except MismatchInputError as exc:
+        raise ConfigError(f"--numerical: {exc}") from None
+    return NumericalWorker(Receiver("active", hull.analysis_table, "coarse"), minima=hull.minima, sectors=True)
 
 
 class _Recording:

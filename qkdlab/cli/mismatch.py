@@ -15,7 +15,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from .console import console, point_progress
 
-__all__ = ["MismatchOptions", "parse_range", "run_mismatch"]
+__all__ = ["MismatchOptions", "calibrated", "eta_tables", "parse_range", "run_mismatch"]
 
 _COLUMNS = ("receiver", "modes", "eta1", "eta2", "transmission", "misalignment", "multiphoton_fraction",
             "photon_bound", "statistics", "key_rate_per_round", "key_rate_unclipped", "certified_bound",
@@ -66,24 +66,18 @@ def _check_model(opts: MismatchOptions, model) -> None:
         raise click.UsageError("a calibrated detector table describes two detectors: use --receiver active")
 
 
-def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, np.ndarray]]]:
-    """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II) or the model's DetectorTable's Table-I
-    form ``two_mode`` (used by the decoy command only; not a proven worst case over the confidence
-    box — the plain command uses the emulation hull, :func:`_calibrated`)."""
+def eta_tables(opts: MismatchOptions) -> tuple[float, list[tuple[float, np.ndarray]]]:
+    """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II of Zhang et al.); a model's detector
+    table goes through the emulation hull instead (:func:`calibrated`)."""
     from ..analysis.mismatch import table_i, table_ii
 
-    if model is not None:
-        _check_model(opts, model)
-        (eta1, eta2), _ = model.detectors.two_mode
-        etas = [eta2]
-    else:
-        if opts.eta is None:
-            raise click.UsageError("give --eta ETA1,ETA2 (Table I/II efficiencies) or --model with a detector table")
-        values = parse_range(opts.eta, "--eta")
-        if values.size != 2:
-            raise click.BadParameter(f"{opts.eta!r}: give two efficiencies ETA1,ETA2", param_hint="--eta")
-        eta1 = float(values[0])
-        etas = list(parse_range(opts.eta2, "--eta2")) if opts.eta2 else [float(values[1])]
+    if opts.eta is None:
+        raise click.UsageError("give --eta ETA1,ETA2 (Table I/II efficiencies) or --model with a detector table")
+    values = parse_range(opts.eta, "--eta")
+    if values.size != 2:
+        raise click.BadParameter(f"{opts.eta!r}: give two efficiencies ETA1,ETA2", param_hint="--eta")
+    eta1 = float(values[0])
+    etas = list(parse_range(opts.eta2, "--eta2")) if opts.eta2 else [float(values[1])]
     out = []
     for eta2 in etas:
         if opts.receiver == "active":
@@ -104,10 +98,11 @@ def eta_tables(opts: MismatchOptions, model) -> tuple[float, list[tuple[float, n
     return eta1, out
 
 
-def _calibrated(opts: MismatchOptions, model):
+def calibrated(opts: MismatchOptions, model):
     """(η1, [(η2, hull table)], simulated receiver, hull) for --model: the emulation hull of the
     DetectorTable's confidence boxes (a worst case over the calibration, docs/mismatch-calibrated.md);
-    the simulated link's light meets the point estimates at the operating delay."""
+    the simulated link's light meets the point estimates at the operating delay. Used by the plain
+    and the decoy command."""
     from ..analysis.mismatch import Receiver
     from ..analysis.mismatch.hull import calibrated_hull
 
@@ -121,11 +116,11 @@ def run_mismatch(opts: MismatchOptions, model) -> None:
     from ..analysis.mismatch import Receiver, mismatch_key_rate, simulate_statistics
 
     if model is not None:
-        eta1, tables, link, hull = _calibrated(opts, model)
+        eta1, tables, link, hull = calibrated(opts, model)
         source = [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"]
         solve_options = {"minima": hull.minima, "sectors": True}
     else:
-        eta1, tables = eta_tables(opts, None)
+        eta1, tables = eta_tables(opts)
         link, source, solve_options = None, [], {}
     transmissions = parse_range(opts.transmission, "--transmission")
     rows, previous = [], None

@@ -48,8 +48,8 @@ class NumericalEstimate:
     seconds: float
 
 
-def _solve(receiver: Receiver, block: Observations, f_ec: float, warm: DecoyMismatchKeyRate | None
-           ) -> tuple[DecoyMismatchKeyRate | None, str, float]:
+def _solve(receiver: Receiver, block: Observations, f_ec: float, warm: DecoyMismatchKeyRate | None,
+           options: dict) -> tuple[DecoyMismatchKeyRate | None, str, float]:
     """Runs in the worker: (result, failure reason, seconds). Never raises for bad data or solvers."""
     from ..analysis.mismatch import decoy_mismatch_key_rate, decoy_statistics_from_observations
     from ..errors import QkdlabError
@@ -57,17 +57,23 @@ def _solve(receiver: Receiver, block: Observations, f_ec: float, warm: DecoyMism
     start = time.perf_counter()
     try:
         stats = decoy_statistics_from_observations(block, failure=_FAILURE)
-        res = decoy_mismatch_key_rate(receiver, stats, f_ec=f_ec, warm_start=warm)
+        res = decoy_mismatch_key_rate(receiver, stats, f_ec=f_ec, warm_start=warm, **options)
     except (QkdlabError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         return None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start
     return res, "", time.perf_counter() - start
 
 
 class NumericalWorker:
-    """One worker process solving the newest accepted block (module docstring)."""
+    """One worker process solving the newest accepted block (module docstring).
 
-    def __init__(self, receiver: Receiver, *, f_ec: float = 1.16) -> None:
+    ``minima``/``sectors``: for the doubled emulation hull of a calibrated detector table
+    (:func:`qkdlab.analysis.mismatch.hull.calibrated_hull`), so that each block's rate is a worst case
+    over the calibration's confidence box; passed to the decoy analysis."""
+
+    def __init__(self, receiver: Receiver, *, f_ec: float = 1.16, minima: dict[str, np.ndarray] | None = None,
+                 sectors: bool = False) -> None:
         self.receiver, self.f_ec = receiver, f_ec
+        self.options = {"minima": minima, "sectors": sectors}
         # spawn, not fork: the session has threads (the view's refresh) that fork would copy mid-state
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         self._running: tuple[int, Future] | None = None
@@ -99,7 +105,8 @@ class NumericalWorker:
         if self._running is None and self._pending is not None:
             index, block = self._pending
             self._pending = None
-            self._running = (index, self._pool.submit(_solve, self.receiver, block, self.f_ec, self._warm))
+            self._running = (index, self._pool.submit(_solve, self.receiver, block, self.f_ec, self._warm,
+                                                                self.options))
         return self.latest
 
     def wait(self, timeout_s: float) -> NumericalEstimate | None:

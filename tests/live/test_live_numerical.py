@@ -68,3 +68,25 @@ def test_session_shows_the_numerical_estimate(tmp_path, worker):
     text = console.export_text()
     assert "mismatch-aware (asymptotic)" in text and f"bit/s for block {worker.latest.block_index}" in text
     assert np.isfinite(worker.latest.key_rate_bps)
+
+
+def test_cli_worker_solves_on_the_calibrated_hull(detector_table):
+    """``qkdlab live --numerical`` with a model: the worker analyses each block on the doubled
+    emulation hull of the detector table's confidence boxes (a worst case over the box,
+    docs/mismatch-calibrated.md) with the hull's minima and mode sectors, and certifies a rate."""
+    from types import SimpleNamespace
+
+    from qkdlab.analysis.mismatch.hull import calibrated_hull
+    from qkdlab.cli.live import _numerical_worker
+
+    detectors = detector_table([[0.11, 0.09], [0.09, 0.11]], 0.005)
+    hull = calibrated_hull(detectors)
+    worker = _numerical_worker(SimpleNamespace(detectors=detectors))
+    try:
+        assert np.array_equal(worker.receiver.efficiency, hull.analysis_table) and worker.options["sectors"]
+        source = AnalysisSource.flawed("bb84", 0.0, 0.0)
+        worker.submit(1, next(iter(SimulatedLink(source, distance_km=10.0, block_emissions=1e10, seed=1).blocks(1))))
+        latest = worker.wait(120.0)
+    finally:
+        worker.close()
+    assert latest.block_index == 1 and latest.status.startswith("certified") and latest.key_rate_bps > 0

@@ -278,13 +278,15 @@ def _coarsen(stats: DecoyStatistics, receiver: Receiver, p: np.ndarray | None = 
     return out
 
 
-def _photon_bounds(receiver: Receiver, up: np.ndarray, outcomes: tuple[str, ...]) -> tuple[float | None, float | None]:
+def _photon_bounds(receiver: Receiver, up: np.ndarray, outcomes: tuple[str, ...],
+                   minima: dict[str, np.ndarray] | None = None) -> tuple[float | None, float | None]:
     """b_1, b_2 from the upper ends of the single-photon intervals (p = ½ Y_1^U): the observed rates
-    enter the bounds with positive weight, so their upper ends give lower bounds on b_k."""
+    enter the bounds with positive weight, so their upper ends give lower bounds on b_k. ``minima``:
+    the table's d_n, e_n (c_n) when the caller has them (the emulation hull's sector minima)."""
     key = (receiver.scheme, receiver.efficiency.tobytes(), receiver.efficiency.shape)
-    if key not in _MINIMA:
+    if minima is None and key not in _MINIMA:
         _MINIMA[key] = photon_number_minima(receiver)
-    mins = _MINIMA[key]
+    mins = _MINIMA[key] if minima is None else minima
     col = {y: j for j, y in enumerate(outcomes)}
     row = {x: i for i, x in enumerate(ALICE_ORDER)}
 
@@ -348,7 +350,8 @@ def yield_bounds_key_rate(receiver: Receiver, y1_low: np.ndarray, y1_up: np.ndar
                           signal_statistics: np.ndarray, mu: float, photon_bound: PhotonBound = "auto", *,
                           f_ec: float = 1.0, squasher_photons: int | None = None, photon_cutoff: int = 2,
                           vacuum: bool = True, gap_tolerance: float = 1e-8,
-                          warm_start: DecoyMismatchKeyRate | None = None) -> DecoyMismatchKeyRate:
+                          warm_start: DecoyMismatchKeyRate | None = None, minima: dict[str, np.ndarray] | None = None,
+                          sectors: bool = False) -> DecoyMismatchKeyRate:
     """K = P(1|μ) β_1 + P(0|μ) s_0 − leak per signal pulse, from single-photon yield intervals
     [Y_1^L, Y_1^U](x, y), vacuum yield lower bounds Y_0^L(x, y) and the signal's P(y|x, μ) (all in
     the receiver's outcome order). The infinite-decoy limit is Y_1^L = Y_1^U = Y_1.
@@ -362,7 +365,13 @@ def yield_bounds_key_rate(receiver: Receiver, y1_low: np.ndarray, y1_up: np.ndar
     "cutoff": ASSUMES Bob receives ≤ ``photon_cutoff`` photons; "auto": the squashing map where
     it exists, else the flag-state squasher. ``vacuum``: count the sifted vacuum rounds as one
     secret bit each (GLLP / Lo-Ma-Chen). ``warm_start``: a previous point's result; its
-    multipliers are tried as a certificate (valid whatever they are)."""
+    multipliers are tried as a certificate (valid whatever they are).
+
+    ``minima``/``sectors``: for the doubled emulation hull of a calibrated table
+    (:func:`.hull.calibrated_hull`; its ``minima`` and ``sectors=True``, as for
+    :func:`.keyrate.mismatch_key_rate`): the rate is then a worst case over every table in the
+    confidence box — the hull argument holds for the single-photon problem with interval
+    constraints as for equalities (docs/mismatch-calibrated.md, "Decoy states")."""
     if not math.isfinite(f_ec) or f_ec < 1.0:
         raise MismatchInputError(f"f_EC = {f_ec!r}: error-correction efficiency must be ≥ 1")
     if not (math.isfinite(mu) and mu > 0):
@@ -393,15 +402,17 @@ def yield_bounds_key_rate(receiver: Receiver, y1_low: np.ndarray, y1_up: np.ndar
                  "attributed to the channel, Bob's measurement squashed to qubit + vacuum (exact for this receiver)",)
     elif photon_bound == "squasher":
         k = squasher_photons if squasher_photons is not None else default_squasher_photons(receiver)
-        b1, b2 = _photon_bounds(receiver, 0.5 * y1_up, receiver.outcomes)
+        b1, b2 = _photon_bounds(receiver, 0.5 * y1_up, receiver.outcomes, minima)
         b = {j: v for j, v in ((1, b1), (2, b2)) if j <= k and v is not None}
         if any(v <= 0 for v in b.values()) or not b:
             raise PhotonBoundError(f"the single-photon intervals cannot support a photon-number bound (b_1 = {b1}, "
                                    f"b_2 = {b2}): too many errors or double clicks for the flag-state squasher at "
                                    "these intensities; add decoys, check the data or use --photon-bound cutoff")
-        base = build_problem(receiver, np.zeros((4, len(fine_outcomes))), "squasher", squasher_photons=k, b=b)
+        base = build_problem(receiver, np.zeros((4, len(fine_outcomes))), "squasher", squasher_photons=k, b=b,
+                             sectors=sectors)
     elif photon_bound == "cutoff":
-        base = build_problem(receiver, np.zeros((4, len(fine_outcomes))), "cutoff", cutoff=photon_cutoff)
+        base = build_problem(receiver, np.zeros((4, len(fine_outcomes))), "cutoff", cutoff=photon_cutoff,
+                             sectors=sectors)
     else:
         raise MismatchInputError(f"photon bound {photon_bound!r}: use auto, squashing-map, squasher or cutoff")
     row = {x: i for i, x in enumerate(ALICE_ORDER)}

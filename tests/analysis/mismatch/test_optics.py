@@ -79,36 +79,26 @@ def test_cli_mismatch_csv_json_and_errors(tmp_path) -> None:
     assert bad.exit_code == 2 and "--modes" in bad.output
 
 
-def _detector_table(rows: list[list[float]], halfwidth: float = 0.01):
-    from qkdlab.model import Bound, DetectorTable
-
-    eff = tuple(tuple(Bound(value=v, lower=v - halfwidth, upper=v + halfwidth, unit="") for v in row) for row in rows)
-    dark = Bound(value=1e-6, lower=0.0, upper=2e-6, unit="")
-    return DetectorTable(detectors=("spd1", "spd2"), delays_s=tuple(i * 1e-10 for i in range(len(rows[0]))),
-                         efficiency=eff, dark_probability=(dark, dark), operating_delay_s=0.0, mismatch_ratio=dark,
-                         two_mode=((0.21, 0.15), (0.15, 0.21)))
-
-
-def test_demo_line_reports_the_cost_of_mismatch() -> None:
+def test_demo_line_reports_the_cost_of_mismatch(detector_table) -> None:
     """The demo's line: the worst case over the confidence box (emulation hull) against matched
     detectors; the mismatch costs something, and not everything."""
     from types import SimpleNamespace
 
     from qkdlab.cli.demo import mismatch_line
 
-    line = mismatch_line(SimpleNamespace(detectors=_detector_table([[0.6, 0.6], [0.6, 0.55]])))
+    line = mismatch_line(SimpleNamespace(detectors=detector_table([[0.6, 0.6], [0.6, 0.55]])))
     assert "bit/round certified" in line and "matched detectors" in line and "confidence box" in line
     cost = float(line.rsplit("costs ", 1)[1].rstrip("%"))
     assert 0 < cost < 100
     assert mismatch_line(SimpleNamespace(detectors=None)) is None
 
 
-def test_cli_takes_the_eta_table_from_a_model(tmp_path) -> None:
+def test_cli_takes_the_eta_table_from_a_model(tmp_path, detector_table) -> None:
     from qkdlab.cli.main import main as cli
     from qkdlab.examples import flawed_source_model
 
     path = tmp_path / "model.json"
-    flawed_source_model().model_copy(update={"detectors": _detector_table([[0.2, 0.2], [0.2, 0.2]])}).save(path)
+    flawed_source_model().model_copy(update={"detectors": detector_table([[0.2, 0.2], [0.2, 0.2]])}).save(path)
     out = CliRunner().invoke(cli, ["keyrate", "--protocol", "bb84-mismatch", "--model", str(path),
                                    "--photon-bound", "cutoff", "--misalignment", "0.05", "--format", "json"])
     assert out.exit_code == 0, out.output
