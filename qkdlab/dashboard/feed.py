@@ -113,7 +113,7 @@ class Feed:
 
 
 def message(update: Update, block: Block | None) -> dict[str, Any]:
-    """What the page needs of one update: picklable, small, computed off the live loop."""
+    """What the page needs of one update: plain JSON (numbers, text, lists), small, computed off the live loop."""
     out: dict[str, Any] = {"accepted": update.accepted and update.block is not None and block is not None,
                            "reason": update.reason, "wall_time": update.wall_time, "latency_ms": 1e3 * update.latency_s}
     if not out["accepted"]:

@@ -4,19 +4,20 @@ A thread that forwards the feed to the server would run beside the estimator and
 from it at moments nobody chooses (at worst while the OS has descheduled it, with the GIL held, on
 a loaded machine). So there is none in the normal case: :meth:`Outbox.pump`, called by
 :meth:`.Feed.publish` in the loop's own thread right after a block, turns the waiting updates into
-one framed, pickled batch and writes it to a non-blocking socket — a fixed, small cost per block
+one framed JSON batch and writes it to a non-blocking socket — a fixed, small cost per block
 (``benchmarks/bench_dashboard.py`` reports it), in the loop's time between blocks, never during an
 estimate. When the socket is full (the server lags or is stopped), the rest of the batch is left
 to a backlog thread that wakes only then, waits until the socket drains and carries on; meanwhile
 ``pump`` returns at once, the feed's bounded deque keeps the newest updates and drops the oldest.
 
-Frames are a 4-byte big-endian length and a pickle of a list of :func:`.feed.message` dicts; the
-socket joins two processes of one run (a ``socketpair``), so nothing foreign is unpickled.
+Frames are a 4-byte big-endian length and the UTF-8 JSON of a list of :func:`.feed.message` dicts
+(numbers, text and lists only; NaN as JSON's ``NaN``). JSON rather than pickle: the server decodes
+data, never code, whatever reaches its socket.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
 import select
 import socket
 import struct
@@ -26,9 +27,19 @@ from typing import BinaryIO
 
 from .feed import Feed
 
-__all__ = ["Outbox", "read_batches"]
+__all__ = ["Outbox", "decode_batch", "encode_batch", "read_batches"]
 
 _HEADER = struct.Struct("!I")
+
+
+def encode_batch(messages: list[dict]) -> bytes:
+    """One batch as sent: JSON (numpy scalars as plain numbers)."""
+    return json.dumps(messages, separators=(",", ":"), default=float).encode()
+
+
+def decode_batch(payload: bytes) -> list[dict]:
+    """A batch as the server reads it (lists where the sender had tuples)."""
+    return json.loads(payload)
 
 
 class Outbox:
@@ -81,7 +92,7 @@ class Outbox:
                 messages = self.feed.take(self.batch)
                 if not messages:
                     return True
-                payload = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
+                payload = encode_batch(messages)
                 self._pending = memoryview(_HEADER.pack(len(payload)) + payload)
                 self.sent += len(messages)
             try:
@@ -118,4 +129,4 @@ def read_batches(stream: BinaryIO) -> Iterator[list[dict]]:
         payload = stream.read(size)
         if len(payload) < size:
             return
-        yield pickle.loads(payload)
+        yield decode_batch(payload)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import pickle
 import signal
 import socket
 import threading
@@ -16,7 +15,7 @@ import pytest
 
 from qkdlab.analysis import AnalysisSource
 from qkdlab.dashboard import Board, DashboardServer, Feed, History, RunInfo, is_loopback
-from qkdlab.dashboard.outbox import Outbox, read_batches
+from qkdlab.dashboard.outbox import Outbox, decode_batch, encode_batch, read_batches
 from qkdlab.dashboard.rows import merge_rows
 from qkdlab.dashboard.viewers import Viewers
 from qkdlab.examples import flawed_source_model
@@ -79,7 +78,7 @@ def test_rows_carry_the_estimator_numbers_and_physical_rates():
     feed.publish(estimator.push("junk"))
     messages = feed.take()
     assert len(messages) == 3 and feed.dropped == 0
-    board.take(pickle.loads(pickle.dumps(messages)))          # as the server process receives them
+    board.take(decode_batch(encode_batch(messages)))          # as the server process receives them
     assert board.accepted == 2 and board.rejected == 1 and "rejected block" in board.last_rejection
     row = board.history.rows[-1]
     assert row["qber_z"] == pytest.approx(100 * update.block.qber, rel=1e-12)    # the estimator's own QBER
