@@ -42,6 +42,18 @@ def serving(feed: Any, host: str, port: int, stale_after_s: float) -> Iterator[A
         yield server
 
 
+def make_estimator(model: Any, method: str, eps_sec: float, eps_cor: float, qber_alarm: float) -> Any:
+    """The live estimator of ``qkdlab live`` and ``qkdlab dashboard``; a bad option is a one-line ConfigError."""
+    from ..errors import ConfigError
+    from ..live import AlarmPolicy, LiveEstimator
+
+    try:
+        return LiveEstimator(model, method, epsilon_sec=eps_sec, epsilon_cor=eps_cor,
+                             alarms=AlarmPolicy(qber_threshold=qber_alarm))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def wait_for_ctrl_c(message: str) -> None:
     """Keep serving (the page stays readable) until Ctrl-C or SIGTERM."""
     console.print(message, highlight=False)
@@ -70,15 +82,10 @@ def dashboard_command(path: str, model_path: str, run_name: str | None, method: 
     """
     from ..calibration import load_source_model
     from ..dashboard import Feed, RunInfo, estimate_into
-    from ..errors import ConfigError
-    from ..live import AlarmPolicy, LiveEstimator, follow_link_run
+    from ..live import follow_link_run
 
     model = load_source_model(model_path)
-    try:
-        estimator = LiveEstimator(model, method, epsilon_sec=eps_sec, epsilon_cor=eps_cor,
-                                  alarms=AlarmPolicy(qber_threshold=qber_alarm))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    estimator = make_estimator(model, method, eps_sec, eps_cor, qber_alarm)
     blocks = follow_link_run(path, run_name, poll_s=0.2)
     first = next(blocks, None)                 # a bad file fails here, before anything is served
     feed = Feed(RunInfo.from_estimator(estimator, f"run in {path}", model))

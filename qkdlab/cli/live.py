@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .console import console, sigterm_as_interrupt
-from .dashboard import serve_options, serving, wait_for_ctrl_c
+from .dashboard import make_estimator, serve_options, serving, wait_for_ctrl_c
 from .options import CONFIDENCE, FINITE, NON_NEGATIVE, POSITIVE, PROBABILITY
 
 
@@ -59,16 +59,12 @@ def live_command(model_path: str, sim: bool, follow_path: str | None, run_name: 
     """
     from ..calibration import load_source_model
     from ..errors import ConfigError
-    from ..live import AlarmPolicy, LinkDrift, LiveEstimator, SimulatedLink, follow_link_run, paced, run_session
+    from ..live import LinkDrift, SimulatedLink, follow_link_run, paced, run_session
 
     if sim == (follow_path is not None):
         raise click.UsageError("give exactly one producer: --sim or --follow RUN.h5")
     model = load_source_model(model_path)
-    try:
-        estimator = LiveEstimator(model, method, epsilon_sec=eps_sec, epsilon_cor=eps_cor,
-                                  alarms=AlarmPolicy(qber_threshold=qber_alarm))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    estimator = make_estimator(model, method, eps_sec, eps_cor, qber_alarm)
     worker = _numerical_worker(model) if numerical else None
     previous = sigterm_as_interrupt()
     recording: _Recording | None = None
