@@ -184,14 +184,66 @@ def _weighted(family: CoinFamily, data: Estimates) -> np.ndarray:
     return values.reshape(3, -1)
 
 
+def _design_groups(data: Estimates) -> list[tuple[np.ndarray, tuple[float, ...]]]:
+    """Rows that share one setting distribution p (at their intensity with the most single photons), with that p."""
+    design = np.asarray(data.design, float)
+    weights = design.sum(axis=1) * np.asarray(data.single_photon)[None, :]
+    flat = design.reshape(len(design), -1)
+    groups = []
+    for unique in np.unique(flat, axis=0):
+        rows = np.flatnonzero(np.all(flat == unique, axis=1))
+        per_setting = unique.reshape(design.shape[1:])[:, int(np.argmax(weights[rows[0]]))]
+        groups.append((rows, tuple(per_setting / per_setting.sum())))
+    return groups
+
+
+@lru_cache(maxsize=4096)
+def _gain_quadratics(family: CoinFamily, dq: float, p: tuple[float, ...]) -> np.ndarray | None:
+    """Quadratics that bound the sampling gain g(q) from below for setting probabilities p (finite key only).
+
+    g(q) = λ_max(P^{-1/2} L(q)^H L(q) P^{-1/2}) ≥ ‖L(q) w‖² for any w = P^{-1/2} u, ‖u‖ = 1; with u the top
+    eigenvector at q0 + dq, ‖L(q) w‖² has the same block-quadratic form in 1 − x_β as Δ's witnesses (a
+    "state" ψ_j = w_j in one dimension). None when g = ∞ (the coin needs a setting never sent).
+    """
+    difference = family.pair(dq).difference
+    metric = difference.conj().T @ difference
+    probabilities = np.array(p)
+    if np.any((probabilities <= 0) & (np.abs(metric).sum(axis=0) > 0)):
+        return None
+    scale = 1.0 / np.sqrt(np.where(probabilities > 0, probabilities, 1.0))
+    top = np.linalg.eigh(scale[:, None] * metric * scale[None, :])[1][:, -1]
+    w = (scale * top)[:, None].astype(complex)
+    return _quadratics(family, Witness(w, np.zeros_like(w)))
+
+
+def _effective_distance(family: CoinFamily, data: Estimates, gains: list[tuple[np.ndarray, np.ndarray]],
+                        distance_low: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Lower bound of the distance the coin bound uses on each interval (intervals × rows).
+
+    Asymptotically Δ itself; for a finite key Estimates.coin_distance, which is non-decreasing in Δ and g,
+    at Δ's and g's lower bounds on the interval.
+    """
+    rows = data.x_low.shape[0]
+    if data.failure_each is None:
+        return np.broadcast_to(distance_low[:, None], (len(left), rows))
+    gain = np.zeros((len(left), rows))
+    ys = [(np.minimum(a, b), np.maximum(a, b))
+          for a, b in zip(family.one_minus_amplitudes(left), family.one_minus_amplitudes(right))]
+    for members, coef in gains:
+        value = np.maximum(sum(_quadratic_min(coef[beta], *ys[beta]) for beta in range(2)), 0.0)
+        gain[:, members] = np.maximum(gain[:, members], value[:, None])
+    return data.coin_distance(distance_low[:, None], gain)
+
+
 def _interval_lower(family: CoinFamily, weighted: np.ndarray, distance_low: np.ndarray, left: np.ndarray,
                     right: np.ndarray) -> np.ndarray:
-    """Lower bound of b on each interval [left, right] of dq (intervals × rows), Δ ≥ ``distance_low`` on each."""
+    """Lower bound of b on each interval [left, right] of dq (intervals × rows), the coin bound's distance ≥
+    ``distance_low`` (intervals × rows) on each."""
     a, b = (np.column_stack([np.ones(len(ends)), *family.scales(ends)]) @ weighted for ends in (left, right))
     shape = (len(left), len(_QUANTITIES), -1)
     low, high = np.minimum(a, b).reshape(shape), np.maximum(a, b).reshape(shape)
     ranges = {name: (low[:, i], high[:, i]) for i, (name, _, _) in enumerate(_QUANTITIES)}
-    return coin_bound_lower(ranges, distance_low[:, None])
+    return coin_bound_lower(ranges, distance_low)
 
 
 def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimates, tolerance: float = 1e-4
@@ -213,6 +265,9 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
     evaluated: list[set[float]] = [set() for _ in families]
     nodes = 0
 
+    gains: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in families]
+    groups = [] if data.failure_each is None else _design_groups(data)
+
     def evaluate(k: int, dq: float) -> None:
         nonlocal nodes
         pair, overlap, quadratics = _node(families[k], dq, epsilon)
@@ -220,6 +275,10 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
         evaluated[k].add(dq)
         if quadratics is not None:
             witnesses[k].append(quadratics)
+        for members, p in groups:
+            quadratics = _gain_quadratics(families[k], dq, p)
+            if quadratics is not None:
+                gains[k].append((members, quadratics))
         if overlap.report.conservative:
             fallback.append((pair, overlap))
             return
@@ -246,7 +305,8 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
             distance = _first_distance_lower(families[k], epsilon)
         else:
             distance = _distance_lower(families[k], witnesses[k], left, right)
-        bounds[k] = _interval_lower(families[k], weighted[k], distance, left, right)
+        effective = _effective_distance(families[k], data, gains[k], distance, left, right)
+        bounds[k] = _interval_lower(families[k], weighted[k], effective, left, right)
 
     for k in range(len(families)):
         refresh(k)
@@ -266,7 +326,9 @@ def best_over_q(families: tuple[CoinFamily, ...], epsilon: float, data: Estimate
                 chosen = np.flatnonzero(split)[np.argsort(-worst[split])[:budget]]
                 middle = (left[chosen] + right[chosen]) / 2.0
                 lo, hi = np.concatenate([left[chosen], middle]), np.concatenate([middle, right[chosen]])
-                children = _interval_lower(family, weighted[k], _distance_lower(family, witnesses[k], lo, hi), lo, hi)
+                effective = _effective_distance(family, data, gains[k], _distance_lower(family, witnesses[k], lo, hi),
+                                                lo, hi)
+                children = _interval_lower(family, weighted[k], effective, lo, hi)
                 keep = np.ones(len(left), bool)
                 keep[chosen] = False
                 starts = np.concatenate([left[keep], left[chosen], middle])

@@ -37,7 +37,7 @@ from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
-from .statistics import CONCENTRATIONS, Estimates, estimate
+from .statistics import CONCENTRATIONS, Estimates, estimate, stack_estimates
 
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]
@@ -45,6 +45,9 @@ __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate
 METHODS = ("ltqc", "gllp", "rt", "lt", "best")
 #: Relative tolerance of the LT bound over a phase box (phase_box.py); the bound is rigorous for any value.
 _BOX_TOLERANCE = 0.01
+#: Probabilities s of the virtual emission sampling with which a finite-key coin bound sums the per-round
+#: distances Δ_k (docs/finite-key-proof.md §7). Each is a valid bound at ε_PE / len; the best per row is kept.
+_COIN_SAMPLING = (0.5, 0.3, 0.15, 0.07, 0.03)
 #: Relative tolerance of the loss-tolerant coin's search over q (coin_q.py); every value it reports is a bound.
 _Q_TOLERANCE = 1e-4
 
@@ -195,6 +198,11 @@ def _phase_probability(method: str, src: AnalysisSource, data: Estimates
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
+def _uses_coin(method: str, src: AnalysisSource) -> bool:
+    """Whether _phase_probability bounds the phase error with a quantum coin (LT on complex boxed states falls back)."""
+    return method in ("ltqc", "gllp") or (method == "lt" and src.has_intervals and src.ket_phases() is None)
+
+
 def _interval_assumptions(method: str, src: AnalysisSource) -> tuple[str, ...]:
     """How the phase intervals enter: LT's bound over the whole box, or the box absorbed into ε (source.py)."""
     if not src.has_intervals:
@@ -337,16 +345,28 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         eps_group = finite.epsilon_sec / groups
         eps_pe = eps_pa = eps_group**2 / 4.0
     concentration = "chernoff" if finite is None else finite.concentration
-    data = estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"], meta["intensities"],
-                    failure=eps_pe, probabilities=meta.get("design"), concentration=concentration)
+    grid = _COIN_SAMPLING if finite is not None and _uses_coin(method, src) else (0.0,)
+    # one block of rows per sampling probability, evaluated together (the union bound: ε_PE split among them)
+    data = stack_estimates([estimate(counts, emissions, meta["settings"], meta["bob"], meta["source"],
+                                     meta["intensities"], failure=None if eps_pe is None else eps_pe / len(grid),
+                                     probabilities=meta.get("design"), concentration=concentration, sampling=sampling)
+                            for sampling in grid])
     p_phase, report, eps_used, choices = _phase_probability(method, src, data)
     single = data.key_detections if meta["source"] == "single-photon" else data.single_key_low
     phase_errors = data.phase_errors_upper(p_phase)
     with np.errstate(divide="ignore", invalid="ignore"):
         e_ph = np.where(single > 0, np.minimum(phase_errors / single, 0.5), 0.5)
+    privacy = single * (1.0 - binary_entropy(e_ph))
+    rows = np.arange(len(distances))
+    pick = np.argmax(privacy.reshape(len(grid), -1), axis=0)              # per row, the best sampling
+    chosen = pick * len(rows) + rows
+    privacy, single, e_ph = privacy[chosen], single[chosen], e_ph[chosen]
+    choices = None if choices is None else [choices[i] for i in chosen]
+    data = dataclasses.replace(data, **{name: getattr(data, name)[rows] for name in ("key_detections", "key_errors",
+                                                                                     "rounds")})
+    with np.errstate(divide="ignore", invalid="ignore"):
         e_bit = np.where(data.key_detections > 0, data.key_errors / data.key_detections, 0.5)
     f = meta["f"]
-    privacy = single * (1.0 - binary_entropy(e_ph))
     leak = f * data.key_detections * binary_entropy(e_bit)
     if finite is None:
         per_pulse = np.maximum(privacy - leak, 0.0)
@@ -367,9 +387,10 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
         assumptions += ("phase-randomised weak coherent pulses with exact intensities; vacuum + weak decoy bounds",)
     if finite is not None:
         assumptions += (f"{finite.concentration} martingale concentration (coherent attacks)",)
-        if method in ("ltqc", "gllp"):
-            assumptions += ("finite key: per-round coin inequality with the a-priori Δ; the X_C = 1 fluctuation "
-                            "term of [F] Suppl. 1 is not included (docs/finite-key-proof.md §7)",)
+        if len(grid) > 1:
+            assumptions += ("finite key: the coin's per-round distances summed over a virtual sampling of the "
+                            f"emissions (probability s from {', '.join(f'{g:g}' for g in grid)}, union bound; "
+                            "docs/finite-key-proof.md §7)",)
     if groups > 1:
         assumptions += (f"pulse correlations of length {groups - 1}: {groups} post-processing groups",)
     results = []
@@ -381,7 +402,9 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             finite_report = FiniteKeyReport(
                 block_size=finite.block_size, epsilon_sec=finite.epsilon_sec, epsilon_cor=finite.epsilon_cor,
                 groups=groups, key_length_bits=float(per_pulse[i] * data.rounds[i] * replicas),
-                concentration=f"{finite.concentration}, {data.inequalities} inequalities per group",
+                concentration=f"{finite.concentration}, {data.inequalities} inequalities per group"
+                + (f" for each of {len(grid)} sampling probabilities (s = {grid[pick[i]]:g} used)" if len(grid) > 1
+                   else ""),
                 parameter_estimation_failure=float(eps_pe * groups),
                 error_correction_bits=float(leak[i] * data.rounds[i] * replicas),
                 sifted_key_bits=float(data.key_detections[i] * data.rounds[i] * replicas))
@@ -394,6 +417,7 @@ def _evaluate(src: AnalysisSource, method: str, finite: FiniteKey | None, groups
             parameters={"ec_efficiency": f, "source": meta["source"], "state_model": src.description,
                         "pz": pz_alice, "pz_bob": pz_bob,
                         **({"coin_pair": choices[i]} if choices else {}),
+                        **({"coin_sampling": grid[pick[i]]} if len(grid) > 1 else {}),
                         **({"zero_reason": why} if why else {})}))
     return results
 

@@ -42,7 +42,13 @@ def loss_tolerant(decomposition: LTDecomposition, data: Estimates) -> np.ndarray
 
 
 def quantum_coin(pair: CoinPair, distance: float, data: Estimates) -> np.ndarray:
-    """Coin bound; ``distance`` = certified max ‖T̃ − R̃‖² over the allowed states."""
+    """Coin bound; ``distance`` = certified max ‖T̃ − R̃‖² over the allowed states.
+
+    For a finite key the per-round distances are summed under a coherent attack by
+    :meth:`Estimates.coin_distance` (docs/finite-key-proof.md §7), not taken as N times ``distance``.
+    """
+    if data.failure_each is not None:
+        distance = data.coin_distance(distance, data.coin_gain(pair.difference))
     observed_low = (pair.target_observed_errors * data.x_low).sum(axis=(-1, -2))
     if data.exact:
         y = data.x_low
