@@ -306,10 +306,12 @@ def _gains(difference: bytes, difference_shape: tuple[int, ...], design: bytes, 
     gains = np.zeros(design_shape[0])
     for k in np.flatnonzero(np.frombuffer(single, float) > 0):
         p = given[:, :, k]
+        used = totals[:, 0, k] > 0                      # an intensity never sent has no flag
         missing = np.any((p <= 0) & support[None, :], axis=1)
         scale = 1.0 / np.sqrt(np.where(p > 0, p, 1.0))
         weighted = scale[:, :, None] * metric[None] * scale[:, None, :]
-        gains = np.maximum(gains, np.where(missing, np.inf, np.linalg.eigvalsh(weighted)[:, -1]))
+        value = np.where(missing, np.inf, np.linalg.eigvalsh(weighted)[:, -1])
+        gains = np.maximum(gains, np.where(used, value, 0.0))
     return gains * (1.0 + 1e-12)
 
 

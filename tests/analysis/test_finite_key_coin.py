@@ -215,3 +215,10 @@ def test_the_finite_key_coin_rate_grows_with_the_block_and_approaches_the_asympt
         rates[n] = key_rate(source, Channel(), "ltqc", FiniteKey(n), distance_km=100.0).key_rate_per_pulse
     assert rates[1e9] < rates[1e11] < rates[1e13] < asymptotic.key_rate_per_pulse
     assert rates[1e13] > 0.99 * asymptotic.key_rate_per_pulse
+
+
+def test_an_intensity_that_is_never_sent_does_not_make_the_gain_infinite():
+    pair = ltqc_families(STATES)[0].pair()
+    two = Estimates(**{**_data().__dict__, "design": np.stack([DESIGN, 0 * DESIGN], axis=-1)[None],
+                       "single_photon": np.array([0.3, 0.2])})
+    assert two.coin_gain(pair.difference)[0] == pytest.approx(_data().coin_gain(pair.difference)[0])
