@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, KeyRateCurve, key_rate
-from qkdlab.analysis.statistics import CONCENTRATIONS
+from qkdlab.analysis.concentration import CONCENTRATIONS
 
 DISTANCES_KM = np.linspace(0.0, 300.0, 121)
 BLOCKS = (1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14)

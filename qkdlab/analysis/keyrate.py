@@ -37,7 +37,8 @@ from .phase_box import box_phase_error
 from .phase_error import loss_tolerant, quantum_coin, reference_technique
 from .source import AnalysisSource
 from .states import lt_decomposition
-from .statistics import CONCENTRATIONS, Estimates, estimate, stack_estimates
+from .concentration import CONCENTRATIONS
+from .statistics import Estimates, estimate, stack_estimates
 
 __all__ = ["METHODS", "FiniteKey", "KeyRateCurve", "key_rate", "grouped_key_rate", "binary_entropy", "plob_bound",
            "sequential_repetition_rate"]

@@ -8,7 +8,7 @@ from scipy.stats import binom
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from qkdlab.analysis.coin import max_target_error, max_target_error_box
-from qkdlab.analysis.statistics import count_upper, sum_interval
+from qkdlab.analysis.concentration import count_upper, sum_interval
 
 
 def _worst_adaptive_tail(rounds: int, a: float, b: float, side: str, steps: int = 20) -> float:

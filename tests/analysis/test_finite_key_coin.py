@@ -19,8 +19,8 @@ from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
 from qkdlab.analysis.coin import gllp_pair, ltqc_families
 from qkdlab.analysis.overlap_sdp import max_distance
 from qkdlab.analysis.states import StateSet
-from qkdlab.analysis.statistics import (Estimates, count_lower, estimate, extended_count_upper,
-                                        sum_interval, thinned_interval)
+from qkdlab.analysis.concentration import count_lower, extended_count_upper, sum_interval, thinned_interval
+from qkdlab.analysis.statistics import Estimates, estimate
 
 STATES = StateSet.flawed("bb84", 0.063)
 DESIGN = np.array([0.35, 0.35, 0.2, 0.1])           # Alice's setting probabilities (deliberately unequal)

@@ -97,7 +97,7 @@ def test_pz_sets_the_sifting_and_one_is_the_papers_convention():
 
 
 def test_concentration_option_reaches_the_finite_key():
-    from qkdlab.analysis.statistics import CONCENTRATIONS
+    from qkdlab.analysis.concentration import CONCENTRATIONS
 
     choices = next(p for p in keyrate_command.params if p.name == "concentration").type.choices
     assert set(choices) == set(CONCENTRATIONS)

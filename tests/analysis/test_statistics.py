@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qkdlab.analysis import AnalysisSource, Channel, FiniteKey, key_rate
-from qkdlab.analysis.statistics import count_upper, sum_interval
+from qkdlab.analysis.concentration import count_upper, sum_interval
 
 
 @pytest.mark.parametrize("kind", ["chernoff", "azuma", "kato"])

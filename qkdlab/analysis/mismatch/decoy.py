@@ -142,7 +142,7 @@ def decoy_statistics_from_observations(obs: Observations, failure: float | None 
     p = np.concatenate([det, np.clip(none, 0.0, None)], axis=2)
     low = up = None
     if failure is not None:                 # sampled counts: Chernoff intervals per event (union bound)
-        from qkdlab.analysis.statistics import sum_interval
+        from qkdlab.analysis.concentration import sum_interval
 
         rounds = np.moveaxis(np.broadcast_to(emissions[:, :, None], (4, len(obs.intensities), 5)), 1, 0)
         n = p * rounds
