@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from .console import console
-from .mismatch import MismatchOptions, calibrated, eta_tables
+from .mismatch import MismatchOptions, detector_tables
 
 __all__ = ["DecoyLink", "run_decoy_mismatch"]
 
@@ -47,36 +47,31 @@ def run_decoy_mismatch(opts: MismatchOptions, link: DecoyLink, model) -> None:
 
     if opts.receiver != "active":
         raise click.UsageError("the decoy channel model is written for the active receiver: use --receiver active")
-    if model is not None:    # the worst case over the calibration's confidence box (docs/mismatch-calibrated.md)
-        eta1, tables, link_receiver, hull = calibrated(opts, model)
-        source = [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"]
-        solve_options = {"minima": hull.minima, "sectors": True}
-    else:
-        eta1, tables = eta_tables(opts)
-        link_receiver, source, solve_options = None, [], {}
+    chosen = detector_tables(opts, model)        # with --model: the worst case over the calibration's box
     bound = {"squasher": "squasher", "cutoff": "cutoff", None: "auto"}.get(opts.photon_bound, opts.photon_bound)
     rows = []
-    for eta2, tab in tables:
+    for eta2, tab in chosen.tables:
         receiver = Receiver("active", tab, opts.statistics)
         previous = None
         for km in link.distances_km:
             t = 10 ** (-link.fiber_loss_db_per_km * float(km) / 10)
             try:
-                stats = simulate_decoy_statistics(link_receiver or receiver, link.intensities, t, misalignment=link.misalignment,
+                stats = simulate_decoy_statistics(chosen.link_receiver or receiver, link.intensities, t,
+                                                  misalignment=link.misalignment,
                                                   dark_count_probability=link.dark_count_probability,
                                                   intensity_probabilities=link.intensity_probabilities,
                                                   repetition_rate_hz=link.repetition_rate_hz)
                 res = decoy_mismatch_key_rate(receiver, stats, bound, f_ec=opts.ec_efficiency, warm_start=previous,
-                                              **solve_options)
+                                              **chosen.solve_options)
             except MismatchInputError as exc:
                 raise ConfigError(str(exc)) from None
             previous = res
-            rows.append({"eta1": eta1, "eta2": eta2, "distance_km": float(km), "key_rate_bps": res.key_rate_bps,
+            rows.append({"eta1": chosen.eta1, "eta2": eta2, "distance_km": float(km), "key_rate_bps": res.key_rate_bps,
                          "key_rate_per_pulse": res.key_rate_per_pulse, "key_rate_per_signal": res.key_rate_per_signal,
                          "single_photon_bound": res.single_photon_bound, "vacuum_term": res.vacuum_term,
                          "leakage": res.leakage, "b1": res.b1, "b2": res.b2, "photon_bound": res.photon_bound,
-                         "certified": res.certified, "status": res.status, "assumptions": source + list(res.assumptions),
-                         "reason": res.reason})
+                         "certified": res.certified, "status": res.status,
+                         "assumptions": chosen.assumptions + list(res.assumptions), "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)

@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -15,7 +16,10 @@ from rich.table import Table
 from ..errors import ConfigError
 from .console import console, point_progress
 
-__all__ = ["MismatchOptions", "calibrated", "eta_tables", "parse_range", "run_mismatch"]
+if TYPE_CHECKING:
+    from ..analysis.mismatch import Receiver
+
+__all__ = ["DetectorTables", "MismatchOptions", "detector_tables", "eta_tables", "parse_range", "run_mismatch"]
 
 _COLUMNS = ("receiver", "modes", "eta1", "eta2", "transmission", "misalignment", "multiphoton_fraction",
             "photon_bound", "statistics", "key_rate_per_round", "key_rate_unclipped", "certified_bound",
@@ -68,7 +72,7 @@ def _check_model(opts: MismatchOptions, model) -> None:
 
 def eta_tables(opts: MismatchOptions) -> tuple[float, list[tuple[float, np.ndarray]]]:
     """(η1, [(η2, η table)]) from --eta/--eta2 (Tables I/II of Zhang et al.); a model's detector
-    table goes through the emulation hull instead (:func:`calibrated`)."""
+    table goes through the emulation hull instead (:func:`detector_tables`)."""
     from ..analysis.mismatch import table_i, table_ii
 
     if opts.eta is None:
@@ -98,49 +102,61 @@ def eta_tables(opts: MismatchOptions) -> tuple[float, list[tuple[float, np.ndarr
     return eta1, out
 
 
-def calibrated(opts: MismatchOptions, model):
-    """(η1, [(η2, hull table)], simulated receiver, hull) for --model: the emulation hull of the
-    DetectorTable's confidence boxes (a worst case over the calibration, docs/mismatch-calibrated.md);
-    the simulated link's light meets the point estimates at the operating delay. Used by the plain
-    and the decoy command."""
+@dataclass(frozen=True)
+class DetectorTables:
+    """What a mismatch command solves over: η1, the (η2, table) pairs, the simulated link's receiver (None: the
+    analysis table's own), the assumptions the tables add to each row and the solver options they need."""
+
+    eta1: float
+    tables: list[tuple[float, np.ndarray]]
+    link_receiver: Receiver | None
+    assumptions: list[str]
+    solve_options: dict
+
+
+def detector_tables(opts: MismatchOptions, model) -> DetectorTables:
+    """The η tables of the options or, with --model, the emulation hull of the DetectorTable's confidence
+    boxes (a worst case over the calibration, docs/mismatch-calibrated.md), whose simulated link's light
+    meets the point estimates at the operating delay. Used by the plain and the decoy command."""
+    if model is None:
+        eta1, tables = eta_tables(opts)
+        return DetectorTables(eta1, tables, None, [], {})
     from ..analysis.mismatch import Receiver
     from ..analysis.mismatch.hull import calibrated_hull
 
     _check_model(opts, model)
     hull = calibrated_hull(model.detectors)
     tab = hull.analysis_table
-    return float(tab.max()), [(float(tab.min()), tab)], Receiver("active", hull.point[:, None], opts.statistics), hull
+    return DetectorTables(float(tab.max()), [(float(tab.min()), tab)],
+                          Receiver("active", hull.point[:, None], opts.statistics),
+                          [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"],
+                          {"minima": hull.minima, "sectors": True})
 
 
 def run_mismatch(opts: MismatchOptions, model) -> None:
     from ..analysis.mismatch import Receiver, mismatch_key_rate, simulate_statistics
 
-    if model is not None:
-        eta1, tables, link, hull = calibrated(opts, model)
-        source = [hull.assumption, "simulated link: the light meets the point estimates at the operating delay"]
-        solve_options = {"minima": hull.minima, "sectors": True}
-    else:
-        eta1, tables = eta_tables(opts)
-        link, source, solve_options = None, [], {}
+    chosen = detector_tables(opts, model)
     transmissions = parse_range(opts.transmission, "--transmission")
     rows, previous = [], None
-    with point_progress(len(tables) * len(transmissions), "certified mismatch key rates") as advance:
-        for eta2, tab in tables:
+    with point_progress(len(chosen.tables) * len(transmissions), "certified mismatch key rates") as advance:
+        for eta2, tab in chosen.tables:
             receiver = Receiver(opts.receiver, tab, opts.statistics)
             for t in transmissions:
-                p = simulate_statistics(link or receiver, opts.misalignment, opts.multiphoton_fraction, float(t))
+                p = simulate_statistics(chosen.link_receiver or receiver, opts.misalignment, opts.multiphoton_fraction,
+                                        float(t))
                 res = mismatch_key_rate(receiver, p, opts.photon_bound, f_ec=opts.ec_efficiency, warm_start=previous,
-                                        **solve_options)
+                                        **chosen.solve_options)
                 previous = res
                 advance(f"η2 = {eta2:.4g}, transmission {float(t):.4g}: {'certified' if res.certified else res.status}")
-                rows.append({"receiver": opts.receiver, "modes": receiver.modes, "eta1": eta1, "eta2": eta2,
+                rows.append({"receiver": opts.receiver, "modes": receiver.modes, "eta1": chosen.eta1, "eta2": eta2,
                              "transmission": float(t), "misalignment": opts.misalignment,
                              "multiphoton_fraction": opts.multiphoton_fraction, "photon_bound": opts.photon_bound,
                              "statistics": opts.statistics, "key_rate_per_round": res.key_rate,
                              "key_rate_unclipped": res.key_rate_unclipped, "certified_bound": res.certified_bound,
                              "step1_value": res.step1_value, "gap": res.gap, "leakage": res.leakage, "b1": res.b1,
                              "b2": res.b2, "certified": res.certified, "status": res.status,
-                             "assumptions": source + list(res.assumptions), "reason": res.reason})
+                             "assumptions": chosen.assumptions + list(res.assumptions), "reason": res.reason})
     if opts.output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)

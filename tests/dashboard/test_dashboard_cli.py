@@ -65,34 +65,33 @@ def started(args, cwd):
             process.communicate()
 
 
+def _serves_until_ctrl_c(args, cwd, ready: str) -> None:
+    """The command prints its dashboard's URL, then ``ready``; the page answers; Ctrl-C ends it cleanly."""
+    with started(args, cwd) as process:
+        lines = Lines(process)
+        url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
+        lines.wait(ready)
+        assert page_status(url) == 200
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+
 def test_dashboard_serves_a_recorded_run_until_ctrl_c(tmp_path):
     link = SimulatedLink(AnalysisSource.flawed("bb84", 0.063, 1e-7), block_emissions=4e8, seed=1)
     blocks = list(link.blocks(3))
     with LinkRecorder(tmp_path / "rec.h5", blocks[0]) as recorder:
         for block in blocks[1:]:
             recorder.append(block)
-    with started(["dashboard", "rec.h5", "--model", str(model_file(tmp_path)), "--port", "0"], tmp_path) as process:
-        lines = Lines(process)
-        url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
-        lines.wait(r"3 blocks estimated; the run has ended")
-        assert page_status(url) == 200
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    assert "Traceback" not in err
+    _serves_until_ctrl_c(["dashboard", "rec.h5", "--model", str(model_file(tmp_path)), "--port", "0"], tmp_path,
+                         r"3 blocks estimated; the run has ended")
 
 
 def test_live_serve_shows_the_run_and_stays_up(tmp_path):
-    with started(["live", "--sim", "--model", str(model_file(tmp_path)), "--blocks", "3", "--interval", "0",
-                  "--block", "4e8", "--log", "l.csv", "--png", "l.png", "--serve", "--port", "0"], tmp_path) as process:
-        lines = Lines(process)
-        url = lines.wait(r"dashboard: (http://127\.0\.0\.1:\d+/)\s*$").group(1)
-        lines.wait(r"the dashboard stays up until Ctrl-C")
-        assert page_status(url) == 200
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
-    assert "Traceback" not in err
+    _serves_until_ctrl_c(["live", "--sim", "--model", str(model_file(tmp_path)), "--blocks", "3", "--interval", "0",
+                          "--block", "4e8", "--log", "l.csv", "--png", "l.png", "--serve", "--port", "0"], tmp_path,
+                         r"the dashboard stays up until Ctrl-C")
     assert len(list(csv.DictReader(open(tmp_path / "l.csv")))) == 3
 
 
